@@ -83,7 +83,7 @@ def import_model(source: str, out_dir: Path, emit: Callable[[Event], None] | Non
             return out_dir
         files = FluxPartFiles(**{slot: Path(file) for slot, file in (part_files or {}).items()})
         source = conversion_source(path)  # before converting: a file replaced meanwhile is not the one converted
-        made = Path(import_single_file(path, out_dir, emit=emit, components=components, part_files=files,
-                                       vae=standin_vae_folder(vae)))
-        note_conversion(made, source, parts)
-        return made
+        # Noted inside before it is renamed into place: a kill between the two left a folder without its note.
+        return Path(import_single_file(path, out_dir, emit=emit, components=components, part_files=files,
+                                       vae=standin_vae_folder(vae),
+                                       before_publish=lambda made: note_conversion(made, source, parts)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,6 +14,7 @@ import pytest
 from engine.model_import import conversion_target, import_model
 from engine.models.loading import CONVERTED_FROM, resolve_model_folder
 from engine.training.model_weights import model_identity
+from fake_conversion import copy_converted
 
 
 @pytest.fixture
@@ -23,8 +24,8 @@ def conversions(tiny_sd1: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
     made: list[Path] = []
 
-    def convert(path: Path, out: Path, **_: object) -> Path:
-        shutil.copytree(tiny_sd1, out)
+    def convert(path: Path, out: Path, before_publish: Callable[[Path], None] | None = None, **_: object) -> Path:
+        copy_converted(tiny_sd1, out, before_publish)
         made.append(path)
         return out
 

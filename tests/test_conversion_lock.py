@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -13,6 +12,7 @@ import pytest
 from engine.events import Warning as WarningEvent
 from engine.model_import import import_model
 from engine.models.loading import resolve_model_folder, run_models
+from fake_conversion import copy_converted
 
 
 @pytest.fixture
@@ -24,12 +24,12 @@ def slow_conversions(tiny_sd1: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[l
     made: list[Path] = []
     release = threading.Event()
 
-    def convert(path: Path, out: Path, **_: object) -> Path:
+    def convert(path: Path, out: Path, before_publish: Callable[[Path], None] | None = None, **_: object) -> Path:
         made.append(path)
         if len(made) == 1:
             assert release.wait(30)
         engine.convert.check_new_folder(out)
-        shutil.copytree(tiny_sd1, out)
+        copy_converted(tiny_sd1, out, before_publish)
         return out
 
     monkeypatch.setattr(engine.convert, "import_single_file", convert)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from engine.models.loading import CONVERTED_FROM, resolve_model_folder
+from fake_conversion import copy_converted
 
 
 @pytest.fixture
@@ -19,8 +20,8 @@ def conversions(tiny_sd1: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
     made: list[Path] = []
 
-    def convert(path: Path, out: Path, **_: object) -> Path:
-        shutil.copytree(tiny_sd1, out)
+    def convert(path: Path, out: Path, before_publish: Callable[[Path], None] | None = None, **_: object) -> Path:
+        copy_converted(tiny_sd1, out, before_publish)
         made.append(path)
         return out
 
@@ -135,16 +136,16 @@ def test_a_file_replaced_while_it_converts_is_converted_again(tiny_sd1: Path, tm
     model.write_bytes(b"old weights")
     made: list[bytes] = []
 
-    def convert(path: Path, out: Path, **_: object) -> Path:
+    def convert(path: Path, out: Path, before_publish: Callable[[Path], None] | None = None, **_: object) -> Path:
         made.append(path.read_bytes())
-        shutil.copytree(tiny_sd1, out)
+        copy_converted(tiny_sd1, out, before_publish)
         model.write_bytes(b"the new, longer weights")  # a download finishing while it converts
         return out
 
     monkeypatch.setattr(engine.convert, "import_single_file", convert)
     work = tmp_path / "run" / "model"
     resolve_model_folder(str(model), work_dir=work)
-    monkeypatch.setattr(engine.convert, "import_single_file", lambda path, out, **_: made.append(b"") or
-                        shutil.copytree(tiny_sd1, out))
+    monkeypatch.setattr(engine.convert, "import_single_file", lambda path, out, before_publish=None, **_: made.append(b"") or
+                        copy_converted(tiny_sd1, out, before_publish))
     resolve_model_folder(str(model), work_dir=work)
     assert made == [b"old weights", b""]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,6 +25,7 @@ from engine.profile.fields import expanded_path
 from test_wizard_sdxl import SIZE, at_a_new_profiles_model_step, check_model, visible
 from wizard_fakes import FakeEngine
 from wizard_steps import settle, until
+from fake_conversion import copy_converted
 
 
 @pytest.fixture
@@ -34,9 +35,9 @@ def conversions(tiny_sd1: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
     made: list[Path] = []
 
-    def convert(path: Path, out: Path, **_: object) -> Path:
+    def convert(path: Path, out: Path, before_publish: Callable[[Path], None] | None = None, **_: object) -> Path:
         engine.convert.check_new_folder(out)
-        shutil.copytree(tiny_sd1, out)
+        copy_converted(tiny_sd1, out, before_publish)
         made.append(path)
         return out
 
@@ -119,8 +120,8 @@ def test_a_file_replaced_while_it_converts_is_not_offered_as_converted(tiny_sd1:
 
     source = _file(tmp_path / "a")
 
-    def convert(path: Path, out: Path, **_: object) -> Path:
-        shutil.copytree(tiny_sd1, out)
+    def convert(path: Path, out: Path, before_publish: Callable[[Path], None] | None = None, **_: object) -> Path:
+        copy_converted(tiny_sd1, out, before_publish)
         Path(source).write_bytes(b"the new, longer weights")  # `mv new.safetensors m.safetensors` meanwhile
         return out
 

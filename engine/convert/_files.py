@@ -273,8 +273,9 @@ def _publish_folder(tmp: Path, target: Path) -> None:
 
 
 @contextmanager
-def atomic_dir(target: Path) -> Iterator[Path]:
-    """A temporary folder beside ``target``, renamed onto it only when the block succeeds."""
+def atomic_dir(target: Path, before_publish: Callable[[Path], None] | None = None) -> Iterator[Path]:
+    """A temporary folder beside ``target``, renamed onto it only when the block succeeds; ``before_publish`` is
+    given the finished folder before, for what must be in it when it appears (a conversion's note)."""
     check_new_folder(target)
     make_folder(target.parent)
     remove_dead_partials(target)
@@ -282,5 +283,7 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     make_folder(tmp)
     with _written_as(target, tmp, lambda path: shutil.rmtree(path, ignore_errors=True)):
         yield tmp
+        if before_publish is not None:
+            before_publish(tmp)
         usual_permissions(tmp)
         _publish_folder(tmp, target)

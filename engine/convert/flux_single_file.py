@@ -17,7 +17,7 @@ trainer quantizes the frozen base itself (model.quantize).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +138,7 @@ def _parts_bytes(checkpoint: Checkpoint, sources: dict[str, Path | None]) -> int
 
 def import_flux_transformer(checkpoint: Checkpoint, family: ModelFamily, out_dir: Path, *,
                             components: str | Path | None, part_files: FluxPartFiles | None = None,
-                            emit: Emit | None = None) -> Path:
+                            emit: Emit | None = None, before_publish: Callable[[Path], None] | None = None) -> Path:
     """Write ``out_dir``, a diffusers Flux folder: the file's transformer, the VAE, CLIP-L and T5 from
     ``part_files`` (or from the transformer file, where it holds them) or else from the components, and the
     components' tokenizers and scheduler."""
@@ -165,7 +165,7 @@ def import_flux_transformer(checkpoint: Checkpoint, family: ModelFamily, out_dir
     make_folder(out_parent)
     model_bytes = sum(p.numel() * p.element_size() for p in transformer.parameters())
     check_free_space(out_parent / out_dir.name, model_bytes + _parts_bytes(checkpoint, sources) + copy_bytes(folder, copied, out_parent))
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, before_publish) as tmp:
         # The parts first, one file in memory at a time: a wrong file is refused before the long transformer write.
         for slot_name, path in sources.items():
             part_checkpoint = read_checkpoint(path) if path is not None else checkpoint

@@ -10,6 +10,7 @@ BPE merges shipped with dbtui (engine/builtin/clip_tokenizer.py), so nothing is 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -268,8 +269,10 @@ def import_single_file(
     part_files: FluxPartFiles | None = None,
     prediction_type: str | None = None,
     vae: str | Path | None = None,
+    before_publish: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Convert ``path`` (.safetensors or .ckpt) into the diffusers folder ``out_dir``; returns it.
+    """Convert ``path`` (.safetensors or .ckpt) into the diffusers folder ``out_dir``; returns it. ``before_publish``
+    is given the converted folder before it is renamed into place (see atomic_dir).
 
     ``vae`` is a diffusers VAE folder (a VAE's own, or a model's with a vae/ part: model.vae's) that stands in for the
     VAE of a Stable Diffusion file saved without one; a file that has its own keeps it. ``part_files.vae`` (--vae) of a
@@ -312,7 +315,7 @@ def import_single_file(
                                "for Stable Diffusion files; leave them out (its tokenizers and the rest come from the "
                                "components)")
         return import_flux_transformer(checkpoint, family, out_dir, components=components, part_files=part_files,
-                                       emit=emit)
+                                       emit=emit, before_publish=before_publish)
     asked_vae = part_files.vae if part_files is not None else None
     if asked_vae is not None:  # --vae: the folder or hub id model.vae takes, so that a pruned file converts whole
         from engine.models.loading import vae_folder
@@ -356,7 +359,7 @@ def import_single_file(
     if given_vae is not None:
         _check_vae_fits(models, family, given_vae, "--vae" if asked_vae is not None else "model.vae")
     pipe = _pipeline(family, models, tokenizers)
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, before_publish) as tmp:
         pipe.save_pretrained(tmp)
         write_for_older_readers(tmp)
     progress.step()

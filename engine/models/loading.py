@@ -120,9 +120,10 @@ def _converted(path: Path, work_dir: Path | None, emit: Callable[[Event], None] 
             if run_base:
                 return _kept_as_base(path, out, made_from, source, emit)
             shutil.rmtree(out)  # ours (it notes its source), and made from another file or by another converter
-        made = Path(import_single_file(path, out, tokenizer=tokenizer, emit=emit, vae=standin_vae_folder(vae)))
-        note_conversion(made, source)
-        return made
+        # Noted inside before it is renamed into place: a kill between the two left a folder without its note, which
+        # passes for a conversion of before notes (reused unchecked), or holds the place of a new one.
+        return Path(import_single_file(path, out, tokenizer=tokenizer, emit=emit, vae=standin_vae_folder(vae),
+                                       before_publish=lambda made: note_conversion(made, source)))
 
 
 def _kept_as_base(path: Path, out: Path, made_from: dict[str, object], source: dict[str, object],
