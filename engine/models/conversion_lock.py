@@ -16,17 +16,26 @@ from pathlib import Path
 
 from engine.events import Event
 from engine.events import Warning as WarningEvent
+from engine.models.conversion_holder import Holder, held_by_stopped, holder_of, sign
 from engine.support.os_lock import lock_exclusive, same_file
 
 
-def waiting_said(emit: Callable[[Event], None] | None, path: Path, folder: Path) -> Callable[[], None] | None:
-    """What a conversion waiting for another tells: a warning, else its progress seems stuck before it begins."""
+def waiting_said(emit: Callable[[Event], None] | None, path: Path,
+                 folder: Path) -> Callable[[Holder | None], None] | None:
+    """What a conversion waiting for another tells: a warning naming the process it waits on (where it is seen from
+    here), else its progress seems stuck before it begins, and nothing says what holds it."""
     if emit is None:
         return None
-    return lambda: emit(WarningEvent(
-        message=f"another conversion into {folder} is under way (in another terminal, run or export): {path.name} waits"
-                " for it, and uses its folder where that holds this file's conversion",
-        advice="nothing to do: this goes on by itself once the other conversion ends"))
+
+    def said(holder: Holder | None) -> None:
+        which = f"by process {holder.pid}, " if holder is not None else ""
+        ending = (f"; to end it instead, stop that process (`kill {holder.pid}`) and this one converts"
+                  if holder is not None else "")
+        emit(WarningEvent(
+            message=f"another conversion into {folder} is under way ({which}in another terminal, run or export): "
+                    f"{path.name} waits for it, and uses its folder where that holds this file's conversion",
+            advice=f"nothing to do: this goes on by itself once the other conversion ends{ending}"))
+    return said
 
 
 def lock_path(folder: Path) -> Path | None:
@@ -36,12 +45,13 @@ def lock_path(folder: Path) -> Path | None:
 
 
 @contextmanager
-def converting_into(folder: Path, waiting: Callable[[], None] | None = None) -> Iterator[None]:
-    """Held while this process converts into ``folder``; ``waiting`` is called once if another holds it first.
-    Where no lock can be had (a folder this user cannot write, a disk without locks, the root) the conversion goes on
-    unlocked, and says itself what is wrong with the folder."""
+def converting_into(folder: Path, waiting: Callable[[Holder | None], None] | None = None) -> Iterator[None]:
+    """Held while this process converts into ``folder``; ``waiting`` is called once, with the holder, if another holds
+    it first; ConversionHeldError where that holder is stopped (Ctrl-Z). Where no lock can be had (a folder this user
+    cannot write, a disk without locks, the root) the conversion goes on unlocked, and says itself what is wrong with
+    the folder."""
     lock = lock_path(folder)
-    fd = None if lock is None else _take(lock, waiting)
+    fd = None if lock is None else _take(lock, folder, waiting)
     try:
         yield
     finally:
@@ -52,7 +62,7 @@ def converting_into(folder: Path, waiting: Callable[[], None] | None = None) -> 
             os.close(fd)
 
 
-def _take(lock: Path, waiting: Callable[[], None] | None) -> int | None:
+def _take(lock: Path, folder: Path, waiting: Callable[[Holder | None], None] | None) -> int | None:
     told = False
     while True:
         try:
@@ -68,9 +78,14 @@ def _take(lock: Path, waiting: Callable[[], None] | None) -> int | None:
             os.close(fd)
             return None
         if held and same_file(fd, lock):
+            with suppress(OSError):  # unsigned, a waiter says less of it
+                sign(fd)
             return fd
         os.close(fd)
+        holder = holder_of(lock) if not held else None
+        if holder is not None and holder.stopped:
+            raise held_by_stopped(folder, holder)
         if not held and not told and waiting is not None:
-            waiting()
+            waiting(holder)
             told = True
 
