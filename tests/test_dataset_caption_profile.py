@@ -119,7 +119,7 @@ def test_recursive_is_refused_beside_the_profile_s_folders(profile: Path, tmp_pa
                  "--set", f'concepts.1.instance_dir="{inner}"']) == 2
     said = " ".join(capsys.readouterr().err.split())
     assert "--recursive with --profile: training reads only the images directly in each concept's instance_dir" in said
-    assert "leave out -r, or make each sub-folder a concept of its own" in said
+    assert "leave out -r, make each sub-folder a concept of its own, or name the FOLDER to caption" in said
     assert (inner / "a.caption").read_text(encoding="utf-8") == "puppy\n"
     assert main(["dataset", "caption", str(tmp_path / "dog"), "--profile", str(profile), "-r", "--frequency"]) == 0
     assert _words(capsys) == "2 dog 2 photo 1 puppy"  # a FOLDER given is the user's to read with its sub-folders

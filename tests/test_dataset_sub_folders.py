@@ -270,8 +270,9 @@ def test_check_with_a_profile_refuses_recursive_which_counted_pictures_training_
                        f'instance_dir = "{photos}"\ninstance_prompt = "photo of zwx dog"\n[dataset]\nresolution = 64\n',
                        encoding="utf-8")
     assert main(["dataset", "check", "--profile", str(profile), "-r", "--workers", "1"]) == 2
-    assert ("--recursive with --profile: training reads only the images directly in each concept's instance_dir"
-            in capsys.readouterr().err)
+    said = " ".join(capsys.readouterr().err.split())
+    assert "--recursive with --profile: training reads only the images directly in each concept's instance_dir" in said
+    assert "name the FOLDER to check with its sub-folders (`dbtui dataset check FOLDER --profile FILE -r`)" in said
 
 
 def test_photos_two_levels_down_as_a_phone_exports_them_are_counted_not_said_to_be_none(tmp_path: Path) -> None:
@@ -293,3 +294,22 @@ def test_photos_two_levels_down_as_a_phone_exports_them_are_counted_not_said_to_
     found = _folder_findings(check_dataset(photos, workers=1))
     assert "3 image(s) in sub-folders (DCIM/, web/)" in found["images_in_sub_folders"]
     assert len(check_dataset(photos, workers=1, recursive=True).probes) == 4  # what -r, which they are told of, reads
+
+
+def test_check_with_a_profile_reads_the_sub_folders_of_a_folder_named_as_caption_does(tmp_path: Path, capsys) -> None:
+    """`dataset check --profile P FOLDER -r` was refused while `dataset caption --profile P FOLDER -r` read FOLDER's
+    sub-folders: a FOLDER the user names is read with them by both, and the check says which images training skips."""
+    from dbtui.cli import main
+
+    photos = tmp_path / "photos"
+    _images(photos, 3)
+    _images(photos / "sub", 2, seed=5)
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'schema_version = 1\nname = "p"\n[model]\npretrained = "builtin:tiny-sd1"\n[[concepts]]\n'
+                       f'instance_dir = "{photos}"\ninstance_prompt = "photo of zwx dog"\n[dataset]\nresolution = 64\n',
+                       encoding="utf-8")
+    assert main(["dataset", "check", str(photos), "--profile", str(profile), "-r", "--workers", "1"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "5 images, 5 usable" in said
+    assert (f"2 image(s) in sub-folders of {photos} were checked, as -r asks, and are counted above: training reads "
+            "only the images directly in a concept's instance_dir") in said

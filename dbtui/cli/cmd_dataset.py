@@ -8,10 +8,10 @@ from typing import Any
 
 from dbtui.cli.common import ExamplesFormatter, add_overrides, finite_at_least, int_in, profile_path, user_path
 from dbtui.cli.dataset_caption import register_caption
-from dbtui.cli.dataset_report_print import print_report
+from dbtui.cli.dataset_report_print import print_report, say_sub_folder_images
 from dbtui.cli.first_lines import check_hint, print_first
-from dbtui.cli.profile_decides import (folder_without_profile, profile_decides, profile_values_need_profile,
-                                     recursive_with_profile)
+from dbtui.cli.profile_decides import (RECURSIVE_WITH_PROFILE, folder_without_profile, profile_decides,
+                                     profile_values_need_profile, recursive_with_profile)
 from dbtui.cli.printable import markup_safe
 
 CAPTION_MODES = ["instance_prompt", "caption_file", "caption_file_then_prompt", "prompt_then_caption_file", "file_name"]
@@ -58,7 +58,7 @@ def _register_check(commands: argparse._SubParsersAction) -> None:
     check.add_argument("--blur-threshold", type=finite_at_least(0),
                        help="sharpness (the variance of the Laplacian of a grey copy, the figure a blur finding prints) "
                        "below which an image is called blurry (default: 60)")
-    _add_common(check)
+    _add_common(check, RECURSIVE_WITH_PROFILE)
     check.add_argument("--all", action="store_true", help="also list notes (info), not only errors and warnings")
     check.set_defaults(handler=_check)
 
@@ -89,8 +89,8 @@ def _register_prepare(commands: argparse._SubParsersAction) -> None:
     prepare.set_defaults(handler=_prepare)
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--recursive", "-r", action="store_true", help="include sub-folders")
+def _add_common(parser: argparse.ArgumentParser, recursive: str = "include sub-folders") -> None:
+    parser.add_argument("--recursive", "-r", action="store_true", help=recursive)
     parser.add_argument("--workers", type=int_in(1), help="worker processes (default and most: one per CPU)")
 
 
@@ -110,8 +110,8 @@ def _check(args: argparse.Namespace) -> int:
     if args.profile:
         from engine.family_sizes import load_profile_with_family_step
 
-        if args.recursive:  # it counted the sub-folders' pictures a run never reads, and hid their warning
-            raise DatasetError(recursive_with_profile("the check", " (the check then names the images in sub-folders)"))
+        if args.recursive and not args.folder:  # it counted the sub-folders' pictures a run never reads, and hid their warning
+            raise DatasetError(recursive_with_profile("the check", "check", " (the check then names the images in sub-folders)"))
         profile = load_profile_with_family_step(args.profile, args.set)
         if args.folder:
             checked_folder(args.folder)
@@ -157,6 +157,8 @@ def _check(args: argparse.Namespace) -> int:
             continue
         print_report(console, report, show_info=args.all, profile_counts=bool(args.profile),
                      training=profile.training if args.profile else None, run_images=run_images)
+        if args.profile and args.recursive:
+            say_sub_folder_images(console, report)
         failed |= report.has_errors
     if unusable:
         raise DatasetError("\n".join(unusable))

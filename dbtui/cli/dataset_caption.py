@@ -9,7 +9,8 @@ from dbtui.cli.caption_options import refuse_stray_options
 from dbtui.cli.common import ExamplesFormatter, add_overrides, profile_path, user_path
 from dbtui.cli.first_lines import NAMED, check_hint, print_first
 from dbtui.cli.printable import markup_safe
-from dbtui.cli.profile_decides import folder_without_profile, profile_decides, recursive_with_profile
+from dbtui.cli.profile_decides import (RECURSIVE_WITH_PROFILE, folder_without_profile, profile_decides,
+                                     recursive_with_profile)
 
 
 def register_caption(commands: argparse._SubParsersAction) -> None:
@@ -48,7 +49,7 @@ def register_caption(commands: argparse._SubParsersAction) -> None:
     caption.add_argument("--model", help="with --auto: local folder or hub id (default: the backend's usual model)")
     caption.add_argument("--overwrite", action="store_true", help="with --auto: also replace existing captions")
     caption.add_argument("--extension", help="caption file extension (default: .txt)")
-    caption.add_argument("--recursive", "-r", action="store_true", help="include sub-folders")
+    caption.add_argument("--recursive", "-r", action="store_true", help=RECURSIVE_WITH_PROFILE)
     caption.set_defaults(handler=_caption, usage_error=caption.error)
 
 
@@ -81,7 +82,7 @@ def _folders(args: argparse.Namespace) -> tuple[list[tuple[str | None, str]], st
 
     profile_decides({"--extension": ("dataset.caption_extension", args.extension)})
     if args.recursive and not args.folder:  # a concept's folder inside another's had its captions edited twice
-        raise DatasetError(recursive_with_profile("`dataset caption`"))
+        raise DatasetError(recursive_with_profile("`dataset caption`", "caption"))
     profile = load_profile_with_family_step(args.profile, args.set)
     extension = profile.dataset.caption_extension
     if args.folder:

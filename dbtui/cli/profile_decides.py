@@ -7,6 +7,9 @@ import argparse
 import shlex
 from pathlib import Path
 
+# check's and caption's -r: one rule for both (check refused it beside any --profile, caption only without FOLDER).
+RECURSIVE_WITH_PROFILE = ("include sub-folders; with --profile, only those of a FOLDER you name (each concept's "
+                          "instance_dir is read as training reads it, without its sub-folders)")
 SET_NEEDS_PROFILE = "--set overrides a profile's value: give --profile with it, or leave it out"
 
 
@@ -29,11 +32,14 @@ def profile_decides(given: dict[str, tuple[str, str | int | bool | None]], conce
                          f"{it} in the profile or with {sets}{each}, or leave out --profile to give {it} here")
 
 
-def recursive_with_profile(command: str, leaving_out: str = "") -> str:
-    """Why -r beside --profile is refused: ``command`` (as the sentence names it) would read the images in each concept's
-    sub-folders, which training never reads; ``leaving_out``: what leaving out -r does besides."""
+def recursive_with_profile(command: str, verb: str, leaving_out: str = "") -> str:
+    """Why -r beside --profile and no FOLDER is refused: ``command`` (as the sentence names it) would read the images in
+    each concept's sub-folders, which training never reads; a FOLDER the user names is theirs, read with its
+    sub-folders by every dataset command. ``verb``: what the command does to a folder; ``leaving_out``: what leaving
+    out -r does besides."""
     return (f"--recursive with --profile: training reads only the images directly in each concept's instance_dir, as "
-            f"{command} with --profile does; leave out -r{leaving_out}, or make each sub-folder a concept of its own")
+            f"{command} with --profile does; leave out -r{leaving_out}, make each sub-folder a concept of its own, or "
+            f"name the FOLDER to {verb} with its sub-folders (`dbtui dataset {verb} FOLDER --profile FILE -r`)")
 
 
 def profile_values_need_profile(args: argparse.Namespace) -> None:
