@@ -136,3 +136,24 @@ def test_the_demo_s_own_pictures_are_read_but_not_edited(tmp_path: Path, monkeyp
     assert "concepts.0.instance_dir is builtin:demo-instance" in said and "copy" in said, said
     assert captions and {path: path.read_bytes() for path in captions} == captions
     assert main(["dataset", "caption", "--profile", str(demo), "--frequency"]) == 0
+
+
+def test_auto_loads_the_captioner_once_for_every_concept(profile: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    """`caption --profile P --auto blip` loaded BLIP again for each concept's folder (seconds each for its base model)."""
+    import importlib
+
+    loaded = []
+
+    class SaysAPhoto:
+        def __init__(self, model: str) -> None:
+            loaded.append(model)
+
+        def __call__(self, pictures: list) -> list[str]:
+            return ["a photo"] * len(pictures)
+
+    # The module by its name: engine.dataset's function of that name hides it as an attribute.
+    monkeypatch.setattr(importlib.import_module("engine.dataset.autocaption"), "_Blip", SaysAPhoto)
+    assert main(["dataset", "caption", "--profile", str(profile), "--auto", "blip", "--overwrite", "--model", "m"]) == 0
+    assert loaded == ["m"]
+    for name in ("dog", "cat"):
+        assert (tmp_path / name / "1.caption").read_text(encoding="utf-8").strip() == "a photo"

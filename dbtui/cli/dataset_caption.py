@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from dbtui.cli.caption_extension_hint import refuse_new_captions_beside_others, say_none_read
 from dbtui.cli.caption_options import refuse_stray_options
@@ -11,6 +12,9 @@ from dbtui.cli.first_lines import NAMED, check_hint, print_first
 from dbtui.cli.printable import markup_safe
 from dbtui.cli.profile_decides import (RECURSIVE_WITH_PROFILE, folder_without_profile, profile_decides,
                                      recursive_with_profile)
+
+if TYPE_CHECKING:
+    from engine.dataset.autocaption import Captioner
 
 
 def register_caption(commands: argparse._SubParsersAction) -> None:
@@ -59,11 +63,17 @@ def _caption(args: argparse.Namespace) -> int:
     refuse_stray_options(args, args.usage_error)
     folders, extension = _folders(args)
     console = make_console()
+    captioner = None
+    if args.auto:  # once for every folder: each concept's loaded the model again (BLIP's base: seconds each)
+        from engine.dataset import load_captioner
+
+        captioner = load_captioner(args.auto, args.model)
     code = 0
     for heading, folder in folders:
         if heading:
             console.print(f"[bold]{markup_safe(heading)}[/]")
-        code = max(code, _caption_folder(console, argparse.Namespace(**{**vars(args), "folder": folder, "extension": extension})))
+        code = max(code, _caption_folder(console, argparse.Namespace(**{**vars(args), "folder": folder, "extension": extension}),
+                                         captioner))
     return code
 
 
@@ -104,8 +114,9 @@ def _folders(args: argparse.Namespace) -> tuple[list[tuple[str | None, str]], st
             for index, folder in zip(indices, folders)], extension
 
 
-def _caption_folder(console, args: argparse.Namespace) -> int:
-    """``args``' caption action on ``args.folder``'s captions of ``args.extension``; 1 where any was left alone."""
+def _caption_folder(console, args: argparse.Namespace, captioner: Captioner | None = None) -> int:
+    """``args``' caption action on ``args.folder``'s captions of ``args.extension``; 1 where any was left alone.
+    ``captioner``: --auto's, loaded once for every folder."""
     from engine.dataset import CaptionStore, autocaption
 
     from dbtui.console import PhaseDisplay
@@ -113,7 +124,8 @@ def _caption_folder(console, args: argparse.Namespace) -> int:
     if args.auto:
         with PhaseDisplay(console=console) as progress:
             result = autocaption(args.folder, backend=args.auto, model=args.model, overwrite=args.overwrite,
-                                 extension=args.extension, recursive=args.recursive, emit=progress)
+                                 extension=args.extension, recursive=args.recursive, emit=progress,
+                                 captioner=captioner)
         console.print(f"{len(result.written)} captions written, {len(result.skipped)} kept (use --overwrite to redo)")
         for image, reason in result.failed:
             console.print(f"[red]failed[/] {markup_safe(image)}: {markup_safe(reason)}")

@@ -1,7 +1,7 @@
 """The dataset doctor: check, prepare and caption training images without touching the originals."""
 
 from engine.data.captions import training_caption
-from engine.dataset.autocaption import AutocaptionResult, autocaption
+from engine.dataset.autocaption import AutocaptionResult, autocaption, load_captioner
 from engine.dataset.captions import CaptionStore, Change, ChangeSet
 from engine.dataset.checks import check_dataset
 from engine.dataset.errors import CaptionError, CaptionerUnavailableError, DatasetError, TokenizerError, WorkersError
@@ -39,6 +39,7 @@ __all__ = [
     "folder_beside",
     "guess_identifier",
     "list_images",
+    "load_captioner",
     "load_readers",
     "load_tokenizer",
     "prepare_dataset",

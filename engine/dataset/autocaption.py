@@ -31,6 +31,7 @@ Backend = Literal["blip", "wd14"]
 BACKEND_NAMES = {"blip": "BLIP captioner", "wd14": "WD14 tagger"}
 DEFAULT_MODELS = {"blip": "Salesforce/blip-image-captioning-base", "wd14": "SmilingWolf/wd-v1-4-moat-tagger-v2"}
 WD14_GENERAL, WD14_CHARACTER = 0, 4  # category column of selected_tags.csv (9 is the rating)
+Captioner = Callable[[list[Image.Image]], list[str]]  # pictures → one caption each
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,12 @@ def autocaption(
     threshold: float = 0.35,
     character_threshold: float = 0.85,
     emit: Callable[[Event], None] | None = None,
+    captioner: Captioner | None = None,
 ) -> AutocaptionResult:
     """Caption the images of ``folder`` with ``backend`` loaded from ``model`` (a local path or a hub id).
 
-    ``threshold`` and ``character_threshold`` are the WD14 tag probabilities to keep.
+    ``threshold`` and ``character_threshold`` are the WD14 tag probabilities to keep. ``captioner``: one already
+    loaded (``load_captioner``), used in place of loading ``backend``, so that several folders take one load.
     """
     emit = emit or (lambda event: None)
     store = CaptionStore(folder, extension, recursive=recursive)
@@ -85,7 +88,8 @@ def autocaption(
             failed.append((str(owners[0]), why))
         else:
             todo.append(owners)
-    captioner = _captioner(backend, model, threshold, character_threshold)
+    if captioner is None:
+        captioner = load_captioner(backend, model, threshold, character_threshold)
     emit(PhaseStarted(phase="autocaption", total=len(todo), description=f"writing {len(todo)} captions with {backend}"))
     started = time.monotonic()
     written, meanwhile = [], []  # meanwhile: images given a caption while the captioner ran
@@ -127,8 +131,9 @@ def _not_to_write(path: Path, near: Path | None, owners: list[Path], extension: 
     return None
 
 
-def _captioner(backend: str, model: str | None, threshold: float,
-               character_threshold: float) -> Callable[[list[Image.Image]], list[str]]:
+def load_captioner(backend: str = "blip", model: str | None = None, threshold: float = 0.35,
+                   character_threshold: float = 0.85) -> Captioner:
+    """``backend``'s captioner loaded from ``model`` (its usual one where None); CaptionerUnavailableError says why not."""
     if backend == "blip":
         return _Blip(model or DEFAULT_MODELS["blip"])
     if backend == "wd14":
