@@ -226,3 +226,17 @@ def test_a_name_that_is_no_hub_id_is_not_given_a_download_command(monkeypatch: p
     with pytest.raises(ArchitectureUnavailableError) as raised:
         architecture_of("my models/sd15")
     assert "hf download" not in str(raised.value) and "is not on this machine, nor a hub id" in str(raised.value)
+
+
+def test_hardware_s_size_note_names_each_card_once_in_the_order_asked(tmp_path: Path, capsys) -> None:
+    """`dbtui hardware --profile P --card T4 --card T4` told the user to run `dbtui fit P --estimate-only --card T4
+    --card T4`: each card asked is named once, in the order given."""
+    from dbtui.cli import main
+    from engine.profile import save_profile
+
+    profile = tiny_profile(tmp_path, model={"pretrained": "stabilityai/stable-diffusion-2-1"}, dataset={"resolution": 768})
+    path = save_profile(profile, tmp_path / "p.toml")
+    assert main(["hardware", "--profile", str(path), "--output-dir", str(tmp_path), "--json",
+                 "--card", "T4", "--card", "20", "--card", "T4"]) == 0
+    note = json.loads(capsys.readouterr().out)["family_note"]
+    assert f"`dbtui fit {path} --estimate-only --card T4 --card 20`" in note, note

@@ -151,8 +151,9 @@ def _other_size(args: argparse.Namespace, resolution: int, family: str) -> str |
 
     if family not in SD_FIGURES or resolution <= BASE_RESOLUTION:  # a smaller size needs less than the figures say
         return None
-    command = ["dbtui", "fit", args.profile, "--estimate-only", *(arg for card in args.card or () for name in card.names
-                                                                   for arg in ("--card", name))]
+    # Each card as it was first asked, once: `--card T4 --card T4` was told to run `dbtui fit … --card T4 --card T4`.
+    names = dict.fromkeys(name for card in args.card or () for name in card.names)
+    command = ["dbtui", "fit", args.profile, "--estimate-only", *(arg for name in names for arg in ("--card", name))]
     return (f"The SD presets keep the profile's size, {resolution} px, larger, and the figures below are {SD_FIGURES[family]} at "
             f"{BASE_RESOLUTION} px: for this profile's own, run `{shlex.join(command)}`.")
 
