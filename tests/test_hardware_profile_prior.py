@@ -122,7 +122,8 @@ def test_a_card_without_bf16_says_its_figure_is_with_prior_preservation(tmp_path
     assert main(["hardware", "--profile", str(PROFILE), "--card", "T4", "--card", "24", "--json",
                  "--output-dir", str(tmp_path)]) == 0
     own = json.loads(capsys.readouterr().out)["presets"]["flux-lora-24gb"]
-    assert own["prior"] is False and own["fits_with_prior"] == {"15 no bf16": True, "24": False}, own
+    assert own["prior"] is False and own["judged_with_prior"] == {"15 no bf16": True, "24": False}, own
+    assert own["fits_with_prior"] == own["judged_with_prior"]  # its old name, which read as "fits, with prior", kept
     monkeypatch.setenv("COLUMNS", "200")
     assert main(["hardware", "--profile", str(PROFILE), "--card", "T4", "--output-dir", str(tmp_path)]) == 0
     assert "T4 (no bf16): judged with prior preservation" in capsys.readouterr().out
@@ -131,13 +132,13 @@ def test_a_card_without_bf16_says_its_figure_is_with_prior_preservation(tmp_path
 def test_a_card_without_bf16_names_the_rows_judged_with_prior_preservation(tmp_path: Path, monkeypatch, capsys) -> None:
     """An SD profile without prior preservation, `--card T4`: "T4 (no bf16): judged with prior preservation" stood for
     every T4 mark, where lora's (an fp16 figure without it) is judged as the profile trains, as --json's
-    "fits_with_prior" says."""
+    "judged_with_prior" says."""
     _machine(monkeypatch, 24)
     profile = Path(__file__).parents[1] / "profiles" / "sd15-style-native.toml"
     assert not load_profile(profile).prior.enabled
     args = ["hardware", "--profile", str(profile), "--card", "T4", "--output-dir", str(tmp_path)]
     assert main([*args, "--json"]) == 0
-    judged = {name: row["fits_with_prior"]["15 no bf16"] for name, row in json.loads(capsys.readouterr().out)["presets"].items()}
+    judged = {name: row["judged_with_prior"]["15 no bf16"] for name, row in json.loads(capsys.readouterr().out)["presets"].items()}
     assert True in judged.values() and False in judged.values()  # some rows with it, some without
     monkeypatch.setenv("COLUMNS", "300")
     assert main(args) == 0

@@ -28,7 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--output-dir", default=".", help="where runs will be written: free disk is measured there (or at "
                         "its nearest folder that exists; default: here, the folder dbtui runs in)")
-    parser.add_argument("--json", action="store_true", help="print the probe as JSON")
+    parser.add_argument("--json", action="store_true", help="print the probe as JSON; each preset's \"fits\" says by card "
+                        "whether it fits, and \"judged_with_prior\" whether that was judged with prior preservation "
+                        "(\"fits_with_prior\" is the same, its old name, kept for scripts: read judged_with_prior)")
     parser.add_argument("--card", action="append", type=card_size, metavar="GB",
                         help=CARD_HELP + "; the advice then also names the preset to pick on each of those cards")
     which = parser.add_mutually_exclusive_group()
@@ -122,7 +124,7 @@ def _prior_said(estimates: dict, bf16: bool, trains_prior: bool) -> str:
 def _card_prior_said(card: Card | float, estimates: dict, bf16: bool, trains_prior: bool) -> str | None:
     """Where a card asked trains otherwise (a T4 on a bf16 machine), the line naming the rows whose mark for it is
     judged with prior preservation where the rows are not (its marks were read as without), as `--json`'s
-    "fits_with_prior" has them: all its marks were said so where some only were (SD's lora has an fp16 figure
+    "judged_with_prior" has them: all its marks were said so where some only were (SD's lora has an fp16 figure
     without it); None where none is. A default card (a size alone) trains as this machine does."""
     if not isinstance(card, Card) or card.bf16 or not bf16:
         return None
@@ -184,7 +186,8 @@ def _card_marks(row: PresetEstimate, bf16: bool, cards: tuple[float, ...], prior
 
 def _as_json(row: PresetEstimate, bf16: bool, cards: tuple[float, ...], prior: bool = True) -> dict:
     """The row's figures and fits, with prior preservation unless ``prior`` is False (a profile without it); "prior"
-    and "fits_with_prior" say what each is judged with: without bf16 only the fp16 figure with it was measured."""
+    and "judged_with_prior" (by card; "fits_with_prior" is its old name) say what each is judged with: without bf16
+    only the fp16 figure with it was measured."""
     from engine.memory.estimate import GIB
 
     need, alone = row.need(bf16, prior), row.no_prior
@@ -193,7 +196,10 @@ def _as_json(row: PresetEstimate, bf16: bool, cards: tuple[float, ...], prior: b
     with_prior = {card_key(card): row.with_prior(getattr(card, "bf16", bf16), prior) for card in cards}
     # run_card_gb is what "fits" judges (the largest moment); card_gb stays the steps' alone, as it always was.
     return {**need_json(need), "run_card_gb_without_prior": round(alone.run_need / GIB, 2), "card_gb_without_prior": round(alone.card_need / GIB, 2),
-            "fits": fits, "fits_with_prior": with_prior, "prior": row.with_prior(bf16, prior), "model": need.model,
+            # "fits_with_prior" read as "fits, with prior": the name that says what it is stands beside it, which is
+            # kept for the scripts that read it.
+            "fits": fits, "judged_with_prior": with_prior, "fits_with_prior": with_prior,
+            "prior": row.with_prior(bf16, prior), "model": need.model,
             "resolution": [need.width, need.height]}
 
 
