@@ -190,3 +190,24 @@ def test_a_closed_output_pipe_ends_dbtui_version_with_status_0() -> None:
         os.close(write)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and "Broken pipe" not in result.stderr
+
+
+def test_hardware_with_a_profile_measures_free_disk_where_its_runs_go(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`dbtui hardware --profile P` measured the free disk of the folder it ran in, not saving.output_dir, where the
+    profile's runs (checkpoints of gigabytes) are written; --output-dir still decides where given."""
+    import json
+
+    runs = tmp_path / "big-disk" / "runs"
+    runs.mkdir(parents=True)
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'[model]\npretrained = "builtin:tiny-sd1"\n[[concepts]]\ninstance_dir = "photos"\n'
+                       f'instance_prompt = "photo of zwx dog"\n[saving]\noutput_dir = "{runs}"\n', encoding="utf-8")
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    assert main(["hardware", "--profile", str(profile), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["disk_path"] == str(runs)
+    assert main(["hardware", "--profile", str(profile), "--json", "--output-dir", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out)["disk_path"] == str(tmp_path)
+    assert main(["hardware", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["disk_path"] == str(here)

@@ -7,7 +7,7 @@ import json
 from typing import TYPE_CHECKING
 
 from dbtui.cli.cmd_fit import CARD_HELP, Card, card_mark, card_size, cards_asked
-from dbtui.cli.common import profile_path
+from dbtui.cli.common import ExamplesFormatter, profile_path
 from dbtui.cli.estimate_json import card_key, need_json
 from dbtui.family_guess_words import guessed_from_name
 from engine.hardware.machine import FAMILIES  # standard library only at import: --help stays fast
@@ -25,9 +25,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "xformers, RAM and free disk, then say in words what this machine can train. The advice is for "
         "SD1.x unless --family or --profile names SD2.x, SDXL or Flux. Each preset of the family is listed with the "
         "GPU memory it needs by the memory meter and the cards it fits.",
+        epilog="examples:\n  dbtui hardware                               this machine, SD1.x presets\n"
+        "  dbtui hardware --family sdxl --card 24 --card T4\n"
+        "                                               SDXL presets, and the one to pick on each card to rent\n"
+        "  dbtui hardware --profile my.toml             for its model, as it trains (prior preservation or not),\n"
+        "                                               free disk measured at its saving.output_dir\n"
+        "  dbtui hardware --json --card 16 | jq '.presets | map_values(.fits)'\n\n"
+        "--family and --profile go one at a time: a profile's model decides its family.",
+        formatter_class=ExamplesFormatter,
     )
-    parser.add_argument("--output-dir", default=".", help="where runs will be written: free disk is measured there (or at "
-                        "its nearest folder that exists; default: here, the folder dbtui runs in)")
+    parser.add_argument("--output-dir", metavar="DIR", help="where runs will be written: free disk is measured there (or at "
+                        "its nearest folder that exists; default: with --profile, its saving.output_dir, else here, "
+                        "the folder dbtui runs in)")
     parser.add_argument("--json", action="store_true", help="print the probe as JSON; each preset's \"fits\" says by card "
                         "whether it fits, and \"judged_with_prior\" whether that was judged with prior preservation "
                         "(\"fits_with_prior\" is the same, its old name, kept for scripts: read judged_with_prior)")
@@ -44,7 +53,7 @@ def _hardware(args: argparse.Namespace) -> int:
     from engine.memory.preset_table import profile_preset
     from engine.model_info import advice_family
 
-    family, family_note, profile = args.family or "sd", None, None
+    family, family_note, profile, output_dir = args.family or "sd", None, None, args.output_dir or "."
     if args.profile:
         from engine.family_sizes import load_profile_with_family_step
 
@@ -53,7 +62,9 @@ def _hardware(args: argparse.Namespace) -> int:
         family = advice_family(source)
         notes = [guessed_from_name(source, family), _other_size(args, profile.dataset.resolution, family)]
         family_note = " ".join(note for note in notes if note) or None
-    hardware = probe(args.output_dir)
+        # Its runs go there: the disk of the folder dbtui ran in was measured, another disk where the two differ.
+        output_dir = args.output_dir or profile.saving.output_dir
+    hardware = probe(output_dir)
     # Every preset, and the advice, as the profile trains: with prior preservation or without (a preset leaves it as
     # the profile has it). With it on for all, flux-lora-24gb.toml (prior off) read "16 GB ✗" where `dbtui fit` and
     # its comment say a 16 GB card holds it, and a 16 GB card was told to pick flux-lora-16gb.
