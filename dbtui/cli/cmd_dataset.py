@@ -43,7 +43,9 @@ def _register_check(commands: argparse._SubParsersAction) -> None:
         formatter_class=ExamplesFormatter,
     )
     check.add_argument("folder", nargs="?", type=user_path, help="image folder (default with --profile: each concept's instance_dir)")
-    check.add_argument("--profile", type=profile_path, help="take resolution, caption mode, prompts and model from this profile")
+    check.add_argument("--profile", type=profile_path, help="take resolution, caption mode and extension, prompts, "
+                       "bucketing and model from this profile (the options giving those are then refused: change the "
+                       "profile's with --set; --model still chooses the tokenizer)")
     check.add_argument("--concept", type=int, help="with --profile: only this concept (0-based), whose settings check a FOLDER given "
                        "(default: the concept whose folder FOLDER is)")
     add_overrides(check)  # with --profile: check the images and settings the run started with these --set values reads
@@ -70,11 +72,17 @@ def _register_prepare(commands: argparse._SubParsersAction) -> None:
         description="Write a processed copy of every usable image to OUTPUT: EXIF rotation applied, "
         "RGB (transparency flattened), centre-cropped or bucket-fitted to the resolution, PNG; "
         "captions are copied. Originals are never modified; re-running skips up-to-date copies.",
+        epilog="examples:\n  dbtui dataset prepare photos/ prepared/ --resolution 768\n"
+        "  dbtui dataset prepare photos/ prepared/ --bucketing --model ./sdxl   # buckets in SDXL's size steps\n"
+        "  dbtui dataset prepare photos/ prepared/ --profile my.toml           # at the sizes my.toml trains at\n"
+        "  dbtui dataset prepare photos/ prepared/ --profile my.toml --set dataset.resolution=1024",
+        formatter_class=ExamplesFormatter,
     )
     prepare.add_argument("folder", type=user_path, help="folder with the original images")
     prepare.add_argument("output", type=user_path, help="folder for the prepared copies (must differ from the originals')")
     prepare.add_argument("--profile", type=profile_path, help="take resolution, bucketing (with its model's bucket sizes), crop and caption "
-                                         "extension from this profile")
+                                         "extension from this profile (the options giving those are then refused: change "
+                                         "the profile's with --set)")
     add_overrides(prepare)  # with --profile: the sizes and crop the run started with these --set values trains at
     prepare.add_argument("--resolution", type=int, help="training resolution in px (default: 512)")
     prepare.add_argument("--bucketing", action="store_true", help="resize to each image's aspect-ratio bucket")

@@ -52,7 +52,8 @@ def register_caption(commands: argparse._SubParsersAction) -> None:
                          help="with --add-tag: create --extension captions though the images have captions of another")
     caption.add_argument("--model", help="with --auto: local folder or hub id (default: the backend's usual model)")
     caption.add_argument("--overwrite", action="store_true", help="with --auto: also replace existing captions")
-    caption.add_argument("--extension", help="caption file extension (default: .txt)")
+    caption.add_argument("--extension", help="caption file extension (default: .txt; with --profile, which refuses it, "
+                         "the profile's dataset.caption_extension, changed with --set)")
     caption.add_argument("--recursive", "-r", action="store_true", help=RECURSIVE_WITH_PROFILE)
     caption.set_defaults(handler=_caption, usage_error=caption.error)
 
