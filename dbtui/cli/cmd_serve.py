@@ -17,7 +17,7 @@ import socket
 import sys
 from urllib.parse import urlsplit
 
-from dbtui.cli.common import int_in
+from dbtui.cli.common import ExamplesFormatter, int_in
 from dbtui.cli.serve_access import PAGE_HEADERS, ServeAccess
 from engine.errors import DbtuiError
 
@@ -53,6 +53,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "only: from your computer run `ssh -L 8000:127.0.0.1:8000 HOST` and open the address it prints, "
         "http://127.0.0.1:8000/?token=…. The token is new each time and is the only login: without it "
         "any web page open in your browser could reach 127.0.0.1 and drive the wizard. Keep it to yourself.",
+        epilog="examples:\n  dbtui serve                    then, on your computer: ssh -L 8000:127.0.0.1:8000 HOST\n"
+        "  dbtui serve --port 8080        then: ssh -L 8080:127.0.0.1:8080 HOST (the port it serves on, on\n"
+        "                                 both sides, so the address it prints opens as printed)\n"
+        "  dbtui serve --public-url https://gpu.example.org/dbtui   behind a reverse proxy serving it there",
+        formatter_class=ExamplesFormatter,
     )
     parser.add_argument("--port", type=int_in(1, 65535), default=8000, help="port on 127.0.0.1 (default: %(default)s)")
     parser.add_argument("--public-url", metavar="URL", type=public_url,
