@@ -177,11 +177,21 @@ def _signals_as_interrupts(process: subprocess.Popen | None, folder: RunFolder, 
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, on_terminate), signal.signal(signal.SIGINT, on_interrupt)
+    # Output to files (`dbtui run p.toml > run.log 2>&1 &`, then logging out): the hangup is the session's, not the
+    # log's, and the trainer trains on through it; ended by it, this stopped the log mid-run without a word.
+    hangup = signal.signal(signal.SIGHUP, signal.SIG_IGN) if _output_to_files() else None
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous[0])
         signal.signal(signal.SIGINT, previous[1])
+        if hangup is not None:
+            signal.signal(signal.SIGHUP, hangup)
+
+
+def _output_to_files() -> bool:
+    """Neither stdout nor stderr is a terminal, which a hangup would leave unwritable."""
+    return not any(stream is not None and stream.isatty() for stream in (sys.stdout, sys.stderr))
 
 
 def _end_unheard(process: subprocess.Popen, folder: RunFolder) -> None:
