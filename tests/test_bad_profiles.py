@@ -408,6 +408,8 @@ def test_a_long_but_sane_prompt_is_accepted(tmp_path: Path, capsys) -> None:
         ("dataset.hflip=[1]", "--set dataset.hflip=[1]: takes true or false, and [1] was read as a list"),
         ("training.max_train_steps=0", "--set training.max_train_steps=0: must be at least 1, not 0"),
         ("optimizer.learning_rate=0", "--set optimizer.learning_rate=0: must be more than 0, not 0"),
+        # Not "not 1000000000000000019884624838656": a float that large has no such digits to write as a whole number.
+        ("optimizer.learning_rate=1e30", "--set optimizer.learning_rate=1e30: must be at most 1, not 1e+30\n"),
         ('training.method="Full"', """--set training.method="Full": takes 'full' or 'lora', not 'Full'"""),
         ("dataset.buckets=[[512]]", "--set dataset.buckets=[[512]]: takes a list of [width, height] pairs"),
         ("training.max_train_steps=true", "--set training.max_train_steps=true: is true, but this setting is a number"),

@@ -250,7 +250,8 @@ def _shown(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
+        # 1.0 as 1, but 1e30 as written: its whole number would show digits no one typed.
+        return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
     text = json.dumps(value, default=str) if isinstance(value, list) else repr(value) if isinstance(value, str) else str(value)
     return text if len(text) <= 40 else text[:39] + "…"
 
