@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def equivalent_command(args: argparse.Namespace) -> str:
-    parts = ["dbtui", "run", args.profile, *[f"--set {shlex.quote(item)}" for item in args.set]]
+    parts = ["dbtui", "run", shlex.quote(args.profile), *[f"--set {shlex.quote(item)}" for item in args.set]]
     if args.resume:
         parts.append("--resume" if args.resume == "latest" else f"--resume {shlex.quote(args.resume)}")
     return " ".join(parts)
