@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING
 from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Button, Input, ProgressBar, Static
 
@@ -18,11 +17,14 @@ from dbtui.conversions import Conversion
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
 from dbtui.pasted_path import pasted_path
 from dbtui.screens.base import WizardScreen
-from dbtui.screens.model_words import FLUX_PART_FIELDS, FLUX_PARTS_HELP, SOURCE_HELP, on_disk, size_line, terminal_command
+from dbtui.screens.model_into import IntoAnswer, into_problem, read_into
+from dbtui.screens.model_work import ask_target, check_model, convert_model
+from dbtui.screens.model_words import SOURCE_HELP, failure_text, family_text, folder_text, warning_text
+from dbtui.widgets.flux_parts import FluxParts
 from dbtui.widgets.ordered_keys import OrderedInput
 from dbtui.widgets.step_body import StepBody
 from engine.events import PhaseProgress, PhaseStarted, Warning as WarningEvent
-from engine.profile.fields import expanded_path, written_path
+from engine.profile.fields import written_path
 
 if TYPE_CHECKING:
     from engine.model_import import ConversionTarget
@@ -67,9 +69,7 @@ aside, with a notification naming them (they come back if you return to the earl
         self.failed_check: str | None = None  # why the check of the model now named failed
         self.failure_said = False
         self.checking: str | None = None  # the source being checked: Next waits for its family's rules
-        self.target: ConversionTarget | None = None  # the engine's answer for the folder in Into…
-        self.target_for: tuple[str, dict] | None = None  # …for this file and these Flux parts (import_model's keywords)
-        self.suggested: str | None = None  # the folder the engine suggested: Into left at it follows the Flux parts
+        self.into = IntoAnswer()
         self.folder_line = ""  # what #model-folder says of the file shown, where no conversion is offered
         self.converted: str | None = None  # the folder Convert wrote last, checked once it is done
         self.converting: str | None = None  # the file being converted: Next waits for its folder
@@ -82,12 +82,7 @@ aside, with a notification naming them (they come back if you return to the earl
                 yield OrderedInput(self.session.get("model.pretrained", ""), placeholder="folder, hub id or file", id="model-source", compact=True)
                 yield Button("Check", id="model-check", compact=True)
             yield Static(id="model-family")
-            with Vertical(id="model-flux-parts"):
-                yield Static(FLUX_PARTS_HELP, classes="help")
-                for input_id, label, placeholder, _ in FLUX_PART_FIELDS:
-                    with Horizontal(classes="model-part-row"):
-                        yield Static(label, classes="model-part-label")
-                        yield OrderedInput(placeholder=placeholder, id=input_id, compact=True)
+            yield FluxParts()
             with Horizontal(id="model-convert-row"):
                 yield Static("Into", id="model-convert-to-label")
                 yield OrderedInput(placeholder="the diffusers folder to write", id="model-convert-to", compact=True)
@@ -138,13 +133,9 @@ aside, with a notification naming them (they come back if you return to the earl
         if info is None or info.kind != "single-file" or info.source != self.session.get("model.pretrained"):
             return
         typed = self.query_one("#model-convert-to", Input).value.strip()
-        if not typed:
-            self.query_one("#model-folder", Static).update("[red]Name the folder to convert into.[/]")
-            return
-        try:  # ~ and $VAR as the Model field and profiles read them; $$ is a $ of the name
-            into = Path(expanded_path(typed))
-        except ValueError as error:
-            self.query_one("#model-folder", Static).update(f"[red]Into {escape(str(error))}[/]")
+        into = read_into(typed)
+        if into is None or not typed:
+            self.query_one("#model-folder", Static).update(f"[red]{escape(into_problem(typed))}[/]")
             return
         self.query_one("#model-convert", Button).disabled = True
         self.query_one("#model-progress").display = True
@@ -165,61 +156,37 @@ aside, with a notification naming them (they come back if you return to the earl
         typed = self.query_one("#model-convert-to", Input).value.strip()
         parts = self._parts(info)
         self._say_target()  # "Convert to diffusers" until the engine says the folder holds the conversion
-        into = _read_into(typed)
-        if not self._answered(typed, info.source, parts) and (typed in ("", self.suggested) or into is not None):
-            self.suggest_target(info.source, parts, None if typed in ("", self.suggested) else into)
-
-    def _answered(self, typed: str, source: str, parts: dict) -> bool:
-        return (self.target is not None and self.target_for == (source, parts) and bool(typed)
-                and _read_into(typed) == self.target.folder)
+        if self.into.answered(typed, info.source, parts):
+            return
+        if self.into.follows_suggestion(typed):
+            self.suggest_target(info.source, parts, None)
+        elif (into := read_into(typed)) is not None:
+            self.suggest_target(info.source, parts, into)
 
     def _say_target(self) -> None:
         info = self.session.model_info
         typed = self.query_one("#model-convert-to", Input).value.strip()
-        reuse = (info is not None and self.target is not None and self.target.holds_it
-                 and self._answered(typed, info.source, self._parts(info)))
+        reuse = info is not None and self.into.reuses(typed, info.source, self._parts(info))
         self.query_one("#model-convert", Button).label = "Use this conversion" if reuse else "Convert to diffusers"
         self.query_one("#model-folder", Static).update(
             f"{escape(typed)} holds this file's conversion already: [b]Use this conversion[/b] puts it in the profile "
             "as it is. To convert again, name another folder." if reuse else self.folder_line)
 
     def _parts(self, info) -> dict:
-        return self._flux_sources() if info.family_id == "flux" else {}
-
-    def _flux_sources(self) -> dict:
-        """The engine's keywords for where a Flux file's other parts come from, as typed (blank: the default)."""
-        typed = {name: self.query_one(f"#{input_id}", Input).value.strip() for input_id, _, _, name in FLUX_PART_FIELDS}
-        components = typed.pop("components")
-        return {"components": components or None, "part_files": {name: value for name, value in typed.items() if value}}
+        return self.query_one(FluxParts).sources() if info.family_id == "flux" else {}
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model")
     def inspect(self, source: str, overrides: dict[str, str]) -> None:
-        try:
-            self.post_message(WorkDone("inspect", self.engine.inspect_model(source, **overrides)))
-        except Exception as error:  # noqa: BLE001 - shown to the user
-            self.post_message(WorkFailed("Model check", str(error), source))
+        check_model(self.engine, self.post_message, source, overrides)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model-target")
     def suggest_target(self, source: str, parts: dict, into: Path | None) -> None:
-        try:
-            target = self.engine.conversion_target(source, **parts, into=into)
-            self.post_message(WorkDone("target", (source, parts, into, target)))
-        except Exception as error:  # noqa: BLE001 - shown to the user
-            self.post_message(self.TargetFailed(source, parts, into, str(error)))
+        ask_target(self.engine, self.post_message, source, parts, into,
+                   lambda error: self.TargetFailed(source, parts, into, error))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model")
     def convert(self, conversion: Conversion, flux_sources: dict, vae: str | None) -> None:
-        source, out_dir = conversion.source, conversion.into
-        try:
-            # Asked here, as the conversion starts: an answer the label waits for may not have come yet.
-            reused = self.engine.conversion_target(source, **flux_sources, into=out_dir).holds_it
-            folder = self.engine.import_model(source, out_dir, emit=lambda e: self.post_message(EngineEvent(e)),
-                                              **flux_sources, **({"vae": vae} if vae else {}))  # an opened profile's
-            self.post_message(WorkDone("convert", (source, folder, reused)))
-        except Exception as error:  # noqa: BLE001 - shown to the user
-            self.post_message(WorkFailed("Conversion", str(error), source))
-        finally:
-            conversion.done.set()
+        convert_model(self.engine, self.post_message, conversion, flux_sources, vae)
 
     def on_engine_event(self, message: EngineEvent) -> None:
         bar = self.query_one("#model-progress", ProgressBar)
@@ -230,12 +197,9 @@ aside, with a notification naming them (they come back if you return to the earl
             bar.update(total=event.total, progress=event.done)
         elif isinstance(event, WarningEvent):
             # Kept on screen: it says how to convert otherwise (a guessed prediction type), after the toast is gone.
-            other = re.search(r"--prediction-type (\w+)", event.advice)
-            typed = on_disk(self.query_one("#model-convert-to", Input).value.strip())  # for a shell: variables read
-            into = f"{typed}-{other.group(1) if other else 'again'}"
-            said = f"{event.message}; {event.advice}" if event.advice else event.message
-            command = terminal_command(said, on_disk(self.session.get("model.pretrained")), into)
-            self._warn(f"[yellow]⚠ {escape(said)}[/]" + (f"\n{escape(command)}" if command else ""))
+            said, kept = warning_text(event.message, event.advice, self.session.get("model.pretrained"),
+                                      self.query_one("#model-convert-to", Input).value.strip())
+            self._warn(kept)
             self.notify(said, severity="warning")
 
     def on_work_done(self, message: WorkDone) -> None:
@@ -276,12 +240,9 @@ aside, with a notification naming them (they come back if you return to the earl
         if message.about != self.session.get("model.pretrained"):
             return  # a check or conversion of a source the user has since replaced: its ✗ is not of the one named now
         self.query_one("#model-convert", Button).disabled = False
-        text = f"[red]✗ {escape(message.message)}[/]"
-        command = terminal_command(message.message, on_disk(self.session.get("model.pretrained")),
-                                   on_disk(self.query_one("#model-convert-to", Input).value.strip()) or "OUT")
-        if message.what == "Conversion" and command:
-            text += f"\n{escape(command)}"
-        self.query_one("#model-family", Static).update(text)
+        self.query_one("#model-family", Static).update(failure_text(
+            message.what, message.message, self.session.get("model.pretrained"),
+            self.query_one("#model-convert-to", Input).value.strip()))
         if message.what == "Model check":
             self.checking = None
             self.failed_check = message.message
@@ -299,29 +260,16 @@ aside, with a notification naming them (they come back if you return to the earl
             self.query_one("#model-progress").display = False
 
     def _show(self, info) -> None:
-        # The mark says it without colour too (a monochrome terminal, colour blindness).
-        mark, colour = ("✓", "green") if info.supported else ("✗", "red")
-        text = f"[{colour}]{mark} {escape(info.family)}[/]"
-        if info.supported and info.resolution:
-            text += "\n" + size_line(info.resolution, self.session.get("dataset.resolution"))
-        self.query_one("#model-family", Static).update(text)
+        self.query_one("#model-family", Static).update(family_text(info, self.session.get("dataset.resolution")))
         single = info.kind == "single-file" and info.supported
         self.query_one("#model-convert-row").display = single
         self.query_one("#model-convert", Button).disabled = False  # a new file, even after converting another
         self.query_one("#model-progress").display = self.converting == info.source  # idle, it pulses as if working
         self.query_one("#model-flux-parts").display = single and info.family_id == "flux"
-        if info.folder and info.supported:
-            text = f"The profile will use: [b]{escape(info.source)}[/b]"  # as stored: not a builtin's cache folder
-        elif single and info.family_id == "flux":
-            text = "Convert it here with the parts above; left as it is, training converts it with the file's own hub repository."
-        elif single:
-            text = "Convert it once here, or leave it: training converts it into the run folder."
-        else:
-            text = ""
-        self.folder_line = text
-        self.query_one("#model-folder", Static).update(text)
+        self.folder_line = folder_text(info)
+        self.query_one("#model-folder", Static).update(self.folder_line)
         if single:
-            self.target, self.target_for, self.suggested = None, None, None
+            self.into.forget()
             self.query_one("#model-convert-to", Input).value = ""
             self._target_edited()
 
@@ -334,11 +282,8 @@ aside, with a notification naming them (they come back if you return to the earl
         """The engine's answer for Into: a suggestion fills it where the user has named no folder of their own."""
         if not self._asked(source, parts):
             return  # of a file, or of Flux parts, the user has since replaced
-        if self._asked_into(into):
-            self.target, self.target_for = target, (source, parts)
-            if into is None:
-                self.suggested = written_path(str(target.folder))  # a folder named with a $ is read back as named
-                self.query_one("#model-convert-to", Input).value = self.suggested
+        if self._asked_into(into) and (suggested := self.into.take(source, parts, into, target)) is not None:
+            self.query_one("#model-convert-to", Input).value = suggested
         self._say_target()
 
     def _asked(self, source: str, parts: dict) -> bool:
@@ -348,8 +293,7 @@ aside, with a notification naming them (they come back if you return to the earl
 
     def _asked_into(self, into: Path | None) -> bool:
         """Whether it is of the folder in Into now: a suggestion's (None) while Into is empty or at the last one."""
-        typed = self.query_one("#model-convert-to", Input).value.strip()
-        return typed in ("", self.suggested) if into is None else bool(typed) and _read_into(typed) == into
+        return self.into.of_into(self.query_one("#model-convert-to", Input).value.strip(), into)
 
     def _still_converting(self, key: str) -> str:
         return f"Still converting {self.converting}: {key} again once it is done (the profile then uses its folder)."
@@ -378,22 +322,9 @@ aside, with a notification naming them (they come back if you return to the earl
         info = self.session.model_info
         if info is not None and info.source == self.session.get("model.pretrained") and not info.supported:
             return f"dbtui cannot train this model: {info.family}"
-        if info is not None and info.source == self.session.get("model.pretrained") and self._parts_typed(info):
+        if (info is not None and info.source == self.session.get("model.pretrained") and info.kind == "single-file"
+                and info.supported and info.family_id == "flux" and self.query_one(FluxParts).named()):
             # The profile names the file alone: a run converts it with the file's own hub repository's parts.
             return (f"The Flux parts named here are used only by the {self.query_one('#model-convert', Button).label} "
                     "button: press it, or empty them to go on with the file's own hub repository's parts.")
-        return None
-
-    def _parts_typed(self, info) -> bool:
-        if not (info.kind == "single-file" and info.supported and info.family_id == "flux"):
-            return False
-        parts = self._flux_sources()
-        return bool(parts["components"] or parts["part_files"])
-
-
-def _read_into(typed: str) -> Path | None:
-    """The folder Into names, read as the Model field is; None where it names a variable that is not set."""
-    try:
-        return Path(expanded_path(typed))
-    except ValueError:
         return None

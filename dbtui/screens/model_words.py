@@ -1,24 +1,17 @@
-"""What the Model step says: its help, the terminal command for a conversion it cannot run, and a model's native size."""
+"""What the Model step says: its help, the family and folder lines of a model checked, the terminal command for a
+conversion it cannot run, and a conversion's warnings and failures."""
 
 from __future__ import annotations
 
 import re
 import shlex
 
+from rich.markup import escape
+
 from engine.profile.model_source import read_source
 
 SOURCE_HELP = ("A diffusers folder (with model_index.json), a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5, "
                "a .safetensors/.ckpt file (converted to a diffusers folder here), or builtin:tiny-sd1 for the demo.")
-FLUX_PARTS_HELP = ("A Flux transformer file holds the transformer alone. Its VAE, CLIP-L and T5 come from the files you "
-                   "name here (as ComfyUI has them), else from the components: a diffusers Flux folder or hub id, which "
-                   "also gives the tokenizers and the scheduler (a few MB). Used when you convert here.")
-# (input id, label, placeholder, the engine's name for what is typed there)
-FLUX_PART_FIELDS = (
-    ("model-components", "Components", "the file's own: black-forest-labs/FLUX.1-dev or -schnell", "components"),
-    ("model-vae", "VAE file", "optional: ae.safetensors", "vae"),
-    ("model-clip-l", "CLIP-L file", "optional: clip_l.safetensors", "clip_l"),
-    ("model-t5", "T5 file", "optional: t5xxl_fp16.safetensors or t5xxl_fp8_e4m3fn.safetensors", "t5"),
-)
 
 
 def terminal_command(said: str, source: str, out_dir: str) -> str | None:
@@ -47,3 +40,41 @@ def on_disk(source: str) -> str:
     """The file ``source`` names, ``~`` and ``$VAR`` read as the profile reads them, for a command the user copies: a
     shell given '$MODELS/x.safetensors' in quotes passes it on as typed. (The engine calls read the draft themselves.)"""
     return str(read_source(source))
+
+
+def family_text(info, trains: int | None) -> str:
+    """The family found, marked ✓ or ✗, and what the model's native size means for this profile."""
+    # The mark says it without colour too (a monochrome terminal, colour blindness).
+    mark, colour = ("✓", "green") if info.supported else ("✗", "red")
+    text = f"[{colour}]{mark} {escape(info.family)}[/]"
+    if info.supported and info.resolution:
+        text += "\n" + size_line(info.resolution, trains)
+    return text
+
+
+def folder_text(info) -> str:
+    """What the profile will use, or what a single file may do, where no conversion is offered yet."""
+    single = info.kind == "single-file" and info.supported
+    if info.folder and info.supported:
+        return f"The profile will use: [b]{escape(info.source)}[/b]"  # as stored: not a builtin's cache folder
+    if single and info.family_id == "flux":
+        return "Convert it here with the parts above; left as it is, training converts it with the file's own hub repository."
+    if single:
+        return "Convert it once here, or leave it: training converts it into the run folder."
+    return ""
+
+
+def warning_text(message: str, advice: str, source: str, into: str) -> tuple[str, str]:
+    """A conversion's warning as said (the toast), and the lines kept on screen: with the command that converts
+    ``source`` otherwise into a folder beside ``into`` (as typed: a shell reads variables)."""
+    other = re.search(r"--prediction-type (\w+)", advice)
+    said = f"{message}; {advice}" if advice else message
+    command = terminal_command(said, on_disk(source), f"{on_disk(into)}-{other.group(1) if other else 'again'}")
+    return said, f"[yellow]⚠ {escape(said)}[/]" + (f"\n{escape(command)}" if command else "")
+
+
+def failure_text(what: str, message: str, source: str, into: str) -> str:
+    """A check's or conversion's failure; a conversion's with the terminal command that runs it where it asks one."""
+    text = f"[red]✗ {escape(message)}[/]"
+    command = terminal_command(message, on_disk(source), on_disk(into) or "OUT")
+    return text + f"\n{escape(command)}" if what == "Conversion" and command else text
