@@ -33,3 +33,24 @@ def test_a_run_says_the_instance_folders_sub_folder_images_it_does_not_train(tmp
     assert said == ["concepts.0.instance_dir: its sub-folder(s) '2023', 'web' hold 3 image(s), which are not read: "
                     "training reads only the images directly in the folder; move them up into it, or make each "
                     "sub-folder a concept of its own (concepts.N.instance_dir)"], said
+
+
+def test_run_folders_in_the_instance_folder_are_not_said_to_be_its_photos(tmp_path: Path) -> None:
+    """saving.output_dir at the photo folder (validate warns, and allows it): an earlier run's previews, and this run's
+    own on a resume, were said to be photos not read, with the advice to move them up into the folder to train on."""
+    from engine.runs.in_process import train
+    from tests.training_helpers import tiny_profile
+
+    photos = tmp_path / "photos"
+    _images(photos, 2)
+    _images(photos / "earlier" / "samples", 2, seed=10)
+    (photos / "earlier" / "events.jsonl").write_text("", encoding="utf-8")
+    _images(photos / "t" / "samples", 1, seed=20)  # this run's previews of before its resume
+    _images(photos / "web", 1, seed=30)
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 1},
+                           saving={"output_dir": str(photos), "every_n_steps": 1000},
+                           concepts=[{"instance_dir": str(photos), "instance_prompt": "photo of zwx dog"}])
+    events = []
+    train(profile, photos / "t", sinks=[events.append])
+    said = [e.message for e in events if e.kind == "warning" and "concepts.0.instance_dir" in e.message]
+    assert len(said) == 1 and "its sub-folder(s) 'web' hold 1 image(s), which are not read" in said[0], said

@@ -15,6 +15,7 @@ from engine.errors import DbtuiError
 from engine.profile.fields import IMAGE_SUFFIXES
 from engine.support.generated_set import is_dbtui_class_images
 from engine.support.prepared_marks import is_prepared_folder
+from engine.support.run_marks import holds_run_files
 
 try:
     # iPhone photos (HEIC) open through Pillow in every process that reads training images, since each imports
@@ -87,8 +88,9 @@ def images_in_sub_folders(folder: Path, skip: tuple[Path, ...] = ()) -> dict[str
     """How many images (as ``list_images`` finds them) each sub-folder of ``folder`` that holds any has, by name, the
     sub-folders' own sub-folders counted in theirs (a phone's DCIM/Camera/): what a user sees there that training does
     not read, and -r does. Passed over: hidden folders (caption history), dbtui's class images
-    (``is_dbtui_class_images``) and prepared copies, ``skip``, one that cannot be read (lost+found), a link to the
-    folder or above it, and links further down (-r does not follow them either)."""
+    (``is_dbtui_class_images``), prepared copies and run folders (previews, which "move them up" would train on),
+    ``skip``, one that cannot be read (lost+found), a link to the folder or above it, and links further down (-r does
+    not follow them either)."""
     try:
         subs = sorted(Path(folder).iterdir())
     except OSError:
@@ -111,7 +113,7 @@ _LEVELS_COUNTED = 4
 def _images_down(folder: Path, skipped: set[Path], levels: int) -> int:
     """The images of ``folder`` and of its sub-folders ``levels`` deep, but those images_in_sub_folders passes over."""
     if (folder.name.startswith(".") or is_dbtui_class_images(folder) or is_prepared_folder(folder)
-            or Path(os.path.realpath(folder)) in skipped):
+            or holds_run_files(folder) or Path(os.path.realpath(folder)) in skipped):
         return 0
     try:
         count = len(list_images(folder))

@@ -33,6 +33,7 @@ from engine.runs.last_events import last_finish, last_marked, last_step
 from engine.runs.trainer_process import trainer_alive
 from engine.support.json_file import is_number
 from engine.support.plain_path import plain_path
+from engine.support.run_marks import holds_run_files
 
 
 def run_dir_for(profile: Any) -> Path:
@@ -212,7 +213,7 @@ class RunFolder:
         """Whether the run's files were deleted since it was listed (`rm -rf` in another shell): what was read of it
         then is no run's. A disk's error keeps it, as ``list_runs`` keeps a folder it could read."""
         try:
-            return not _has_run_files(self.path)
+            return not holds_run_files(self.path)
         except OSError:
             return False
 
@@ -282,7 +283,7 @@ def holds_a_run(path: Path) -> bool:
     ``look_into`` says why of one named on purpose. Any other error (a disk's, a network file system's) is a
     RunFolderError: reading it as no run would drop a run from listings, or take its folder for a new one."""
     try:
-        return _has_run_files(path)
+        return holds_run_files(path)
     except PermissionError:  # Python 3.11's exists() raises for EACCES
         return False
     except OSError as error:
@@ -292,13 +293,9 @@ def holds_a_run(path: Path) -> bool:
 def look_into(path: Path) -> None:
     """Raise RunFolderError where this user may not look into ``path``: a run named there would read as no run."""
     try:
-        _has_run_files(path)
+        holds_run_files(path)
     except OSError as error:
         raise unreadable(path, error) from None
-
-
-def _has_run_files(path: Path) -> bool:
-    return (path / "events.jsonl").exists() or (path / "state.json").exists()
 
 
 def unreadable(path: Path, error: OSError) -> RunFolderError:

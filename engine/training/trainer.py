@@ -195,8 +195,10 @@ class Trainer:
     def _say_unused_instance_images(self) -> None:
         """Each instance folder's sub-folders' images, which the run leaves out: a phone's 2023/holiday/ went untrained
         without a word where `dataset check` warned of it. The runs' folder (`validate` warns of one inside an
-        instance folder) is dbtui's, not the user's photos."""
-        concept_dirs = (*self.instance_dirs, *(folder for folder in self.class_dirs if folder), self.run_dir.parent)
+        instance folder) and this run's own (saving.output_dir at the instance folder; its previews on a resume) are
+        dbtui's, not the user's photos."""
+        concept_dirs = (*self.instance_dirs, *(folder for folder in self.class_dirs if folder), self.run_dir,
+                        self.run_dir.parent)
         for index, folder in enumerate(self.instance_dirs):
             said = unused_instance_images(folder, concept_dirs)
             if said:
