@@ -13,6 +13,17 @@ from engine.profile.schema import concept_label
 from engine.support.generated_set import is_generated_set
 
 
+class UnreadableImagesError(DataError):
+    """Image files whose header cannot be read: ``unreadable``, and the training images whose header reads,
+    ``readable``, which the decode pass before the model loads still decodes, to name the damaged ones of both kinds
+    in one message rather than one kind a try."""
+
+    def __init__(self, unreadable: list[Path], readable: list[Path]):
+        super().__init__(unreadable_said(unreadable))
+        self.unreadable = unreadable
+        self.readable = readable
+
+
 @dataclass(frozen=True)
 class Example:
     path: Path
@@ -72,7 +83,7 @@ def build_examples(
         raise DataError(f"{len(caption_problems)} caption(s) cannot be used: " + "; ".join(caption_problems[:3]) + more
                         + ". `dbtui dataset check` lists every one.")
     if unreadable:
-        raise DataError(unreadable_said(unreadable))
+        raise UnreadableImagesError(unreadable, [example.path for example in examples])
     return examples
 
 
@@ -86,8 +97,9 @@ def _file_size_and_time(path: Path) -> tuple[int, int]:
     return info.st_size, info.st_mtime_ns
 
 
-def unreadable_said(unreadable: list[Path]) -> str:
-    """What the trainer, ``dbtui validate`` and the launch say of image files whose header cannot be read."""
+def unreadable_said(unreadable: list[Path], *, decoded: bool = False) -> str:
+    """What the trainer, ``dbtui validate`` and the launch say of image files whose header cannot be read.
+    ``decoded``: the other images were decoded too, so the hint that decoding finds more is left out."""
     too_big = [path for path in unreadable if _over_pixel_limit(path)]
     damaged = [path for path in unreadable if path not in too_big]
     # Known by the set's manifest, not by its folder's name: a folder of the user's own may be named generated-…,
@@ -96,9 +108,9 @@ def unreadable_said(unreadable: list[Path]) -> str:
     regenerated = (" Those in a set dbtui generated (the folder whose manifest.json lists them) are dbtui's own class "
                    "images: delete them and the next run makes them again." if ours else "")
     said = (f"{len(damaged)} image file(s) cannot be read as pictures: {named_files(damaged)}. Move them "
-            "out of the folder, or train from a clean copy made by `dbtui dataset prepare` (`dbtui dataset "
-            "check` also finds images damaged past their header, which the trainer meets only when it decodes "
-            f"them).{regenerated}" if damaged else "")
+            "out of the folder, or train from a clean copy made by `dbtui dataset prepare`"
+            + ("." if decoded else " (`dbtui dataset check` also finds images damaged past their header, which the "
+               "trainer meets only when it decodes them).") + regenerated if damaged else "")
     if too_big:
         from PIL import Image
 

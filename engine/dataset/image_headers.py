@@ -7,16 +7,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine.builtin import is_builtin
-from engine.data.examples import unreadable_said
+from engine.data.decoding import cut_short, damaged_said
 from engine.data.images import list_images, unreadable_headers
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile
 
 
-def header_problems(profile: Profile, progress: Callable[[int, int], None] | None = None) -> list[Problem]:
+def header_problems(profile: Profile, progress: Callable[[int, int], None] | None = None, *,
+                    decode: bool = False) -> list[Problem]:
     """The images the trainer would read (each concept's, and the class images of the user's own it takes) whose header
     cannot be read, one problem a folder, said as the trainer says it. Folders that are not here are passed over: the
-    folder checks say so. ``progress``: told (done, total) after each header."""
+    folder checks say so. ``progress``: told (done, total) after each header. ``decode``: where a header cannot be read,
+    the other images are decoded too, and those cut short named with them: a run refused then names every damaged one,
+    not one kind a try."""
     folders: list[tuple[str, list[Path]]] = []
     for index, concept in enumerate(profile.concepts):
         folders.append((f"concepts.{index}.instance_dir", _images(concept.instance_dir)))
@@ -24,7 +27,9 @@ def header_problems(profile: Profile, progress: Callable[[int, int], None] | Non
             folders.append((f"concepts.{index}.class_dir", _images(concept.class_dir)[:concept.num_class_images]))
     every = [path for _, paths in folders for path in paths]
     bad = set(unreadable_headers(every, progress))
-    return [Problem(key, unreadable_said(found)) for key, paths in folders if (found := [p for p in paths if p in bad])]
+    cut = set(cut_short([path for path in every if path not in bad], progress) if decode and bad else [])
+    return [Problem(key, damaged_said([p for p in paths if p in bad], [p for p in paths if p in cut]))
+            for key, paths in folders if bad.intersection(paths) or cut.intersection(paths)]
 
 
 def _images(folder: str) -> list[Path]:
