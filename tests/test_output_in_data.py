@@ -46,3 +46,19 @@ def test_an_output_dir_beside_the_data_is_not_warned_of(tmp_path: Path, monkeypa
     profile = tiny_profile(tmp_path, saving={"output_dir": output},
                            concepts=[{"instance_dir": "data/photos", "instance_prompt": "photo of zwx dog"}])
     assert _said(profile) == []
+
+
+def test_the_run_itself_says_it_in_its_events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only `dbtui validate` and the wizard said it: a headless `dbtui run` user, who reads the run's log, never saw it."""
+    from engine.runs.in_process import train
+    from engine.runs.sinks import read_events
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photos").mkdir()
+    for seed in range(2):
+        textured(seed, (64, 64)).save(tmp_path / "photos" / f"{seed}.png")
+    profile = tiny_profile(tmp_path, saving={"output_dir": "photos/runs"}, training={"max_train_steps": 1},
+                           concepts=[{"instance_dir": "photos", "instance_prompt": "photo of zwx dog"}])
+    train(profile, tmp_path / "photos" / "runs" / "t")
+    warned = [e.message for e in read_events(tmp_path / "photos" / "runs" / "t" / "events.jsonl") if e.kind == "warning"]
+    assert [said for said in warned if "saving.output_dir 'photos/runs' is inside concepts.0.instance_dir" in said], warned
