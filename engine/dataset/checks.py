@@ -13,8 +13,8 @@ from engine.data.buckets import Bucket, nearest_bucket
 from engine.data.caption_text import CaptionFileError, caption_words
 from engine.data.captions import CAPTION_FILE_MODES, caption_for, training_caption
 from engine.data.images import DataError, unused_class_images
-from engine.dataset.caption_file_findings import (misnamed_finding, orphan_caption_findings, shared_caption_findings,
-                                                  unused_caption_findings)
+from engine.dataset.caption_file_findings import (misnamed_finding, orphan_caption_findings, other_extension_findings,
+                                                  shared_caption_findings, unused_caption_findings)
 from engine.dataset.captions import read_caption
 from engine.dataset.class_checks import class_image_findings, class_images_present
 from engine.dataset.duplicates import DEFAULT_MAX_DISTANCE, duplicate_groups
@@ -267,6 +267,8 @@ def check_dataset(
               if not (caption := caption_path(image, caption_extension)).exists()}
     findings += orphan_caption_findings([c for c in listing.orphan_captions if (c.parent, name_key(c.name)) not in wanted])
     findings += shared_caption_findings(images, caption_extension)
+    reads_captions = not told_mode or "caption_file" in caption_mode
+    findings += other_extension_findings(images, caption_extension) if reads_captions else []
     findings += unused_caption_findings(folder_name, images, caption_extension, caption_mode) if told_mode else []
     findings += prompt_findings(folder_name, caption_mode=caption_mode, instance_prompt=instance_prompt,
                                 identifier=identifier, tokenizer=tokenizer, readers=readers)

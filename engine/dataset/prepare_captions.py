@@ -21,7 +21,7 @@ from engine.dataset.caption_files import atomic_write_text
 from engine.dataset.caption_renames import rename_advice
 from engine.dataset.captions import HISTORY_DIR, CaptionStore, read_caption
 from engine.dataset.errors import CaptionError, DatasetError
-from engine.dataset.files import caption_owners, caption_path, how_misnamed, misnamed_captions
+from engine.dataset.files import USUAL_CAPTION_EXTENSIONS, caption_owners, caption_path, how_misnamed, misnamed_captions
 
 CAPTION = "caption"  # the manifest entry's key for the SHA-256 of the caption dbtui last copied beside the copy
 
@@ -142,16 +142,13 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-_USUAL_EXTENSIONS = (".txt", ".caption")  # what captioning tools write
-
-
 def captions_of_another_extension(images: list[Path], extension: str) -> tuple[str, list[Path]]:
     """(the extension, its files) of the captions beside ``images`` under a usual extension other than ``extension``,
     when no image has one of ``extension``: prepare copies none of them, and without a word the copies trained with
     no caption."""
     if any(os.path.lexists(caption_path(image, extension)) for image in images):
         return "", []
-    for other in _USUAL_EXTENSIONS:
+    for other in USUAL_CAPTION_EXTENSIONS:
         if other != extension.lower():
             found = [path for image in images if os.path.lexists(path := caption_path(image, other))]
             if found:
