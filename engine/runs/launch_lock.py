@@ -42,8 +42,17 @@ def launching(folder: RunFolder) -> Iterator[None]:
         with contextlib.suppress(OSError):
             folder.launching.unlink(missing_ok=True)
             if made and not started:
-                folder.path.rmdir()
+                _remove_made(folder)
         os.close(fd)  # releases the lock
+
+
+def _remove_made(folder: RunFolder) -> None:
+    """The run folder a refused launch made, with the empty sub-folders it made there (``RunFolder.create``): a start
+    refused (a damaged picture) left one behind, which `dbtui runs` does not list. One that holds a file stays."""
+    for sub in (folder.control, folder.checkpoints, folder.samples, folder.log.parent, folder.path / "cache"):
+        with contextlib.suppress(OSError):
+            sub.rmdir()
+    folder.path.rmdir()
 
 
 def _take_launch_lock(folder: RunFolder) -> tuple[int | None, bool]:
