@@ -7,6 +7,7 @@ run's record holds (engine/data/decoded_record.py) are not decoded again: a re-r
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -14,12 +15,15 @@ from pathlib import Path
 
 from engine.data.decoded_record import DecodedRecord
 from engine.data.examples import UnreadableImagesError, build_examples, unreadable_said
-from engine.data.images import DataError, decoded_rgb, list_images, named_files
+from engine.data.images import DataError, decoded_rgb, image_size, list_images, named_files
 from engine.data.pixel_limit import pixel_limit_is_an_error
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
 from engine.support.cpus import default_workers
 
 PHASE = "checking_images"
+# What the pool's pictures may hold at once: each thread holds one decoded picture and its RGB copy, and a thread a CPU
+# on a 64-CPU machine held several GB for 100 MP photos.
+DECODE_BUDGET_BYTES = 2 * 1024**3
 
 
 def _decodes(path: Path) -> bool:
@@ -31,6 +35,17 @@ def _decodes(path: Path) -> bool:
     return True
 
 
+def decode_workers(paths: list[Path]) -> int:
+    """Threads for decoding ``paths``: one a CPU, fewer where the largest picture (by its header) times them would pass
+    ``DECODE_BUDGET_BYTES``; at least one."""
+    largest = 0
+    for path in paths:
+        with contextlib.suppress(DataError):  # its decode says why it cannot be read
+            width, height = image_size(path)
+            largest = max(largest, width * height * 3 * 2)
+    return max(1, min(default_workers(), len(paths), DECODE_BUDGET_BYTES // max(largest, 1)))
+
+
 def _decode_all(paths: list[Path], done_one: Callable[[int], bool]) -> tuple[list[Path], set[Path]]:
     """(those that decode, those that do not) of ``paths``, in a thread pool; ``done_one`` is told how many are done
     after each, and ends the pass early by returning True."""
@@ -38,7 +53,7 @@ def _decode_all(paths: list[Path], done_one: Callable[[int], bool]) -> tuple[lis
     good: list[Path] = []
     # The pixel limit made an error once, around the pool: warnings' filters are the process's, and threads that each
     # set them (load_rgb) put back one another's, letting a picture over the limit through as a good one.
-    with pixel_limit_is_an_error(), ThreadPoolExecutor(max_workers=min(default_workers(), len(paths))) as pool:
+    with pixel_limit_is_an_error(), ThreadPoolExecutor(max_workers=decode_workers(paths)) as pool:
         futures = {pool.submit(_decodes, path): path for path in paths}
         for done, future in enumerate(as_completed(futures), start=1):
             if future.result():
