@@ -37,3 +37,16 @@ def test_a_wrong_command_line_is_refused_before_the_tokenizer_is_read(
     captured = capsys.readouterr()
     assert said in captured.err
     assert "load_tokenizer" not in captured.out
+
+
+def test_a_missing_concept_folder_is_named_before_the_tokenizer_is_read(profile: Path, capsys, monkeypatch) -> None:
+    """One concept's folder there and another's missing: the other was checked (its report is worth the read), but the
+    missing one was named only after the tokenizer's read and that report."""
+    monkeypatch.chdir(profile.parent)
+    profile.write_text(profile.read_text() + '[[concepts]]\ninstance_dir = "nosuch"\ninstance_prompt = "photo of qrx cat"\n')
+    assert main(["dataset", "check", "--profile", str(profile)]) == 2
+    captured = capsys.readouterr()
+    assert "nosuch is not a folder" in captured.err  # the check's error, at the end, still
+    said = captured.out.replace("\n", " ")
+    assert "load_tokenizer" in said and "concepts.1.instance_dir: nosuch is not a folder" in said
+    assert said.index("nosuch is not a folder") < said.index("load_tokenizer")

@@ -125,7 +125,8 @@ def _check(args: argparse.Namespace) -> int:
             checked_folder(args.folder)
         indices = checked_concepts(profile, args.folder, args.concept)
         if not args.folder:
-            refuse_missing_folders(profile, indices)
+            for missing in refuse_missing_folders(profile, indices):
+                console.print(f"[yellow]warning:[/] {markup_safe(missing)}; the other concepts are checked first")
         # The concept checked, FOLDER's own where it is one (its --set told as concepts.0 changed another concept);
         # with several checked, concepts.N: concepts.0 for each of them changed the first alone.
         concept = f"concepts.{indices[0]}" if len(indices) == 1 else "concepts.N"

@@ -99,15 +99,17 @@ def missing_folders(profile: Any, indices: list[int]) -> list[str]:
     return said
 
 
-def refuse_missing_folders(profile: Any, indices: list[int]) -> None:
+def refuse_missing_folders(profile: Any, indices: list[int]) -> list[str]:
     """A DatasetError naming each of ``indices``' instance_dir that is not there or is a file, where none is left to
     check, before any tokenizer is read: the check read them first (8-10 s for SDXL's two) only to say the folder was
-    missing. Where another concept's folder is there, its report is worth the read: those are named after it."""
+    missing. Where another concept's folder is there, its report is worth the read: those missing are returned, to be
+    named before the read (the user need not wait for it to learn of them), and again as the check's error."""
     from engine.dataset import DatasetError
 
     said = missing_folders(profile, indices)
     if len(said) == len(indices):
         raise DatasetError("\n".join(said))
+    return said
 
 
 def run_instance_images(profile: Any, folder: str | None, indices: list[int]) -> tuple[int, int] | None:
