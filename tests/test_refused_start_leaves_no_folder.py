@@ -64,3 +64,30 @@ def test_a_refused_start_in_a_folder_that_held_a_run_keeps_it(tmp_path: Path, mo
     with pytest.raises(DataError, match="z_cut.jpg"):
         decode_before_start(profile, run, lambda done, total: None)
     assert DecodedRecord.of_run(run).unchecked([photos / "good.png"]) == []
+
+
+def test_a_start_stopped_by_ctrl_c_in_its_decode_pass_leaves_no_folder(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C in `dbtui run --detach`'s decode pass (minutes, on a big folder) left RUN/profile.toml behind, and the
+    next `dbtui run` of that profile was refused: 'is not a run folder: it holds profile.toml'."""
+    from dbtui.cli import main
+    from engine.data import decoding
+    from engine.runs import launcher
+    from tests.runs_helpers import profile_file
+
+    monkeypatch.chdir(tmp_path)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    textured(0, (64, 64)).save(photos / "good.png")
+    monkeypatch.setattr(launcher, "worker_command", lambda *_: [sys.executable, "-c", ""])  # no trainer
+    path = profile_file(tmp_path, name="r", concepts=[{"instance_dir": str(photos), "instance_prompt": "photo of zwx"}])
+    real = decoding._decodes
+
+    def interrupted(picture: Path) -> bool:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(decoding, "_decodes", interrupted)
+    assert main(["run", str(path), "--detach"]) == 130
+    assert not (tmp_path / "runs" / "r").exists()
+    monkeypatch.setattr(decoding, "_decodes", real)
+    assert main(["run", str(path), "--detach"]) == 0

@@ -201,12 +201,11 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
                     machine_profile(folder, rank).unlink(missing_ok=True)
 
         if decode_first is not None:
-            from engine.data.images import DataError
             from engine.runs.decode_first import decode_before_start
 
             try:
                 decode_before_start(profile, folder.path, decode_first)
-            except DataError:
+            except BaseException:  # a damaged picture, or Ctrl-C in a long pass: the next try must find no profile here
                 undo()
                 raise
         if rank == 0:
