@@ -50,3 +50,13 @@ def test_a_missing_concept_folder_is_named_before_the_tokenizer_is_read(profile:
     said = captured.out.replace("\n", " ")
     assert "load_tokenizer" in said and "concepts.1.instance_dir: nosuch is not a folder" in said
     assert said.index("nosuch is not a folder") < said.index("load_tokenizer")
+
+
+def test_a_missing_folder_is_not_said_to_wait_for_a_check_a_refused_flag_stops(profile: Path, capsys, monkeypatch) -> None:
+    """It said 'the other concepts are checked first', then refused --resolution: none was checked."""
+    monkeypatch.chdir(profile.parent)
+    profile.write_text(profile.read_text() + '[[concepts]]\ninstance_dir = "nosuch"\ninstance_prompt = "photo of qrx cat"\n')
+    assert main(["dataset", "check", "--profile", str(profile), "--resolution", "512"]) == 2
+    captured = capsys.readouterr()
+    assert "--resolution: with --profile the profile gives it" in captured.err
+    assert "checked first" not in captured.out + captured.err

@@ -124,9 +124,7 @@ def _check(args: argparse.Namespace) -> int:
         if args.folder:
             checked_folder(args.folder)
         indices = checked_concepts(profile, args.folder, args.concept)
-        if not args.folder:
-            for missing in refuse_missing_folders(profile, indices):
-                console.print(f"[yellow]warning:[/] {markup_safe(missing)}; the other concepts are checked first")
+        missing = [] if args.folder else refuse_missing_folders(profile, indices)
         # The concept checked, FOLDER's own where it is one (its --set told as concepts.0 changed another concept);
         # with several checked, concepts.N: concepts.0 for each of them changed the first alone.
         concept = f"concepts.{indices[0]}" if len(indices) == 1 else "concepts.N"
@@ -137,6 +135,8 @@ def _check(args: argparse.Namespace) -> int:
                           # The check reads the identifier from the instance prompt: that is the key that changes it.
                           "--identifier": (f"{concept}.instance_prompt", None if args.identifier is None else ""),
                           "--bucketing": ("dataset.bucketing", args.bucketing or None)}, concepts=len(indices))
+        for said in missing:  # after every refusal: "the others are checked" is only true once none is left
+            console.print(f"[yellow]warning:[/] {markup_safe(said)}; the other concepts are checked first")
         runs = profile_checks(console, profile, args.folder, indices, loaded_readers(console, args.model, profile.model))
         run_images = run_instance_images(profile, args.folder, indices)
     else:
