@@ -10,33 +10,31 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Label, Log, ProgressBar
+from textual.widgets import Button, Log
 from textual.worker import get_current_worker
 
 from dbtui import gpu_live
-from dbtui.messages import RUN_START, EngineEvent, ResumeOffered, RunAttached, WorkFailed
+from dbtui.messages import RUN_START, EngineEvent, ResumeOffered, RunAttached
 from dbtui.screens.run_life import (NO_PREVIEWS, AlreadyRunning, NotStarted, TrainerGone, ask, how_to_resume,
                                     leaving_words, start_outcome)
 from dbtui.screens.resume import ResumeScreen
+from dbtui.screens.run_follow import follow_run
+from dbtui.screens.run_lines import event_line, outputs_line
 from dbtui.screens.run_notices import RunNoticesScreen
 from dbtui.widgets.end_actions import EndActions
 from dbtui.widgets.key_footer import KeyFooter
 from dbtui.widgets.loss_plot import LossHistory, LossPlot
+from dbtui.widgets.phase_row import PhaseRow
 from dbtui.widgets.preview import ImagePreview
+from dbtui.widgets.run_controls import RunControls
 from dbtui.widgets.run_stats import RunStats
 from dbtui.widgets.score_plot import ScoreHistory, ScorePanel, best_line
 from dbtui.widgets.wizard_nav import StepIndicator
 from dbtui.widgets.wrapping_log import WrappingLog
-from engine.evaluation.best import branch_point
-from engine.events import (CheckpointSaved, PhaseFinished, PhaseProgress, PhaseStarted, RunFailed, RunFinished,
+from engine.events import (CheckpointSaved, PhaseProgress, PhaseStarted, RunFailed, RunFinished,
                            RunStarted, SampleSaved, SamplesScored, StepEnded, Warning)
 from engine.profile import ProfileError
 from engine.runs.control import makes_previews
-from engine.runs.folder import CRASHED
-
-# A live run's controls; a run that has ended shows its EndActions in their place.
-CONTROLS = [("stop", "Stop & save", "s"), ("save", "Save now", "c"), ("sample", "Sample now", "p")]
-DETACH = ("detach", "Detach", "d")
 
 
 class TrainingScreen(RunNoticesScreen):
@@ -84,7 +82,6 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         self.stop_asked = False  # Stop pressed while the run was being started
         self.stepped = False  # a step was trained since the trainer started: a stop then saves a checkpoint
         self.previews = True  # the run makes previews or scores (its run_started profile): else Sample now does nothing
-        self.bar_before: tuple[bool, float | None, float] | None = None  # the run's bar, while an export shows its own
 
     def compose(self) -> ComposeResult:
         yield StepIndicator(self.STEP)
@@ -95,20 +92,12 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             with Vertical(id="tr-side"):
                 yield RunStats(id="tr-stats")
                 yield ImagePreview(id="tr-samples")
-        with Horizontal(id="tr-phase-row"):
-            yield Label("starting", id="tr-phase")
-            yield ProgressBar(id="tr-progress", show_eta=False)
+        yield PhaseRow()
         yield WrappingLog(id="tr-log", max_lines=500)
-        with Horizontal(id="tr-buttons"):
-            for what, label, key in CONTROLS:
-                yield Button(f"{label} ({key})", id=f"tr-{what}", compact=True)
-            yield EndActions(self.engine)
-            what, label, key = DETACH
-            yield Button(f"{label} ({key})", id=f"tr-{what}", compact=True)
+        yield RunControls(self.engine)
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.query_one("#tr-progress").display = False  # until a phase says how long it is
         self.set_interval(1.0, self._poll_nvml)
         if self.folder is not None:
             self._attached(self.folder)
@@ -132,12 +121,11 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         """Nothing runs: the screen says so and why, and offers no control of a run."""
         self.finished = True
         self.query_one(RunStats).show(status="not started")
-        self.query_one("#tr-phase", Label).update("not started")
+        self.query_one(PhaseRow).say("not started")
         log = self.query_one(Log)
         log.write_line(f"Not started: {message.reason}")
         log.write_line(message.advice)
-        for what, _, _ in CONTROLS:
-            self.query_one(f"#tr-{what}", Button).display = False
+        self.query_one(RunControls).hide()
         self.refresh_bindings()
         # The reason whole, as a failed run's: at 80x24 the log's few lines keep only the end of a long one.
         reason = message.reason if message.reason.endswith((".", "!", "?")) else message.reason + "."  # an error's own stop
@@ -177,23 +165,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
     @work(thread=True, exclusive=True, exit_on_error=False, group="follow")
     def follow(self, folder: Path) -> None:
         worker = get_current_worker()
-        last = None
-        try:
-            for event in self.engine.follow_run(folder, stop=lambda: worker.is_cancelled):
-                if isinstance(event, StepEnded):
-                    self.history.append(event.step, event.loss, event.smoothed_loss)
-                elif (point := branch_point(event)) is not None:
-                    self.history.forget_after(point)
-                self.post_message(EngineEvent(event))
-                last = event
-            if worker.is_cancelled or isinstance(last, (RunFinished, RunFailed)):
-                return
-            # The events stop when the trainer is gone: say so in the attach list's own word.
-            status = self.engine.run_status(folder)
-            if status == CRASHED:
-                self.post_message(TrainerGone(status))
-        except Exception as error:  # noqa: BLE001 - shown to the user
-            self.post_message(WorkFailed("Following the run", str(error)))
+        follow_run(self.engine, folder, self.history, self.post_message, lambda: worker.is_cancelled)
 
     def on_trainer_gone(self, message: TrainerGone) -> None:
         resume = how_to_resume(self.session, self.folder)  # from the start when it saved no checkpoint
@@ -204,19 +176,17 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
 
     def on_engine_event(self, message: EngineEvent) -> None:
         event, log = message.event, self.query_one(Log)
-        stats = self.query_one(RunStats)
-        bar, phase = self.query_one("#tr-progress", ProgressBar), self.query_one("#tr-phase", Label)
+        stats, row = self.query_one(RunStats), self.query_one(PhaseRow)
+        if (line := event_line(event)) is not None:
+            log.write_line(line)
         if isinstance(event, StepEnded):
             self.stepped = True
             # Resumed here, the steps before are an earlier attempt's: its speed and ETA are not this trainer's.
             earlier = self.resumed and event.time < self.following_since
             stats.show(event, status=None if earlier else "training", earlier=earlier)
-            bar.display = True
-            bar.update(total=event.total_steps, progress=event.step)
-            phase.update(f"training {event.step}/{event.total_steps}")
+            row.at(event.total_steps, event.step)
+            row.say(f"training {event.step}/{event.total_steps}")
         elif isinstance(event, RunStarted):
-            resumed = f", resumed at step {event.resumed_from_step}" if event.resumed_from_step else ""
-            log.write_line(f"Run started: {event.total_steps} steps{resumed}")
             self.stepped = False
             self.total_steps = event.total_steps
             self.previews = makes_previews(event.profile)
@@ -225,29 +195,18 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         elif isinstance(event, SamplesScored):
             self._scored(event)
         elif isinstance(event, PhaseStarted):
-            phase.update(event.phase.replace("_", " "))
-            bar.display = event.total is not None
-            bar.update(total=event.total, progress=0)
+            row.start(event.phase.replace("_", " "), event.total)
             stats.show(status=event.phase.replace("_", " "))
         elif isinstance(event, PhaseProgress) and event.phase != "training":
-            bar.update(total=event.total, progress=event.done)
-        elif isinstance(event, PhaseFinished):
-            ended = "stopped after" if event.stopped else "done in"
-            log.write_line(f"{event.phase.replace('_', ' ')} {ended} {event.seconds:.1f} s")
+            row.measure(event.total, event.done)
         elif isinstance(event, SampleSaved):
             self.query_one("#tr-samples", ImagePreview).show(event.grid or (event.paths[0] if event.paths else None))
-            log.write_line(f"Samples at step {event.step}")
         elif isinstance(event, CheckpointSaved):
-            log.write_line(f"Checkpoint at step {event.step}: {event.path}")
             if event.time >= self.following_since:  # the log keeps the history; only news is a notification
                 self.notify(f"Checkpoint saved at step {event.step}")
-        elif isinstance(event, Warning):
-            log.write_line(f"⚠ {event.message}" + (f" — {event.advice}" if event.advice else ""))
         elif isinstance(event, RunFinished):
             self.query_one(ScorePanel).add(event)  # a stop at a resume's step drops the branch it left, as a start does
-            # "no outputs" after Stop & save read as if the stop had saved nothing: its checkpoint is in the hint.
-            none = "no final export (a stopped run writes none)" if event.status == "stopped" else "no outputs"
-            detail = "; ".join(f"{k}: {v}" for k, v in event.outputs.items()) or none
+            detail = outputs_line(event)
             if event.status == "stopped":
                 detail += f". {(hint := how_to_resume(self.session, self.folder))}"
                 if event.time >= self.following_since:
@@ -264,19 +223,11 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             self._offer_export()
 
     def _scored(self, event: SamplesScored) -> None:
-        self.query_one(ScorePanel).add(event)
-        s = event.scores
-
-        def score(key: str) -> str:
-            return "–" if s.get(key) is None else f"{s[key]:.3f}"
-
-        log = self.query_one(Log)
-        log.write_line(f"Scores at step {event.step}: subject {score('subject')} · CLIP-T {score('clip_t')} · "
-                       f"drift {score('class_drift')}")
+        self.query_one(ScorePanel).add(event)  # its scores' line is in the log already (event_line)
         best = self.scores.best
         if best is not None and best.step != self.best_logged:
             self.best_logged = best.step
-            log.write_line(f"{best_line(best).capitalize()} ({best.describe()})")
+            self.query_one(Log).write_line(f"{best_line(best).capitalize()} ({best.describe()})")
 
     def _live_again(self) -> None:
         """A resume continues the same run: what ended it before is history, the controls work again."""
@@ -286,9 +237,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
 
     def _show_end_actions(self, ended: str | None) -> None:
         """An ended run's buttons in place of its controls, its best step said of how it ended (None: it trains)."""
-        for what, _, _ in CONTROLS:
-            button = self.query_one(f"#tr-{what}", Button)
-            button.display, button.disabled = ended is None, ended is not None
+        self.query_one(RunControls).live(ended is None)
         self.query_one(EndActions).show(ended is not None, self.folder)
         self.query_one(ScorePanel).end(ended)
 
@@ -296,11 +245,9 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         self.finished = True
         self.stepped = False  # a resume's set-up comes next
         if step is not None and self.total_steps:
-            bar = self.query_one("#tr-progress", ProgressBar)
-            bar.display = True
-            bar.update(total=self.total_steps, progress=step)
+            self.query_one(PhaseRow).at(self.total_steps, step)
         self.query_one(RunStats).end(status)
-        self.query_one("#tr-phase", Label).update(status)
+        self.query_one(PhaseRow).say(status)
         self.query_one(Log).write_line(f"Run {status}: {detail}")
         self._show_end_actions(status)
         self.refresh_bindings()
@@ -316,22 +263,15 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
 
     def on_end_actions_export_progress(self, message: EndActions.ExportProgress) -> None:
         event = message.event
-        bar, phase = self.query_one("#tr-progress", ProgressBar), self.query_one("#tr-phase", Label)
         if isinstance(event, PhaseStarted):
-            phase.update(f"export: {event.phase.replace('_', ' ')}")
-            self.bar_before = self.bar_before or (bar.display, bar.total, bar.progress)
-            bar.display = event.total is not None
-            bar.update(total=event.total, progress=0)
+            self.query_one(PhaseRow).export_started(event.phase.replace('_', ' '), event.total)
         elif isinstance(event, PhaseProgress):
-            bar.update(total=event.total, progress=event.done)
+            self.query_one(PhaseRow).measure(event.total, event.done)
         elif isinstance(event, Warning):
-            self.query_one(Log).write_line(f"⚠ {event.message}" + (f" — {event.advice}" if event.advice else ""))
+            self.query_one(Log).write_line(event_line(event))
 
     def on_end_actions_export_ended(self, message: EndActions.ExportEnded) -> None:
-        self.query_one("#tr-phase", Label).update(self.query_one(RunStats).status)
-        if self.bar_before is not None:  # as the run left it: "finished" over an export's emptied bar read 0%
-            bar = self.query_one("#tr-progress", ProgressBar)
-            (bar.display, bar.total, bar.progress), self.bar_before = self.bar_before, None
+        self.query_one(PhaseRow).export_ended(self.query_one(RunStats).status)
 
     def action_export_best(self) -> None:
         self.query_one(EndActions).export_best()
