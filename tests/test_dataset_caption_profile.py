@@ -157,3 +157,29 @@ def test_auto_loads_the_captioner_once_for_every_concept(profile: Path, tmp_path
     assert loaded == ["m"]
     for name in ("dog", "cat"):
         assert (tmp_path / name / "1.caption").read_text(encoding="utf-8").strip() == "a photo"
+
+
+def test_an_image_extension_is_refused_before_the_captioner_loads(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`caption FOLDER --auto blip --extension .png` loaded BLIP (a download, or offline its failure said in place of
+    the mistake) before refusing the extension, once the captioner was loaded ahead of the folders."""
+    import importlib
+
+    loaded = []
+
+    class SaysAPhoto:
+        def __init__(self, model: str) -> None:
+            loaded.append(model)
+
+        def __call__(self, pictures: list) -> list[str]:
+            return ["a photo"] * len(pictures)
+
+    monkeypatch.setattr(importlib.import_module("engine.dataset.autocaption"), "_Blip", SaysAPhoto)
+    folder = tmp_path / "dog"
+    folder.mkdir()
+    textured(0, (32, 32)).save(folder / "0.png")
+    assert main(["dataset", "caption", str(folder), "--auto", "blip", "--extension", ".png"]) == 2
+    assert "caption extension '.png' is an image extension" in capsys.readouterr().err
+    assert loaded == []
+    assert main(["dataset", "caption", str(folder), "--auto", "blip", "--extension", "caption"]) == 0
+    assert loaded == ["Salesforce/blip-image-captioning-base"]
+    assert (folder / "0.caption").read_text(encoding="utf-8").strip() == "a photo"  # "caption" read as .caption

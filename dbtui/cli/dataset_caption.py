@@ -84,7 +84,12 @@ def _folders(args: argparse.Namespace) -> tuple[list[tuple[str | None, str]], st
     and the profile's dataset.caption_extension. Every folder is refused before any is captioned: one missing
     stopped the command with the concepts before it edited."""
     if not args.profile:
-        return [(None, folder_without_profile(args, "caption", "caption"))], ".txt" if args.extension is None else args.extension
+        from engine.dataset.options import checked_caption_extension
+
+        # Refused here, before --auto loads its model: once the load moved ahead of the folders, `--extension .png`
+        # was said only after a download of the captioner (offline, its failure was said instead).
+        extension = ".txt" if args.extension is None else checked_caption_extension(args.extension)
+        return [(None, folder_without_profile(args, "caption", "caption"))], extension
     from engine.builtin import is_builtin, resolve_dir
     from engine.dataset import DatasetError
     from engine.family_sizes import load_profile_with_family_step
