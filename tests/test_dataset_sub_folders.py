@@ -313,3 +313,23 @@ def test_check_with_a_profile_reads_the_sub_folders_of_a_folder_named_as_caption
     assert "5 images, 5 usable" in said
     assert (f"2 image(s) in sub-folders of {photos} were checked, as -r asks, and are counted above: training reads "
             "only the images directly in a concept's instance_dir") in said
+
+
+def test_check_with_a_profile_and_r_passes_over_its_class_folder_inside_folder(tmp_path: Path, capsys) -> None:
+    """`dataset check photos --profile P -r`, P's class_dir photos/class: its class images were counted as the
+    concept's own, and the note told the user to move them up into the instance_dir, to train them as the subject."""
+    from dbtui.cli import main
+
+    photos = tmp_path / "photos"
+    _images(photos, 3)
+    _images(photos / "class", 4, seed=20)
+    _images(photos / "sub", 2, seed=40)
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'schema_version = 1\nname = "p"\n[model]\npretrained = "builtin:tiny-sd1"\n[[concepts]]\n'
+                       f'instance_dir = "{photos}"\ninstance_prompt = "photo of zwx dog"\nclass_dir = "{photos / "class"}"\n'
+                       'class_prompt = "photo of a dog"\nnum_class_images = 4\n[prior]\nenabled = true\n'
+                       '[dataset]\nresolution = 64\n', encoding="utf-8")
+    assert main(["dataset", "check", str(photos), "--profile", str(profile), "-r", "--workers", "1"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "5 images, 5 usable" in said and "4 present" in said, said
+    assert f"2 image(s) in sub-folders of {photos} were checked" in said

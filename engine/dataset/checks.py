@@ -235,7 +235,9 @@ def check_dataset(
     elif tokenizer is None and readers:
         tokenizer = readers[0].tokenizer  # the family's first reads the identifier
     caption_extension = checked_caption_extension(caption_extension)
-    listing = scan_folder(folder, recursive=recursive, caption_extension=caption_extension)
+    others = (*concept_folders, Path(class_dir)) if class_dir else concept_folders
+    # -r passes them over: a class folder inside FOLDER was read as the concept's own images (and told to move up).
+    listing = scan_folder(folder, recursive=recursive, exclude=others, caption_extension=caption_extension)
     images = listing.images
     refused = [r for r in listing.refused if not r.folder]  # a refused sub-folder is a finding, not an image
     folder_name = str(folder)
@@ -247,7 +249,6 @@ def check_dataset(
     buckets = bucket_list(resolution, buckets, size_multiple)
     findings = [Finding(str(r.path), r.code, "error", problem_text(r.code, r.reason), FOLDER_FIXES[r.code])
                 for r in listing.refused if r.folder]
-    others = (*concept_folders, Path(class_dir)) if class_dir else concept_folders
     findings += folder_findings(folder, images, recursive=recursive, skip=others, instance_dir=instance_dir)
     for item in probes:
         findings += image_findings(item, resolution=resolution, bucketing=bucketing, buckets=buckets,

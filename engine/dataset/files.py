@@ -102,16 +102,18 @@ def _unowned_captions(folder: Path, extension: str) -> dict[tuple[Path, str], Pa
 
 
 def scan_folder(
-    folder: Path | str, *, recursive: bool = False, exclude: Path | None = None, caption_extension: str | None = None
+    folder: Path | str, *, recursive: bool = False, exclude: tuple[Path | str, ...] = (),
+    caption_extension: str | None = None,
 ) -> Listing:
     """Sort the entries of ``folder`` into images, refused image-named entries and caption files.
 
-    Hidden entries, ``exclude`` (e.g. the prepared-copies folder inside the originals) and, when ``recursive``, the
-    sub-folders holding copies dbtui prepared are skipped.
+    Hidden entries, ``exclude`` (the prepared-copies folder inside the originals; a profile's class folder and other
+    concepts' folders inside the one checked) and, when ``recursive``, the sub-folders holding copies dbtui prepared
+    are skipped.
     """
     root = checked_folder(folder)
     real_root = Path(os.path.realpath(root))
-    excluded = Path(os.path.realpath(exclude)) if exclude else None
+    excluded = frozenset(Path(os.path.realpath(path)) for path in exclude)
     listing = Listing([], [], [])
     _walk(root, root, real_root, excluded, recursive, caption_extension, listing)
     listing.images.sort()
@@ -130,7 +132,7 @@ def checked_folder(folder: Path | str) -> Path:
     return root
 
 
-def list_images(folder: Path | str, *, recursive: bool = False, exclude: Path | None = None) -> list[Path]:
+def list_images(folder: Path | str, *, recursive: bool = False, exclude: tuple[Path | str, ...] = ()) -> list[Path]:
     """Image files (by extension) in ``folder``, sorted; see ``scan_folder`` for what is left out."""
     return scan_folder(folder, recursive=recursive, exclude=exclude).images
 
@@ -176,7 +178,7 @@ def caption_owners(images: list[Path], extension: str) -> dict[Path, list[Path]]
 
 
 def _walk(
-    directory: Path, root: Path, real_root: Path, excluded: Path | None, recursive: bool,
+    directory: Path, root: Path, real_root: Path, excluded: frozenset[Path], recursive: bool,
     caption_extension: str | None, listing: Listing,
 ) -> None:
     try:
@@ -192,7 +194,7 @@ def _walk(
         return
     for entry in entries:
         path = directory / entry.name
-        if entry.name.startswith(".") or (excluded and Path(os.path.realpath(path)) == excluded):
+        if entry.name.startswith(".") or (excluded and Path(os.path.realpath(path)) in excluded):
             continue
         is_image_name = path.suffix.lower() in IMAGE_EXTENSIONS
         if entry.is_dir(follow_symlinks=False):

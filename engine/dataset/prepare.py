@@ -112,7 +112,7 @@ def prepare_dataset(
     if os.path.realpath(dst) == os.path.realpath(src):
         raise DatasetError(f"the prepared folder must not be the originals' folder ({src}): choose another one")
     refuse_copies_of_copies(src)
-    listing = scan_folder(src, recursive=recursive, exclude=dst, caption_extension=caption_extension)
+    listing = scan_folder(src, recursive=recursive, exclude=(dst,), caption_extension=caption_extension)
     images = listing.images
     if not images and not listing.refused:
         why = why_no_images(src, "move them up into it, or prepare each sub-folder (all of them: `dbtui dataset "
