@@ -14,7 +14,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from dbtui.format import PriceError, read_price
 from dbtui.messages import HardwareKnown
 from dbtui.field_rules import FAMILY, applies, in_force, settle
-from dbtui.presets import PRESET_NAMES, guessed_note, preset_values, recommended_preset
+from dbtui.presets import MODIFIERS, PRESET_NAMES, guessed_note, preset_values, recommended_preset
 from dbtui.problem_lines import problem_line
 from dbtui.save_failure import save_failure
 from dbtui.screens.base import WizardScreen
@@ -75,6 +75,7 @@ whether to resume it.
     ]
     _quantize_options: list[tuple[str, str]] = []  # the base-weights choices as last shown
     _problems: list[str] = []  # the draft's problems as last validated, which Next lists
+    _advised: str | None = None  # the preset the hardware advice picked for the draft as it last trained
     _default_shown = ""  # the Save as path the screen filled in: a run name edit follows it, but not a path typed over it
 
     def compose_body(self) -> ComposeResult:
@@ -84,7 +85,8 @@ whether to resume it.
                     yield Label("Preset")
                     yield Button("Apply", id="par-apply")
                 # The whole width: a label names the cards it fits ("…; 24 GB and up without bf16"), cut beside "Preset".
-                yield PresetSelect(self.session, self._recommended() or Select.NULL, id="par-preset")
+                self._advised = self._recommended()
+                yield PresetSelect(self.session, self._advised or Select.NULL, id="par-preset")
             if note := guessed_note(self.session):  # the presets are that family's: a hub id not downloaded, say
                 yield Static(Content(note), id="par-guessed")
             with Horizontal(classes="par-row", id="par-quantize-row"):
@@ -133,15 +135,17 @@ whether to resume it.
         self._validate()  # estimated while no GPU was known: now as this one trains the settings
         self._fit_hardware_known()
         choice = self.query_one("#par-preset", Select)
+        self._advised = self._recommended()
         if choice.value is Select.NULL:  # the answer came after Next (or an attached run): offered as then, not applied
-            choice.value = self._recommended() or Select.NULL
+            choice.value = self._advised or Select.NULL
 
     def on_profile_form_edited(self, message: ProfileForm.Edited) -> None:
         field = self.query_one("#par-path", Input)
         if message.key == "name" and self.session.path is None and field.value == self._default_shown:
             field.value = self._default_shown = str(self.session.default_path())
         self._show_quantize()
-        self.query_one(PresetSelect).relabel()
+        if self.query_one(PresetSelect).relabel():
+            self._advise_again()
         self._validate()
 
     def _show_quantize(self) -> None:
@@ -211,9 +215,25 @@ whether to resume it.
             form.show_what_applies()
             form.tell_aside(moved)
         self._show_quantize()
-        self.query_one(PresetSelect).relabel()  # the person preset turns prior preservation on
+        relabelled = self.query_one(PresetSelect).relabel()  # the person preset turns prior preservation on
         self._validate()
         self.notify(f"Applied: {PRESET_NAMES[preset]}")
+        if relabelled:
+            self._advise_again()
+
+    def _advise_again(self) -> None:
+        """Prior preservation turned on or off (the person or style preset, or its switch) changes the preset the advice
+        picks for this card: a Flux draft on 16 GB is offered flux-lora-24gb, which with class images needs 17.2 GB.
+        The new pick is chosen in the dropdown (unless the user chose another there) and said, for Apply."""
+        before, self._advised = self._advised, self._recommended()
+        if self._advised is None or self._advised == before:
+            return
+        choice = self.query_one("#par-preset", Select)
+        if choice.value in (before, Select.NULL, *MODIFIERS):
+            choice.value = self._advised
+        prior = "on" if self.session.trains_prior else "off"
+        self.notify(f"With prior preservation {prior}, the preset for this GPU is {PRESET_NAMES[self._advised]}: "
+                    "choose it and press Apply")
 
     @on(Input.Changed, "#par-path, #par-price")
     def _keep_typed(self, event: Input.Changed) -> None:

@@ -23,13 +23,15 @@ class PresetSelect(Select[str]):
         """What the labels depend on: read at each edit of the form, cheaply (the labels read the model's files)."""
         return self.session.trains_prior, self.session.get("model.pretrained"), self.session.advised_family
 
-    def relabel(self) -> None:
+    def relabel(self) -> bool:
         """Label the presets as the draft now trains (prior preservation changes the cards each is picked for), keeping
-        the choice made. Called at every keystroke in the form: only a change of what the labels depend on relabels."""
+        the choice made. Called at every keystroke in the form: only a change of what the labels depend on relabels.
+        Whether it changed (the advice's pick may then differ too)."""
         if (now := self._what_labels()) == self._labelled_for:
-            return
+            return False
         self._labelled_for = now
         if (options := preset_choices(self.session)) != self._choices:
             self._choices, value = options, self.value
             self.set_options(options)
             self.value = value
+        return True
