@@ -104,6 +104,8 @@ def test_a_text_encoder_lora_trains_under_checkpointing_with_transformers_4_defa
         self._set_gradient_checkpointing(enable=True, gradient_checkpointing_func=functools.partial(torch.utils.checkpoint.checkpoint, **kwargs))
 
     monkeypatch.setattr(PreTrainedModel, "gradient_checkpointing_enable", as_in_transformers_4)
+    # transformers 4 has no activation_checkpointing_enable (the name 5 gives it): the old one is used there.
+    monkeypatch.delattr(PreTrainedModel, "activation_checkpointing_enable", raising=False)
     torch.manual_seed(0)
     encoder = CLIPTextModel(CLIPTextConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
                                            vocab_size=50, max_position_embeddings=8))
@@ -114,6 +116,24 @@ def test_a_text_encoder_lora_trains_under_checkpointing_with_transformers_4_defa
     (encoder(torch.tensor([[1, 2, 3, 4]])).last_hidden_state ** 2).sum().backward()  # a plain sum after a layer norm is constant
     grads = [p.grad for name, p in encoder.named_parameters() if "lora_B" in name]
     assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_a_trained_text_encoder_is_checkpointed_without_a_deprecation_warning() -> None:
+    """`dbtui fit --set training.train_text_encoder=true` (and each such run's log) printed transformers 5's FutureWarning
+    that gradient_checkpointing_enable is deprecated and goes in v6: the encoder is checkpointed by the name it has now."""
+    import warnings
+
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from engine.training.trainable import checkpoint_text_encoder
+
+    encoder = CLIPTextModel(CLIPTextConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                           vocab_size=50, max_position_embeddings=8))
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        checkpoint_text_encoder(encoder)
+    assert not [str(w.message) for w in said if issubclass(w.category, (FutureWarning, DeprecationWarning))]
+    assert encoder.is_gradient_checkpointing
 
 
 def test_cpu_downgrades_mixed_precision_with_a_warning() -> None:

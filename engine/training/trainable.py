@@ -34,8 +34,13 @@ def checkpoint_text_encoder(text_encoder: Any) -> None:
 
     transformers 4.x checkpoints reentrantly by default: a layer whose inputs need no gradient (the frozen
     embeddings' output, with a LoRA trained inside) then passes none back, and the LoRA never trained.
+    transformers 5 renamed it activation_checkpointing_enable and warns at the old name (gone in 6) in every run's log.
     """
-    text_encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    kwargs = {"use_reentrant": False}
+    if hasattr(text_encoder, "activation_checkpointing_enable"):
+        text_encoder.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        text_encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
 @torch.no_grad()
