@@ -1,8 +1,11 @@
-"""What the caption screen says when a job over every caption ends: (the notification's text, whether it warns)."""
+"""What the caption screen says when a job over every caption ends (the notification's text, whether it warns),
+and when a caption could not be saved."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from rich.markup import escape
 
 
 def autocaption_said(result: Any) -> tuple[str, bool]:
@@ -33,3 +36,10 @@ def changes_said(changes: Any, hint: str) -> tuple[str, bool]:
     if still:
         said += f". {len(still)} still say it inside a longer tag, which Remove tag leaves whole: edit them by hand"
     return said, bool(changes.skipped or still)
+
+
+def not_saved_said(error: str) -> tuple[str, str]:
+    """A save that failed: the status line under the editor, and the notification's text; both say what to do."""
+    what_to_do = ("Your text stays in the editor; Prepare on the Dataset step makes an editable copy of the "
+                  "folder. Moving on or Esc again goes without it.")
+    return f"[red]Not saved.[/] {what_to_do} {escape(error)}", f"{error.rstrip('.')}. {what_to_do}"

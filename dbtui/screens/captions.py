@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from rich.markup import escape
 from textual import on, work
@@ -14,32 +11,28 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Input, OptionList, ProgressBar, Static, TextArea
-from textual.widgets.option_list import Option
 
 from dbtui.cli.printable import markup_safe
 from dbtui.engine_facade import Engine
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
 from dbtui.screens.caption_edits import CaptionEdits
+from dbtui.screens.caption_leaving import ask_caption_mode, forget_findings, reads_no_captions
+from dbtui.screens.caption_jobs import AUTO, JOB_TITLES, READING, REREADING, Job, run_caption_job, tag_job
 from dbtui.screens.caption_rows import CaptionRows, already_holds, read_caption_row, row_status, shared_note
-from dbtui.screens.caption_said import autocaption_said, changes_said
+from dbtui.screens.caption_said import autocaption_said, changes_said, not_saved_said
 from dbtui.screens.user_errors import notify_user_errors
 from dbtui.session import Session
+from dbtui.widgets.caption_bulk import CaptionBulk
+from dbtui.widgets.caption_list import CaptionList
 from dbtui.widgets.key_footer import KeyFooter
-from dbtui.widgets.ordered_keys import OrderedInput, OrderedTextArea
+from dbtui.widgets.ordered_keys import OrderedTextArea
 from dbtui.widgets.preview import ImagePreview
 from engine.errors import DbtuiError
-from engine.events import Event, PhaseProgress, PhaseStarted
-from engine.profile.fields import expanded_path
+from engine.events import PhaseProgress, PhaseStarted
 
-AUTO = "auto-captioning"  # the one job that leaves the editor open: people caption by hand while it runs
-READING = "reading the captions"  # the first job, started on mount: the list fills when it ends
-REREADING = "reading the captions again"  # after a job that failed, which may have stopped half-way
 NO_IMAGES = ("This folder holds no images: put the pictures to train on in it (.jpg, .png, .webp…), or choose "
              "another folder on the Dataset step (Esc).")
 _FILL_BATCH = 200  # rows added to the list between two redraws: each takes a fraction of a millisecond to lay out
-# Each job's worker (its WorkDone.what), and the title of its failure.
-_JOB_TITLES = {"read": "Captions not read", "reread": "Captions not read again", "bulk": "Bulk edit not done",
-               "undo": "Nothing undone", "autocaption": "Auto-caption failed"}
 
 
 class CaptionScreen(Screen[None]):
@@ -88,17 +81,12 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
     def compose(self) -> ComposeResult:
         yield Static(f"Captions in {self.folder}", classes="title", markup=False)
         with Horizontal(id="cap-main"):
-            yield OptionList(id="cap-images")
+            yield CaptionList()
             with Vertical(id="cap-edit"):
                 yield ImagePreview(id="cap-preview")
                 yield OrderedTextArea(id="cap-text", soft_wrap=True)
                 yield Static("", id="cap-status", classes="help")
-        with Horizontal(id="cap-bulk"):
-            yield OrderedInput(placeholder="tag (Enter: Add tag)", id="cap-tag", compact=True)
-            yield Button("Add tag", id="cap-add", compact=True)
-            yield Button("Remove tag", id="cap-remove", compact=True)
-            yield Button("Undo", id="cap-undo", compact=True)
-            yield Button("Auto-caption", id="cap-auto", compact=True)
+        yield CaptionBulk()
         yield Static("", id="cap-tags", classes="help")
         yield ProgressBar(id="cap-progress", show_eta=False)
         yield KeyFooter()
@@ -116,9 +104,9 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
     def _fill(self, start: int) -> None:
         """Add the next ``_FILL_BATCH`` rows to the list, the rest after the screen has drawn them: 3,000 added at
         once held the event loop while each was laid out, no key or redraw meanwhile. The job ends with the last."""
-        images = self.query_one("#cap-images", OptionList)
+        images = self.query_one(CaptionList)
         end = start + _FILL_BATCH
-        images.add_options([Option(self.rows.label(image), id=str(image)) for image in self.images[start:end]])
+        images.add_rows(self.rows, self.images[start:end])
         if end < len(self.images):
             self.query_one("#cap-progress", ProgressBar).update(total=len(self.images), progress=end)
             self.call_after_refresh(self._fill, end)
@@ -183,11 +171,9 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
                 self.store.write(self.image, text)
         except DbtuiError as error:
             self.unsaved = typed
-            what_to_do = ("Your text stays in the editor; Prepare on the Dataset step makes an editable copy of the "
-                          "folder. Moving on or Esc again goes without it.")
-            self.query_one("#cap-status", Static).update(f"[red]Not saved.[/] {what_to_do} {escape(str(error))}")
-            self.notify(f"{str(error).rstrip('.')}. {what_to_do}", title="Caption not saved", severity="error",
-                        timeout=10)
+            status, said = not_saved_said(str(error))
+            self.query_one("#cap-status", Static).update(status)
+            self.notify(said, title="Caption not saved", severity="error", timeout=10)
             return False
         self.unsaved = None
         self.shown = typed
@@ -213,13 +199,7 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
     def _set_row(self, image: Path, text: str, problem: str = "") -> None:
         """The rows of this caption file (a.jpg and a.png share a.txt) and the tag counts brought up to date,
         without reading the other captions."""
-        sharing = {image, *self.rows.shared_with(image)}
-        changed = False
-        for index, other in enumerate(self.images):
-            if other in sharing and self.rows.set(other, text, problem):
-                self.query_one("#cap-images", OptionList).replace_option_prompt_at_index(index, self.rows.label(other))
-                changed = True
-        if changed:
+        if self.query_one(CaptionList).set_caption(self.images, self.rows, image, text, problem):
             self._show_tags()
 
     def _highlight(self, image: Path | None) -> None:
@@ -248,10 +228,7 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
             return
         if self._waiting(for_auto=True) or not self._keep_edit():  # the bulk edit reloads the editor
             return
-        if operation == "add":
-            self._start(f"adding tag '{tag}'", "bulk", lambda emit: self.store.add_tag(tag, emit=emit))
-        else:
-            self._start(f"removing tag '{tag}'", "bulk", lambda emit: self.store.remove_tag(tag, emit=emit))
+        self._start(*tag_job(self.store, operation, tag))
 
     @on(Button.Pressed, "#cap-undo")
     def action_undo(self) -> None:
@@ -266,7 +243,7 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         self._start(AUTO, "autocaption", lambda emit: self.engine.autocaption(
             self.folder, self.session.get("dataset.caption_extension") or ".txt", emit=emit))
 
-    def _start(self, job: str, what: str, run: Callable[[Callable[[Event], None]], Any]) -> None:
+    def _start(self, job: str, what: str, run: Job) -> None:
         """Run ``run`` in a worker with its progress shown; a bulk edit or an undo locks the editor meanwhile."""
         self.job = job
         self.query_one("#cap-text", TextArea).read_only = job != AUTO
@@ -278,18 +255,8 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         self._run_job(what, run)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="caption-job")
-    def _run_job(self, what: str, run: Callable[[Callable[[Event], None]], Any]) -> None:
-        total = len(self.images)
-        try:
-            if what in ("bulk", "undo"):  # no save runs meanwhile; read here, as 3,000 captions freeze the screen
-                self.edits.before_write(*map(self.rows.file_of, self.images))
-            result = run(lambda event: self.post_message(EngineEvent(event)))
-            fresh = CaptionRows.read(self.store, self.images, lambda done: self.post_message(
-                EngineEvent(PhaseProgress(phase="captions", done=done, total=total))))
-        except Exception as error:  # noqa: BLE001 - shown to the user (a folder it cannot write, no captioner)
-            self.post_message(WorkFailed(what, str(error)))
-            return
-        self.post_message(WorkDone(what, (result, fresh)))
+    def _run_job(self, what: str, run: Job) -> None:
+        run_caption_job(what, run, self.store, self.images, self.rows, self.edits, self.post_message)
 
     def _waiting(self, *, for_auto: bool) -> bool:
         """True, and said, when a caption job runs that this action must wait for (auto-caption: only if ``for_auto``)."""
@@ -305,7 +272,7 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
                 total=event.total, progress=event.done if isinstance(event, PhaseProgress) else 0)
 
     def on_work_done(self, message: WorkDone) -> None:
-        if message.what not in _JOB_TITLES:
+        if message.what not in JOB_TITLES:
             return  # another widget's worker (the preview's)
         result, fresh = message.result
         if message.what == "read":
@@ -322,13 +289,13 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         self._job_ended(fresh)
 
     def on_work_failed(self, message: WorkFailed) -> None:
-        self.notify(message.message, title=_JOB_TITLES.get(message.what, f"{message.what} failed"), severity="error",
+        self.notify(message.message, title=JOB_TITLES.get(message.what, f"{message.what} failed"), severity="error",
                     timeout=10)
         if message.what == "read":  # each row says why, and showing one reads it again
             self._loaded(CaptionRows.unread(self.store.caption_file, self.images, message.message))
         elif message.what == "reread":  # the rows as they were: showing one reads it again
             self._job_ended(self.rows)
-        elif message.what in _JOB_TITLES:  # a bulk edit may have stopped half-way; in a worker, as on mount
+        elif message.what in JOB_TITLES:  # a bulk edit may have stopped half-way; in a worker, as on mount
             self._start(REREADING, "reread", lambda emit: None)
 
     def _tell(self, said: tuple[str, bool]) -> None:
@@ -341,10 +308,7 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         self.query_one("#cap-text", TextArea).read_only = False
         self.query_one("#cap-progress").display = False
         self.query_one("#cap-tags").display = True
-        images = self.query_one("#cap-images", OptionList)
-        for index, image in enumerate(self.images):
-            if fresh.get(image) != self.rows.get(image):
-                images.replace_option_prompt_at_index(index, fresh.label(image))
+        self.query_one(CaptionList).relabel(self.images, self.rows, fresh)
         self.rows = fresh
         self._show_tags()
         if self.image is None:
@@ -365,33 +329,8 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
             return
         edited = self.edits.changed()  # a save put back with F2, a bulk edit undone: nothing changed
         if edited or self.job == AUTO:
-            self._forget_findings()
-        concept = self.concept
-        if edited and concept is not None and (
-                self.session.get(f"concepts.{concept}.caption_mode") or "instance_prompt") == "instance_prompt":
-            from dbtui.screens.caption_mode import CaptionModeScreen
-
-            self.app.push_screen(CaptionModeScreen(), lambda mode: self._chosen(concept, mode))
+            forget_findings(self.session, self.folder, self.concept)
+        if edited and self.concept is not None and reads_no_captions(self.session, self.concept):
+            ask_caption_mode(self, self.session, self.concept)
             return
         self.dismiss(None)
-
-    def _forget_findings(self) -> None:
-        """Captions changed: the findings of the concepts that read this folder may be stale; the others still hold."""
-        here = os.path.realpath(self.folder)
-        for index, concept in enumerate(self.session.get("concepts") or []):
-            if index == self.concept or _real_folder(concept.get("instance_dir") or "") == here:
-                self.session.reports.pop(index, None)
-
-    def _chosen(self, concept: int, mode: str | None) -> None:
-        if mode:
-            self.session.set(f"concepts.{concept}.caption_mode", mode)
-            self.notify(f"Caption mode: {mode.replace('_', ' ')}")
-        self.dismiss(None)
-
-
-def _real_folder(instance_dir: str) -> str | None:
-    """The folder a concept's ``instance_dir`` names, as the dataset step opens it (None: it names none)."""
-    try:
-        return os.path.realpath(expanded_path(instance_dir)) if instance_dir else None
-    except ValueError:
-        return None
