@@ -197,7 +197,7 @@ def test_runs_says_it_reads_long_logs_it_has_not_read_before(tmp_path: Path, mon
 
     for name in ("one", "two"):
         _long_run(tmp_path / "runs" / name)
-    monkeypatch.setattr("dbtui.cli.cmd_runs.LONG_READ", 1 << 20, raising=False)  # two logs of 0.9 MB
+    monkeypatch.setattr("dbtui.cli.runs_listing.LONG_READ", 1 << 20, raising=False)  # two logs of 0.9 MB
     assert main(["runs", str(tmp_path / "runs")]) == 0
     assert "GB of the runs' event logs for their best steps" in capsys.readouterr().err
     assert main(["runs", str(tmp_path / "runs")]) == 0
@@ -211,8 +211,8 @@ def test_runs_says_it_reads_long_logs_again_where_it_cannot_keep_what_it_read(
     from dbtui.cli import main
 
     _long_run(tmp_path / "runs" / "one")
-    monkeypatch.setattr("dbtui.cli.cmd_runs.LONG_READ", 1 << 19, raising=False)
-    monkeypatch.setattr("dbtui.cli.cmd_runs.os.access", lambda path, mode: False)
+    monkeypatch.setattr("dbtui.cli.runs_listing.LONG_READ", 1 << 19, raising=False)
+    monkeypatch.setattr("dbtui.cli.runs_listing.os.access", lambda path, mode: False)
     assert main(["runs", str(tmp_path / "runs")]) == 0
     said = capsys.readouterr().err
     assert "again at each listing" in said and "once" not in said

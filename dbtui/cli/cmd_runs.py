@@ -6,11 +6,11 @@ import argparse
 import os
 import shlex
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dbtui.cli.common import ExamplesFormatter, header_progress
+from dbtui.cli.runs_listing import list_runs_command, runs_elsewhere
 from dbtui.format import resume_hint
 from engine.errors import DbtuiError
 
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                  epilog="examples:\n  dbtui runs\n  dbtui runs dbtui-demo/runs", formatter_class=ExamplesFormatter)
     runs.add_argument("folder", nargs="?", metavar="DIR", help="folder holding run folders (saving.output_dir)")
     runs.add_argument("--dir", help="the same as DIR (give one of them; default: runs)")
-    runs.set_defaults(handler=_runs)
+    runs.set_defaults(handler=list_runs_command)
 
     attach = subparsers.add_parser("attach", help="show a run's history, then follow it live",
                                    description="Replay a run's events from its events.jsonl, then follow it until it ends. "
@@ -81,7 +81,7 @@ def find_run(run: str | None, base: str):
     if run is None:
         runs = list_runs(Path(base))
         if not runs:
-            raise DbtuiError(f"no runs in '{base}'" + _runs_elsewhere(Path(base), option=True))
+            raise DbtuiError(f"no runs in '{base}'" + runs_elsewhere(Path(base), option=True))
         return runs[0]
     # `--dir=~/runs` or a quoted '~/runs/x': a ~ the shell leaves alone, read as a profile's saving.output_dir reads it
     # (os.path's: '~old' of no such user stays as written, where pathlib's raises).
@@ -136,138 +136,6 @@ def _refuse_another_machines_part(folder: Path) -> None:
     raise DbtuiError(f"{folder} holds machine {rank}'s part of a run of several machines, whose events, state and "
                      f"controls are machine 0's: watch and stop the run there (`dbtui stop` on machine 0 saves a "
                      f"checkpoint first). {alive}.")
-
-
-def _runs(args: argparse.Namespace) -> int:
-    from dbtui.cli.printable import printable
-    from dbtui.cli.runs_table import print_rows
-    from engine.runs.folder import RunFolder, holds_a_run, list_runs
-
-    base = _listed_folder(args.folder, args.dir)
-    # A run folder given for the folder of runs: its own row, rather than "no runs" under it.
-    folders = [RunFolder(base)] if holds_a_run(base) else list_runs(base)
-    _say_a_long_read(folders)
-    # One deleted while it was read is left out, not listed "unknown", 57 years old.
-    listed = [(folder, row) for folder, row in [(folder, _row(folder)) for folder in folders] if not folder.gone()]
-    rows = [row for _, (row, _) in listed]
-    if rows:
-        # Said under the table by name (its path is in it), the step cell kept short enough for 80 columns: such a
-        # run's step is not kept.
-        over = [printable(folder.path.name) for folder, (_, starts_over) in listed if starts_over]
-        print_rows(rows, f"{', '.join(over)} saved no checkpoint: `dbtui resume` trains {'them' if over[1:] else 'it'} "
-                   "from step 0" if over else "")
-        if holds_a_run(base):
-            print(f"{printable(base)} is a run folder itself; `dbtui attach {printable(shlex.quote(str(base)))}` follows it")
-    parts = _other_machines_parts(base)
-    for folder, rank in parts:
-        print(f"{printable(folder)}: machine {rank}'s part of a run of several machines; machine 0 lists, watches and "
-              "stops the run")
-    if not rows and not parts:
-        print(f"no runs in '{printable(base)}'" + _runs_elsewhere(base, option=False))
-    return 0
-
-
-def _other_machines_parts(base: Path) -> list[tuple[Path, str]]:
-    """The folders under ``base`` that hold another machine's part of a run (its profile-machine-N.toml, no events:
-    machine 0 keeps those), with that machine's number: `dbtui runs` on that machine listed nothing of them."""
-    from engine.runs.folder import RunFolderError, holds_a_run
-
-    try:
-        folders = [base, *sorted(child for child in base.iterdir() if child.is_dir())]  # base: such a folder given itself
-        return [(folder, part.stem.removeprefix("profile-machine-")) for folder in folders if not holds_a_run(folder)
-                for part in sorted(folder.glob("profile-machine-*.toml"))[:1]]
-    except (OSError, RunFolderError):  # a listing it cannot finish: the runs above are what it could read
-        return []
-
-
-LONG_READ = 1 << 30  # bytes of event logs not read before that `dbtui runs` says it reads (seconds to minutes)
-
-
-def _say_a_long_read(folders: list[RunFolder]) -> None:
-    """A line before searching logs not read before for their best steps, where they are long (a first listing of long
-    runs: minutes, which said nothing); later listings read only what the logs gained (engine/evaluation/scored_lines)."""
-    from engine.evaluation.scored_lines import unread_bytes
-
-    unread = {folder: unread_bytes(folder.events) for folder in folders}
-    if sum(unread.values()) >= LONG_READ:
-        # What was read is kept in each run folder: in another user's runs this user cannot keep it, and reads again.
-        kept = all(os.access(folder.path, os.W_OK) for folder, size in unread.items() if size)
-        print(f"reading {sum(unread.values()) / 1e9:.1f} GB of the runs' event logs for their best steps "
-              + ("(once: later listings read only what they gained)..." if kept else
-                 "(again at each listing: what was read cannot be kept in run folders this user may not write)..."),
-              file=sys.stderr, flush=True)
-
-
-def _row(folder) -> tuple[tuple[str, str, str, str, str, str], bool]:
-    """A run's path, status, step, last loss, best step and age, as `dbtui runs` shows them, and whether it is a
-    stopped or failed run that saved no checkpoint (its resume trains from step 0)."""
-    from dbtui.cli.printable import markup_safe
-    from engine.evaluation.best import best_step_of_run
-    from engine.runs.crash_point import crashed_step, resume_point
-    from engine.runs.events_state import state_from_events
-    from engine.runs.folder import CRASHED
-
-    state = folder.read_state() or state_from_events(folder)  # no state file: what its events tell
-    best = best_step_of_run(folder.events)
-    status = folder.status()
-    point = resume_point(folder, state, status)
-    # A killed trainer's state file lags its log: the loss of the step shown, not of the state's older one.
-    loss = point.loss if point else state.last_loss if state else None
-    # A crashed run's cell says where it resumes from, as before; a stopped or failed one without a checkpoint is
-    # named under the table, its cell its step alone.
-    starts_over = point is not None and status != CRASHED and not point.resumes_from
-    in_cell = point if point and not starts_over else None
-    step = "-" if not state or not state.total_steps else crashed_step(in_cell, state.total_steps) if in_cell else \
-        f"{point.reached if point else state.step}/{state.total_steps}"
-    return (markup_safe(folder.path), markup_safe(status), step, f"{loss:.4f}" if loss is not None else "-",
-            str(best.step) if best else "-", _age(time.time() - folder.last_active())), starts_over
-
-
-def _listed_folder(folder: str | None, option: str | None) -> Path:
-    """The folder `dbtui runs` lists: DIR or --dir (not two different ones), refused where it is no folder."""
-    from dbtui.cli.printable import printable
-    from engine.support.plain_path import plain_path
-
-    if folder is not None and option is not None and not _same_folder(folder, option):
-        raise DbtuiError(f"DIR ({printable(folder)}) and --dir ({printable(option)}) name two folders; give one of them")
-    given = folder or option
-    base = Path(os.path.expanduser(given or "runs"))  # `--dir=~/runs`: a ~ the shell leaves alone
-    if given is None or base.is_dir():
-        return plain_path(base)  # the default runs/ missing: said with where runs are instead
-    if base.exists():
-        raise DbtuiError(f"'{printable(base)}' is a file, not a folder of runs; give the folder that holds run folders "
-                         "(saving.output_dir)")
-    raise DbtuiError(f"'{printable(base)}' does not exist; `dbtui runs` with no folder looks in runs/ and names the "
-                     "folders below this one that hold runs")
-
-
-def _same_folder(one: str, other: str) -> bool:
-    """Whether two spellings name one folder (runs and /abs/path/runs, or a link to it)."""
-    try:
-        return os.path.samefile(one, other)
-    except OSError:  # one is missing: said as such next
-        return os.path.realpath(one) == os.path.realpath(other)
-
-
-def _runs_elsewhere(base: Path, option: bool) -> str:
-    """Where runs are, when ``base`` holds none: the folders below this one that do, as DIR or as --dir."""
-    from dbtui.cli.printable import printable
-    from engine.runs.runs_nearby import run_dirs_near
-
-    near = [printable(shlex.quote(str(path.relative_to(Path.cwd()))))  # quoted once, ready to paste
-            for path in run_dirs_near(Path.cwd()) if path.resolve() != base.resolve()][:5]
-    if not near:
-        return "; start one with `dbtui run PROFILE`"
-    if option:
-        return f"; runs are in {', '.join(near)}: add `--dir {near[0]}`"
-    return "; runs are in " + ", ".join(f"`dbtui runs {path}`" for path in near)
-
-
-def _age(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit} ago"
-    return f"{seconds:.0f}s ago"
 
 
 def _attach(args: argparse.Namespace) -> int:
@@ -390,4 +258,3 @@ def _control(args: argparse.Namespace) -> int:
         print(f"asked the trainer in {folder.path} to {args.request}; it acts at the next step boundary"
               + (f". {kept}" if kept else ""))
     return 0
-

@@ -14,7 +14,7 @@ RUN_WIDTH = 10
 
 
 def print_rows(rows: list[tuple[str, str, str, str, str, str]], note: str = "") -> None:
-    """Each run's path, status, step, last loss, best step and age (dbtui/cli/cmd_runs.py ``_row``), then ``note``
+    """Each run's path, status, step, last loss, best step and age (dbtui/cli/runs_listing.py ``_row``), then ``note``
     (plain text) broken between words to the width the rows keep to."""
     import textwrap
 
