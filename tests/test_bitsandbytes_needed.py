@@ -14,7 +14,7 @@ from engine.models.quantize import QuantizeError
 from engine.models.quantize import _bitsandbytes as quantize_bitsandbytes
 from engine.profile.library_problems import missing_library_problems
 from engine.profile_checks import check_profile
-from engine.runs.launcher import RunInputsMissingError, check_inputs
+from engine.runs.inputs_check import RunInputsMissingError, check_inputs
 from engine.support.deferred_import import defer
 from engine.training.accelerator import check_sharding_installed, make_accelerator
 from engine.training.bitsandbytes_check import BitsandbytesBrokenError, check_bitsandbytes_loads

@@ -54,7 +54,7 @@ def test_a_run_refused_for_a_class_image_whose_header_cannot_be_read_ends_its_se
     validate PROFILE` lists these too.'"""
     import pytest
 
-    from engine.runs.launcher import RunInputsMissingError, check_inputs
+    from engine.runs.inputs_check import RunInputsMissingError, check_inputs
     from tests.training_helpers import tiny_profile
 
     classes = tmp_path / "class"

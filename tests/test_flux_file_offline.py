@@ -78,7 +78,7 @@ def test_a_resume_on_the_runs_own_conversion_needs_no_components(flux_profile: P
     # want of components the conversion no longer needs stopped a resume the trainer would have made.
     from engine.profile import load_profile
     from engine.runs.folder import run_dir_for
-    from engine.runs.launcher import RunInputsMissingError, check_inputs
+    from engine.runs.inputs_check import RunInputsMissingError, check_inputs
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     profile = load_profile(flux_profile)

@@ -15,7 +15,8 @@ from dbtui.cli.common import header_progress
 from engine.data.examples import unreadable_said
 from engine.profile import save_profile
 from engine.runs.folder import run_dir_for
-from engine.runs.launcher import RunInputsMissingError, check_inputs, start_run
+from engine.runs.inputs_check import RunInputsMissingError, check_inputs
+from engine.runs.launcher import start_run
 from training_helpers import tiny_profile
 
 

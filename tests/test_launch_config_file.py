@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from engine.profile_checks import check_profile
-from engine.runs.launcher import RunInputsMissingError, anchored_profile, check_inputs
+from engine.runs.inputs_check import RunInputsMissingError, check_inputs
+from engine.runs.launcher import anchored_profile
 from tests.training_helpers import tiny_profile
 
 

@@ -120,7 +120,7 @@ def _flux_kohya_profile(tmp_path, export: list[str]):
 def test_flux_targets_the_kohya_format_cannot_hold_are_refused_before_the_model_loads(tmp_path) -> None:
     """validate passed them and `run` refused them only once the base model had loaded (minutes for Flux.1)."""
     from engine.profile_checks import check_profile
-    from engine.runs.launcher import RunInputsMissingError, check_inputs
+    from engine.runs.inputs_check import RunInputsMissingError, check_inputs
 
     errors = check_profile(_flux_kohya_profile(tmp_path, ["lora_diffusers", "lora_kohya"])).errors
     assert [p.key for p in errors] == ["training.lora.unet_targets"]
@@ -154,7 +154,7 @@ def test_text_encoder_targets_on_an_embedding_are_refused_for_kohya_before_the_m
     from engine.profile_checks import check_profile
     from engine.runs.export import ExportFormatError, _check_formats
     from engine.runs.folder import RunFolder
-    from engine.runs.launcher import RunInputsMissingError, check_inputs
+    from engine.runs.inputs_check import RunInputsMissingError, check_inputs
 
     kohya = _embedding_kohya_profile(tmp_path, model, ["lora_diffusers", "lora_kohya"])
     errors = check_profile(kohya).errors

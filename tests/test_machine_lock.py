@@ -15,7 +15,7 @@ import pytest
 import engine.runs.meeting as meeting
 from engine.runs.folder import RunFolderError
 from engine.runs.held_file import held
-from engine.runs.launcher import MachineLiveError
+from engine.runs.start_refusals import MachineLiveError
 from engine.runs.meeting import MachineTrainedError, hold_machine_lock, machine_trainer
 
 

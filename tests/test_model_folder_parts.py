@@ -19,7 +19,7 @@ from engine.models.folder_parts import ModelPartMissingError, missing_parts
 from engine.models.loading import load_components
 from engine.models.parts import ModelNotFoundError
 from engine.profile_checks import check_profile
-from engine.runs.launcher import RunInputsMissingError, check_inputs
+from engine.runs.inputs_check import RunInputsMissingError, check_inputs
 from tests.training_helpers import tiny_profile
 from wizard_steps import at_step, until
 

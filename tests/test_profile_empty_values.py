@@ -150,7 +150,8 @@ def test_an_empty_scorer_is_fine_while_evaluation_is_off(key: str, tmp_path: Pat
 
 
 def test_a_new_run_from_an_empty_output_dir_is_refused_before_it_makes_a_folder(tmp_path: Path, monkeypatch) -> None:
-    from engine.runs.launcher import RunInputsMissingError, start_run
+    from engine.runs.inputs_check import RunInputsMissingError
+    from engine.runs.launcher import start_run
 
     monkeypatch.chdir(tmp_path)
     profile = validate_data(_empty(tmp_path, "saving.output_dir", evaluating=False))

@@ -201,7 +201,7 @@ def test_a_changed_learning_rate_is_named_with_both_values(tmp_path: Path) -> No
 def test_a_finished_run_whose_state_file_is_lost_or_damaged_is_known_finished_by_its_log(state: str | None, tmp_path: Path) -> None:
     """It was "unknown", and a resume trained again over its outputs."""
     from engine.events import RunFinished, RunStarted
-    from engine.runs.launcher import RunFinishedError
+    from engine.runs.start_refusals import RunFinishedError
     from engine.runs.sinks import JsonlSink
 
     folder, profile = run_with_checkpoints(tmp_path, [35])
@@ -225,7 +225,7 @@ def test_a_finished_run_whose_state_file_is_lost_and_finish_line_damaged_is_know
     import json
 
     from engine.events import RunStarted, StepEnded
-    from engine.runs.launcher import RunFinishedError
+    from engine.runs.start_refusals import RunFinishedError
     from engine.runs.sinks import JsonlSink
 
     folder, profile = run_with_checkpoints(tmp_path, [35])

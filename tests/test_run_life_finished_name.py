@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dbtui.screens.run_life import start_outcome
 from dbtui.session import Session
-from engine.runs.launcher import RunFinishedError
+from engine.runs.start_refusals import RunFinishedError
 
 
 class _FinishedEngine:

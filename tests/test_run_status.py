@@ -195,6 +195,7 @@ def test_a_launch_refused_in_a_folder_it_made_leaves_no_folder_and_one_it_cannot
         tmp_path: Path) -> None:
     from engine.runs import launcher
     from engine.runs.checkpoints import CheckpointError
+    from engine.runs.start_refusals import RunFinishedError
     from training_helpers import tiny_profile
 
     fresh = tmp_path / "runs" / "fresh"
@@ -202,12 +203,12 @@ def test_a_launch_refused_in_a_folder_it_made_leaves_no_folder_and_one_it_cannot
         launcher.start_run(tiny_profile(tmp_path), run_dir=fresh, resume=str(tmp_path / "no-such-checkpoint"))
     assert not fresh.exists()  # not left behind holding only the lock file
     kept = _run(tmp_path, "kept", "finished", 1)
-    with pytest.raises(launcher.RunFinishedError):
+    with pytest.raises(RunFinishedError):
         launcher.start_run(tiny_profile(tmp_path), run_dir=kept.path)
     assert kept.read_state().status == "finished" and kept.events.exists()  # a folder that was there stays whole
     finished = _run(tmp_path, "done", "finished", 1)
     finished.launching.mkdir()  # the lock file cannot be opened, as in a folder of another user's
-    with pytest.raises(launcher.RunFinishedError, match="holds a finished run"):
+    with pytest.raises(RunFinishedError, match="holds a finished run"):
         launcher.start_run(tiny_profile(tmp_path), run_dir=finished.path)
 
 

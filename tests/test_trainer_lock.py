@@ -45,7 +45,8 @@ def quick(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_trainer_whose_pid_means_nothing_here_is_running_while_it_holds_the_lock(tmp_path: Path, quick) -> None:
     """From the host, a run trained in a container read as crashed, and `resume` started a second trainer on it."""
-    from engine.runs.launcher import RunLiveError, _prepare
+    from engine.runs.launcher import _prepare
+    from engine.runs.start_refusals import RunLiveError
 
     folder = RunFolder(tmp_path / "run").create()
     pid = _gone_pid()

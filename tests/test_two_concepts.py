@@ -7,7 +7,7 @@ import pytest
 
 from dbtui.cli import main
 from engine.profile import load_profile
-from engine.runs.launcher import RunInputsMissingError, check_inputs
+from engine.runs.inputs_check import RunInputsMissingError, check_inputs
 
 
 def _profile(tmp_path: Path, second: str, prompts: tuple[str, str] = ("photo of zwx dog", "photo of qrv dog"),

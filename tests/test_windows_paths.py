@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine.profile_checks import check_profile
-from engine.runs.launcher import RunInputsMissingError, check_inputs
+from engine.runs.inputs_check import RunInputsMissingError, check_inputs
 from tests.training_helpers import tiny_profile
 
 pytestmark = pytest.mark.skipif(os.sep != "/", reason="\\ separates folders on Windows")

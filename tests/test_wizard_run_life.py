@@ -236,7 +236,7 @@ async def test_train_on_a_run_that_is_already_training_follows_it(tmp_path: Path
     """Re-opening the wizard on a live run said "Not started … Go back (Esc), change what it names"."""
     from textual.widgets import Log
 
-    from engine.runs.launcher import RunLiveError
+    from engine.runs.start_refusals import RunLiveError
     from wizard_fakes import run_events
 
     monkeypatch.chdir(tmp_path)
@@ -316,7 +316,7 @@ async def test_the_resume_question_speaks_of_its_own_keys_not_of_the_cli(tmp_pat
         await settle(pilot, 0.3)
         assert type(app.screen).__name__ == "ResumeScreen"
         assert str(app.screen.query_one("#resume-detail").render()) == "runs/tiny-demo already has checkpoints (up to step 4)."
-    from engine.runs.launcher import RunExistsError
+    from engine.runs.start_refusals import RunExistsError
 
     assert str(RunExistsError(Path("runs/x"), 4)) == (  # the CLI's words stay
         "runs/x already has checkpoints (up to step 4). Resume it with `dbtui resume runs/x` (its own profile and "

@@ -12,7 +12,8 @@ import pytest
 from dbtui.cli import main
 from engine.profile import save_profile
 from engine.runs.folder import run_dir_for
-from engine.runs.launcher import RunInputsMissingError, start_run
+from engine.runs.inputs_check import RunInputsMissingError
+from engine.runs.launcher import start_run
 from training_helpers import tiny_profile
 
 

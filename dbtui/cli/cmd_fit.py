@@ -298,7 +298,7 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
     from engine.family_sizes import load_profile_with_family_step
     from engine.runs.folder import run_dir_for
     from engine.runs.folder import check_creatable
-    from engine.runs.launcher import RunInputsMissingError, check_inputs
+    from engine.runs.inputs_check import RunInputsMissingError, check_inputs
     from engine.runs.library_noise import hide_library_progress_bars
 
     from dbtui.console import PHASE_KINDS, PhaseDisplay, describe

@@ -200,7 +200,8 @@ def _makes_no_previews(folder) -> bool:
 def _resume(args: argparse.Namespace) -> int:
     from dbtui.cli.watch import show_started_run
     from dbtui.format import profile_gone
-    from engine.runs.launcher import RunInputsMissingError, start_run
+    from engine.runs.inputs_check import RunInputsMissingError
+    from engine.runs.launcher import start_run
     from engine.runs.stored_profile import run_profile
 
     folder = find_run(args.run, args.dir)

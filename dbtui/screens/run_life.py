@@ -45,7 +45,7 @@ class AlreadyRunning(Message):
 def start_outcome(engine: Any, profile: Any, resume: str | None) -> tuple[Message, Path | None]:
     """Start the profile's run (in a worker: it takes seconds); what the dashboard is told, and the folder of the run
     now training (None: none is)."""
-    from engine.runs.launcher import NotARunFolderError, RunExistsError, RunFinishedError, RunLiveError
+    from engine.runs.start_refusals import NotARunFolderError, RunExistsError, RunFinishedError, RunLiveError
 
     since = time.time()  # what the trainer writes from now on is news; a stop just before a resume is not
     try:

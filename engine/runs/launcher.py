@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from engine.errors import DbtuiError
 from engine.runs.command import through_accelerate, worker_command
 from engine.runs.control import drop_requests
 from engine.profile import Profile, ProfileError, dumps_profile
@@ -30,80 +29,16 @@ from engine.runs.checkpoints import CheckpointError, complete_checkpoints, damag
 from engine.runs.resume_length import check_length, check_steps_left
 from engine.runs.resume_point import (check_none_lost, check_same_model, checkpoint_named, chosen_step, put_back,
                                       set_aside_later)
-from engine.runs.folder import (RunFolder, RunFolderError, RunState, foreign_entries, holds_a_run, list_runs,
+from engine.runs.folder import (RunFolder, RunState, foreign_entries, holds_a_run, list_runs,
                                 unusable_folder)
 from engine.runs.earlier_attempt import put_attempt_back, set_aside_attempt
 from engine.runs.launch_lock import launching
 from engine.runs.meeting import machine_lock, machine_trainer, running_pid, write_pid
 from engine.runs.profile_anchor import anchored_profile
+from engine.runs.inputs_check import check_inputs
+from engine.runs.start_refusals import (MachineLiveError, NoRunToResumeError, NotARunFolderError, RunExistsError,
+                                      RunFinishedError, RunLiveError)
 from engine.runs.stored_profile import run_profile
-
-
-class RunExistsError(RunFolderError):
-    """The run folder already holds work; the user must say whether to resume or start anew. The message says how with
-    the CLI; ``folder`` and ``step`` (its latest checkpoint's) let the wizard say it its own way."""
-
-    def __init__(self, folder: Path, step: int) -> None:
-        super().__init__(f"{folder} already has checkpoints (up to step {step}). Resume it with "
-                         f"`dbtui resume {shlex.quote(str(folder))}` (its own profile and overrides), or start a new run "
-                         f"with `--set name=NEW_NAME`.")
-        self.folder, self.step = folder, step
-
-
-class RunFinishedError(RunFolderError):
-    """The run folder holds a finished run: neither a resume nor a re-run may replace its outputs."""
-
-
-class NotARunFolderError(RunFolderError):
-    """The run folder holds the user's own files, no run: a run there would write over them or mix with them. The
-    message says what to do with the CLI; ``folder`` and ``said`` (what it holds) let the wizard say it its own way."""
-
-    def __init__(self, folder: Path, foreign: list[str], shown: str) -> None:
-        self.folder, self.said = folder, ", ".join(foreign[:4]) + (" and more" if len(foreign) > 4 else "")
-        super().__init__(f"{folder} is not a run folder: it holds {self.said}, which a run would write over or mix with "
-                         f"its own files. Give the run a folder of its own: `dbtui run {shown} --set name=NEW_NAME` (the "
-                         "run folder is saving.output_dir/name).")
-
-
-class RunLiveError(RunFolderError):
-    """A trainer is already running in the run folder: it is watched, not started again."""
-
-    def __init__(self, folder: Path) -> None:
-        super().__init__(f"a trainer is already running in {folder}; `dbtui attach {shlex.quote(str(folder))}` to watch it")
-        self.folder = folder
-
-
-class MachineLiveError(RunFolderError):
-    """This machine's part of a run of several machines is already started: a second launcher for the same machine
-    would take the first one's line in the log for its own meeting, and train as a machine too many. Its trainers found
-    by their lock may run on another machine that started the same part, where the run folder is on a disk they share
-    (NFS); where the disk has no locks they are not found."""
-
-    def __init__(self, folder: Path, rank: int, pid: int, *, launcher_ended: bool = False) -> None:
-        if launcher_ended:  # killed hard, it left its trainers (each in a session of its own) waiting or training
-            # pid 0: its lock is held, its pid not yet written; `kill 0` would signal the user's own process group.
-            first, end = (f"the first: pid {pid}", f"`kill {pid}` and this run's other trainers there") if pid else (
-                "the first: a trainer, its pid not yet written", "this run's trainers there")
-            super().__init__(f"machine {rank} of the run in {folder} is still trained by trainers whose launcher has "
-                             f"ended ({first}), on this machine or, where the run folder is on a disk that machines "
-                             f"share, on another that started machine {rank}: watch and stop the run on machine 0, or end "
-                             f"them ({end}, as `ps -ef` lists them; the run then fails on every machine); start it again "
-                             "only after that")
-        else:
-            super().__init__(f"machine {rank} of the run in {folder} is already started on this machine (pid {pid}): "
-                             f"watch and stop the run on machine 0. `kill {pid}` ends this machine's part (once it trains "
-                             "with the run, the run then fails on every machine); start it again only after that")
-        self.folder, self.rank, self.pid = folder, rank, pid
-
-
-class NoRunToResumeError(RunFolderError):
-    """A resume was asked for where no run was ever started (a misspelt name, another working folder)."""
-
-
-class RunInputsMissingError(DbtuiError):
-    """The model or the images the profile names are not on this machine: found before the trainer starts."""
-
-    advice: str = ""
 
 
 @dataclass
@@ -251,29 +186,6 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
                       tuple(prepared.set_aside), own_session, meets_at, prepared.changed)
 
 
-def check_inputs(profile: Profile, run_dir: Path | None = None, resuming: bool = False,
-                 progress: Callable[[int, int], None] | None = None, run_folder: Path | None = None) -> None:
-    """What ``dbtui validate`` warns of (a profile may be written for another machine) stops a run here, in
-    seconds, rather than in the trainer after the model has loaded; so do settings the model's family refuses, and
-    empty ones a new run cannot start from (``run_dir`` given: the run folder is not made from saving.output_dir).
-    ``resuming``: a missing library's advice keeps the settings the checkpoints were trained with. ``progress``: told
-    (done, total) as the images' headers are read. ``run_folder``: where the run trains, whose own conversion of a
-    single file its load reuses (``run_dir`` is given only where the folder was named, not worked out)."""
-    from engine.dataset.offline_model import unreachable_model_problems
-    from engine.dataset.profile_paths import path_problems
-    from engine.model_problems import family_setting_problems, model_part_problems
-    from engine.profile.empty_settings import empty_setting_problems
-    from engine.profile.library_problems import missing_library_problems
-
-    refused, _, certain = family_setting_problems(profile)
-    listed = (empty_setting_problems(profile, new_run=run_dir is None)
-              + path_problems(profile, progress=progress, run_dir=run_folder, decode=True) + model_part_problems(profile) + missing_library_problems(profile, resuming) + (refused if certain else []))
-    if problems := listed + (hub := unreachable_model_problems(profile.model)):  # the hub's: validate asks no network
-        said = "; ".join(f"{p.key}: {p.message}" for p in problems).rstrip(".")  # a message may end its own sentence
-        also = f" `dbtui validate PROFILE` lists {'the others' if hub else 'these'} too." if listed else ""
-        raise RunInputsMissingError(f"cannot start the run: {said}.{also}")
-
-
 class Prepared(NamedTuple):
     """What _prepare found and did."""
 
@@ -387,4 +299,3 @@ def _changes_from_stored(folder: RunFolder, profile: Profile, given_keys: Collec
     check_length(stored, stored_path, profile, changed, run=folder.path, machine_rank=rank, given_keys=given_keys,
                  from_step=from_step, shown=shown)
     return changed
-
