@@ -6,7 +6,7 @@ import shlex
 
 import pytest
 
-from engine.profile.io import apply_overrides
+from engine.profile.overrides import apply_overrides
 from engine.profile.set_text import _unquoted, set_option
 
 

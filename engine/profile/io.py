@@ -20,107 +20,14 @@ from engine.profile.decode import decode_profile, strip_text
 from engine.profile.fields import PATHS_READ, is_path_field, written_path
 from engine.profile.locate import key_lines, line_of, override_of, written_value
 from engine.profile.migrations import migrate
+from engine.profile.overrides import apply_overrides, override_sources
 from engine.profile.problem_words import problems_from
 from engine.profile.problems import Problem, ProfileError
 from engine.profile.rules import cross_field_problems
 from engine.profile.schema import Profile
-from engine.profile.set_text import escape_refused, quotes_pair_up, unknown_escape, unpaired_quotes
 from engine.profile.stored_paths import control_texts, stored_context
 from engine.profile.syntax_hints import syntax_hint, unclosed_text_line
 from engine.support.dangling_link import dangling_link
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """Split ``section.key=value``; the value is read as TOML, else taken as a plain string."""
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    # Any word characters: a misspelt key ("évaluation") is then told as unknown, with the key it may mean.
-    if not sep or not key or not re.fullmatch(r"\w+(\.\w+)*", key):
-        dotted = re.sub(r"\[(-?\d+)\]", r".\1", key)
-        if sep and re.search(r"(^|\.)-\d+(\.|$)", dotted):  # concepts.-1 was told to be written concepts._1
-            hint = " (list items are numbered from 0, with dots: concepts.0 is the first; -1 for the last is not read)"
-        else:
-            dotted = dotted.replace("-", "_")
-            hint = f" (here: {dotted}=…; list items are numbered with dots, words joined by _)" if sep and dotted != key else ""
-        raise ProfileError([Problem(key or text, f"an override must look like section.key=value{hint}", override=text)])
-    if not raw.strip():
-        raise ProfileError([Problem(key, "has no value after '=': give one, e.g. --set training.max_train_steps=400 (an "
-                                         "empty text, which leaves an optional setting empty, is --set 'KEY=\"\"')", override=text)])
-    try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError as error:
-        if raw.strip().startswith("["):  # a list written as the shell drops quotes, or without them: [a, b]
-            raise ProfileError([Problem(key, f"{raw.strip()} is not a TOML list: put each text in double quotes, and the "
-                                             f"whole in single quotes for the shell: --set '{key}=[\"first\", \"second\"]'; "
-                                             f"a text that begins with [ goes in double quotes too: --set '{key}=\"{raw.strip()}\"'",
-                                        override=text)]) from None
-        if not quotes_pair_up(raw.strip()):
-            raise ProfileError([Problem(key, unpaired_quotes(key, raw.strip()), override=text)]) from None
-        if escape_refused(raw.strip(), str(error)):
-            raise ProfileError([Problem(key, unknown_escape(key, raw.strip()), override=text)]) from None
-        value = raw.strip()
-    return key, value
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """A copy of ``data`` with each ``key=value`` override set (list items by index)."""
-    result = copy.deepcopy(data)
-    for text in overrides:
-        key, value = parse_override(text)
-        node: Any = result
-        parts = key.split(".")
-        for index, part in enumerate(parts[:-1]):
-            following = parts[index + 1]
-            if isinstance(node, dict) and following.isdigit() and part not in node:
-                # An item of a list this profile does not set: there is nothing to index into.
-                listed = ".".join(parts[:index + 1])
-                raise ProfileError([Problem(key, f"no item {following}: {listed} is not set in this profile; set the "
-                                            f"whole list, e.g. --set '{listed}=[...]'", override=text)])
-            if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
-                    raise ProfileError([Problem(key, f"no item {part} in this list (it has {len(node)})", override=text)])
-                node = node[int(part)]
-            else:
-                node = node.setdefault(part, {})
-            if not isinstance(node, (dict, list)):
-                raise ProfileError([Problem(key, f"'{part}' is a value, not a section", override=text)])
-        last = parts[-1]
-        if isinstance(node, list):
-            if not last.isdigit() or int(last) >= len(node):
-                raise ProfileError([Problem(key, f"no item {last} in this list (it has {len(node)})", override=text)])
-            item = node[int(last)]
-            node[int(last)] = merged_tables(item, value) if isinstance(value, dict) and isinstance(item, dict) else value
-        elif isinstance(value, dict) and isinstance(node.get(last), dict):
-            # A table (--set 'optimizer={learning_rate=2e-6}') changes the keys it names; the section's others stay.
-            node[last] = merged_tables(node[last], value)
-        else:
-            node[last] = value
-    return result
-
-
-def merged_tables(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with ``changes`` written over it, tables within tables merged the same way."""
-    merged = dict(base)
-    for key, value in changes.items():
-        merged[key] = merged_tables(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
-    return merged
-
-
-def override_sources(overrides: list[str]) -> dict[str, str]:
-    """Dotted key → the ``key=value`` text that set it, so problems can name their override. A table names each
-    key it sets (it changes only those: ``apply_overrides``); the section's other keys keep their file lines."""
-    sources: dict[str, str] = {}
-
-    def record(key: str, value: Any, text: str) -> None:
-        if isinstance(value, dict) and value:
-            for name, inner in value.items():
-                record(f"{key}.{name}", inner, text)
-        else:
-            sources[key] = text
-
-    for text in overrides:
-        record(*parse_override(text), text)
-    return sources
 
 
 def _drop(data: dict[str, Any], loc: tuple[Any, ...]) -> bool:
