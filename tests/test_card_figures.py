@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from dbtui.cli import main
-from dbtui.cli.cmd_fit import card_mark, card_size
+from dbtui.cli.cards import card_mark, card_size
 from engine.memory.estimate import GIB
 from engine.memory.preset_table import load_preset_estimates
 

@@ -130,7 +130,7 @@ def test_a_card_named_without_its_size_where_it_has_several_or_unknown_is_refuse
                                           ("5070", 12)])
 def test_an_older_card_s_model_number_is_the_card_not_as_many_gb(card: str, gb: float) -> None:
     """`--card 2080` was judged as a card of 2080 GB, which everything fits."""
-    from dbtui.cli.cmd_fit import card_size
+    from dbtui.cli.cards import card_size
 
     assert card_size(card) == gb
 
@@ -138,7 +138,7 @@ def test_an_older_card_s_model_number_is_the_card_not_as_many_gb(card: str, gb: 
 def test_a_model_number_sold_in_several_sizes_asks_for_the_size() -> None:
     import argparse
 
-    from dbtui.cli.cmd_fit import card_size
+    from dbtui.cli.cards import card_size
 
     with pytest.raises(argparse.ArgumentTypeError, match="'2060' is sold with 6 or 12 GB"):
         card_size("2060")
@@ -147,7 +147,7 @@ def test_a_model_number_sold_in_several_sizes_asks_for_the_size() -> None:
 @pytest.mark.parametrize(("card", "gb"), [("H100 SXM", 80), ("H100 PCIe", 80), ("Tesla T4", 15), ("H200-SXM5", 141)])
 def test_a_card_named_with_its_form_factor_is_that_card(card: str, gb: float) -> None:
     """`--card 'H100 SXM'`, as rental sites list it, was refused as 'not a card known here', the H100 among them."""
-    from dbtui.cli.cmd_fit import card_size
+    from dbtui.cli.cards import card_size
 
     assert card_size(card) == gb
 
@@ -159,7 +159,7 @@ def test_a_card_named_is_advised_as_the_card_itself_is(card: str, gpu_name: str,
                                                        family: str) -> None:
     """`--card T4` was judged as 16 GB and recommended SD's `full` (15.1 GB in fp16), where `dbtui hardware` on a T4,
     which CUDA reports as 14.7 GiB (ECC takes a sixteenth), recommended full-8bit: `full` does not fit a T4."""
-    from dbtui.cli.cmd_fit import card_size
+    from dbtui.cli.cards import card_size
     from engine.hardware.machine import Gpu, Hardware, card_verdict, verdict
 
     asked = card_size(card)
@@ -239,7 +239,7 @@ def test_hardware_s_table_judges_a_card_without_bf16_as_it_trains(tmp_path: Path
 def test_cards_made_before_ampere_by_name_have_no_bf16(name: str, gb: float) -> None:
     """The Titan RTX folded to "titan" ("rtx" dropped): unknown without its size, and with it judged as a card with
     bf16; a P40, a rented 24 GB Pascal card, was judged so too."""
-    from dbtui.cli.cmd_fit import card_size
+    from dbtui.cli.cards import card_size
 
     card = card_size(name)
     assert (float(card), card.bf16) == (gb, False)
@@ -289,7 +289,7 @@ def test_fit_advice_for_a_card_without_bf16_offers_no_bf16_only_setting(tmp_path
 def test_quadro_cards_made_before_ampere_have_no_bf16(name: str) -> None:
     """`--card 'Quadro RTX 8000 48GB'` (Turing) or 'Quadro P5000 16GB' (Pascal), as cloud rentals name them, was judged
     by the bf16 estimate, though such a card trains the bf16 presets in fp16 and needs more."""
-    from dbtui.cli.cmd_fit import card_size
+    from dbtui.cli.cards import card_size
 
     assert not card_size(name).bf16
     assert card_size("RTX A6000 48GB").bf16 and card_size("RTX 6000 Ada 48GB").bf16
@@ -322,7 +322,7 @@ def test_fit_advice_for_a_card_without_bf16_on_an_fp16_profile_offers_no_bf16_on
 def test_workstation_cards_by_their_rental_names_have_no_bf16(name: str) -> None:
     """Paperspace rents the Quadros as "P5000", "RTX5000" or "M4000", without "Quadro", and the Maxwell Quadro M4000
     is its free one: each was judged by the bf16 estimate, as a card with bf16."""
-    from dbtui.cli.cmd_fit import card_size
+    from dbtui.cli.cards import card_size
 
     assert not card_size(name).bf16
     assert card_size("RTX 4000 Ada 20GB").bf16 and card_size("RTX A4000 16GB").bf16 and card_size("A4000").bf16
@@ -364,7 +364,7 @@ def test_a_card_without_bf16_is_still_offered_the_fused_step_in_fp32(tmp_path: P
                                             ("Quadro RTX 4000", False), ("RTX 5000 Ada", True)])
 def test_rtx_4000_to_6000_without_quadro_or_ada_are_told_apart_by_their_size(name: str, bf16: bool) -> None:
     """"RTX 6000 48GB" or "RTX 5000 32GB" (the Ada cards) were judged as the Turing Quadros, without bf16."""
-    from dbtui.cli.cmd_fit import card_size
+    from dbtui.cli.cards import card_size
 
     assert card_size(name).bf16 is bf16
 
@@ -372,7 +372,7 @@ def test_rtx_4000_to_6000_without_quadro_or_ada_are_told_apart_by_their_size(nam
 @pytest.mark.parametrize("name", ["RTX 4000 16GB", "RTX 4000", "RTX 6000", "4000"])
 def test_rtx_4000_to_6000_without_quadro_ada_or_a_size_of_either_asks_for_the_full_name(name: str) -> None:
     """`--card 'RTX 4000 16GB'` is neither the Quadro (8 GB) nor the Ada card (20 GB), yet was judged as one."""
-    from dbtui.cli.cmd_fit import card_size
+    from dbtui.cli.cards import card_size
 
     with pytest.raises(argparse.ArgumentTypeError, match="names two cards.*give the full name"):
         card_size(name)
@@ -383,7 +383,7 @@ def test_a_fermi_quadro_s_name_is_not_read_as_the_quadro_rtx(name: str, turing: 
     """`--card 'Quadro 6000'`, a Fermi card of 2010 with 6 GB, was judged as the Quadro RTX 6000's 24 GB."""
     import argparse
 
-    from dbtui.cli.cmd_fit import card_size
+    from dbtui.cli.cards import card_size
 
     with pytest.raises(argparse.ArgumentTypeError, match=f"Fermi card of 2010.*give '{turing}' for that one"):
         card_size(name)

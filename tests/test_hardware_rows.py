@@ -8,7 +8,7 @@ import io
 import pytest
 from rich.console import Console
 
-from dbtui.cli.cmd_fit import card_size
+from dbtui.cli.cards import card_size
 from dbtui.cli.cmd_hardware import _estimates_table, _family_estimates
 from engine.memory.estimate import CARD_SIZES_GB
 

@@ -59,7 +59,7 @@ def exit_status(made: Judged | None, asked: bool) -> int:
 def estimate_json(made: Judged | None, asked: bool) -> int:
     """Print ``made`` as one JSON object (nothing where there is no estimate: its reason went to stderr), and return
     the exit status."""
-    from dbtui.cli.cmd_fit import card_mark
+    from dbtui.cli.cards import card_mark
     from engine.memory.estimate import GIB
 
     if made is None:
