@@ -16,6 +16,7 @@ from PIL import Image
 from engine.training import class_images
 from engine.training.class_folder_errors import ClassFolderError, class_folder_error
 from engine.training.class_images import ClassRequest, ensure_class_images, generated_earlier, generated_folder, settings_of
+from engine.training.class_set_files import replace_whole
 
 SETTINGS = dict(model="m", resolution=8, seed=1, steps=2, guidance=5.0)
 
@@ -203,7 +204,7 @@ def test_a_temporary_another_sweep_took_is_written_again(tmp_path: Path) -> None
         if len(tries) == 1:
             tmp.unlink()  # as another machine's sweep would, between the write and the rename
 
-    class_images._replace_whole(target, write)
+    replace_whole(target, write)
     assert target.read_bytes() == b"png" and len(tries) == 2
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
 from engine.support.generated_set import DIGEST, IMAGE_NAME, MANIFEST, generated_folder
 from engine.support.json_file import read_json_object
 from engine.training.class_folder_errors import said_of_class_folder
+from engine.training.class_set_files import replace_whole, sweep_temporaries
 
 if TYPE_CHECKING:
     from engine.models.family import Family
@@ -73,7 +73,7 @@ NEGATIVE_EMBEDS = "negative_prompt_embeds"
 
 def _write_manifest(folder: Path, settings: dict[str, Any], images: list[str], digest: Any = None) -> None:
     recorded = {**settings, "images": images, **({DIGEST: digest} if digest else {})}
-    _replace_whole(folder / MANIFEST, lambda tmp: tmp.write_text(json.dumps(recorded, indent=2), encoding="utf-8"))
+    replace_whole(folder / MANIFEST, lambda tmp: tmp.write_text(json.dumps(recorded, indent=2), encoding="utf-8"))
 
 
 def record_digest(gen_dir: Path, name: str, digest: str) -> None:
@@ -94,76 +94,7 @@ def record_digest(gen_dir: Path, name: str, digest: str) -> None:
         os.utime(tmp, ns=(times.st_atime_ns, times.st_mtime_ns))
 
     with contextlib.suppress(OSError):
-        _replace_whole(path, write)
-
-
-def _replace_whole(path: Path, write: Callable[[Path], Any]) -> None:
-    """``write`` a temporary file beside ``path``, then put it in its place: never half a file. The temporary goes
-    when the write fails or is interrupted (a second Ctrl-C), so the folder is not left with it for good. One that
-    vanished before its rename is written again: another machine's sweep took it (see ``_sweep_temporaries``), or
-    another run removed the folder it found empty."""
-    for attempt in range(_WRITES):
-        tmp = path.with_name(f".{path.name}.{os.getpid()}{_TMP}")
-        try:
-            write(tmp)
-            os.replace(tmp, path)
-            return
-        except FileNotFoundError:
-            tmp.unlink(missing_ok=True)
-            if attempt + 1 == _WRITES:
-                raise
-            # Its folder found empty and removed by another run that began the same set and stopped before its first
-            # image (ensure_class_images): made again. Not the class folder above it, whose loss is class_folder_error's.
-            with contextlib.suppress(FileExistsError):
-                path.parent.mkdir()
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-
-
-_WRITES = 3
-_TMP = ".tmp"
-# A temporary of ``_replace_whole``, with the process that wrote it.
-_TEMPORARY = re.compile(r"\..+\.(?P<pid>\d+)" + re.escape(_TMP))
-_STALE_SECONDS = 60
-
-
-def _sweep_temporaries(folder: Path) -> None:
-    """The temporaries a killed process left in ``folder`` (one killed outright cannot remove its own): those of a
-    process not running on this machine, and a minute old, since a run on another machine sharing the folder may be
-    writing one now. Their age is told by the clock that stamps the folder's files (a file server's, for a shared
-    folder), not this machine's, which may run ahead of it."""
-    left = [path for path in folder.iterdir()
-            if (found := _TEMPORARY.fullmatch(path.name)) is not None and not _running(int(found["pid"]))]
-    if not left:
-        return
-    now = _folder_clock(folder)
-    for path in left:
-        with contextlib.suppress(OSError):  # gone already, or another process's sweep took it
-            if now - path.lstat().st_mtime > _STALE_SECONDS:
-                path.unlink()
-
-
-def _folder_clock(folder: Path) -> float:
-    """The time now as ``folder``'s file system stamps it: the modification time of a file just written there."""
-    probe = folder / f".clock.{os.getpid()}{_TMP}"  # a temporary's name: swept if a kill leaves it
-    try:
-        probe.write_bytes(b"")
-        return probe.stat().st_mtime
-    finally:
-        probe.unlink(missing_ok=True)
-
-
-def _running(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except PermissionError:  # another user's
-        return True
-    except (ProcessLookupError, OverflowError):  # none, or a number no process can have
-        return False
-    return True
+        replace_whole(path, write)
 
 
 def _listed(gen_dir: Path, manifest: dict[str, Any]) -> list[Path]:
@@ -275,7 +206,7 @@ def ensure_class_images(
                     if not gen_dir.exists():
                         made.append(gen_dir)
                     gen_dir.mkdir(parents=True, exist_ok=True)
-                    _sweep_temporaries(gen_dir)
+                    sweep_temporaries(gen_dir)
         pipe = make_pipeline() if total_missing else None
         if total_missing and weights is not None:
             weights.start(should_stop)  # while the GPU generates
@@ -314,7 +245,7 @@ def _generate_missing(plans: list[tuple[ClassRequest, dict[str, Any]]], pipe: An
                 with said_of_class_folder(request.concept, request.folder):
                     for index, image in zip(batch, images):
                         name = _name(index)
-                        _replace_whole(gen_dir / name, lambda tmp, image=image: image.save(tmp, format="PNG"))
+                        replace_whole(gen_dir / name, lambda tmp, image=image: image.save(tmp, format="PNG"))
                         names.append(name)
                     names.sort()
                     if digest is None and weights is not None:
