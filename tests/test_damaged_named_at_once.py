@@ -10,7 +10,7 @@ import pytest
 from dataset_fixture import textured
 
 from engine.data.images import DataError
-from engine.runs.launcher import RunInputsMissingError, check_inputs
+from engine.runs.inputs_check import RunInputsMissingError, check_inputs
 from tests.training_helpers import tiny_profile
 
 
