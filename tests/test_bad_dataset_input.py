@@ -355,13 +355,15 @@ def test_check_of_a_missing_folder_or_a_file_is_a_message_with_exit_2(tmp_path: 
 
 @pytest.mark.parametrize("option", [["--resolution", "0"], ["--resolution", "13"], ["--caption-extension", ".png"],
                                     ["--caption-extension", "."]])
-def test_nonsense_options_are_a_message_with_exit_2(tmp_path: Path, capsys, option: list[str]) -> None:
+def test_nonsense_options_are_a_message_with_exit_2(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
+                                                   capsys, option: list[str]) -> None:
+    out = tmp_path_factory.mktemp("prepared") / "out"  # outside the input folder, and this test's own
     textured(1, (64, 64)).save(tmp_path / "a.jpg")
     assert main(["dataset", "check", str(tmp_path), "--caption-mode", "caption_file", *option]) == 2
-    assert main(["dataset", "prepare", str(tmp_path), str(tmp_path.parent / "out"), *option]) == 2
+    assert main(["dataset", "prepare", str(tmp_path), str(out), *option]) == 2
     err = capsys.readouterr().err
     assert err.count("dbtui: ") == 2 and "bug in dbtui" not in err
-    assert not (tmp_path.parent / "out").exists()
+    assert not out.exists()
 
 
 def test_prepare_prints_its_summary_with_every_failure_exits_1_and_changes_no_original(

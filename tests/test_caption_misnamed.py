@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from dataset_fixture import textured
 
 from engine.dataset import CaptionStore
@@ -57,7 +59,9 @@ def test_a_caption_named_with_its_images_extension_beside_its_own_caption_is_an_
     assert found == [("photo.jpg.txt", "caption_orphan")]
 
 
-def test_two_images_reading_one_caption_name_get_the_same_full_rename_everywhere(tmp_path: Path, monkeypatch) -> None:
+def test_two_images_reading_one_caption_name_get_the_same_full_rename_everywhere(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch
+) -> None:
     """y.jpg and y.png both read y.txt, and y.png.txt is there: prepare told the renames that keep each image its own
     caption, while the check, the bulk edits and --auto said "rename it to y.txt", after which both trained with
     y.png's caption."""
@@ -75,6 +79,7 @@ def test_two_images_reading_one_caption_name_get_the_same_full_rename_everywhere
     textured(0, (64, 64)).save(tmp_path / "y.jpg")
     textured(1, (64, 64)).save(tmp_path / "y.png")
     (tmp_path / "y.png.txt").write_text("the png\n", encoding="utf-8")
+    elsewhere = tmp_path_factory.mktemp("elsewhere")  # outside the data folder, and this test's own
     full = "rename y.jpg to y_2.jpg, then y.png.txt to y.txt, so each image keeps its own caption"
     report = check_dataset(tmp_path, resolution=64, caption_mode="caption_file", workers=1)
     fixes = [f.fix for f in report.findings if f.code == "caption_misnamed"]
@@ -83,14 +88,14 @@ def test_two_images_reading_one_caption_name_get_the_same_full_rename_everywhere
     assert not changes.changes and full in changes.skipped[0].reason
     monkeypatch.setattr(sys.modules["engine.dataset.autocaption"], "_Blip", Says)
     assert full in autocaption(tmp_path, backend="blip", model="unused").failed[0][1]
-    assert full in dict(prepare_dataset(tmp_path, tmp_path.parent / "out", resolution=64, workers=1).caption_failures)[
+    assert full in dict(prepare_dataset(tmp_path, elsewhere / "out", resolution=64, workers=1).caption_failures)[
         str(tmp_path / "y.png.txt")]
     assert not (tmp_path / "y.txt").exists()
     from engine.profile_checks import check_profile
     from tests.training_helpers import tiny_profile
 
     # validate counted the one caption name, "1 image(s) have a caption file training does not read", for two images.
-    profile = tiny_profile(tmp_path.parent, concepts=[{"instance_dir": str(tmp_path), "instance_prompt": "photo of zwx",
+    profile = tiny_profile(elsewhere, concepts=[{"instance_dir": str(tmp_path), "instance_prompt": "photo of zwx",
                                                        "caption_mode": "caption_file"}])
     said = [p.message for p in check_profile(profile).missing_here if p.key == "concepts.0.caption_mode"]
     assert any(m.startswith("2 image(s) have a caption file training does not read") and full in m for m in said), said
