@@ -14,7 +14,7 @@ from engine.support.generated_set import DIGEST, MANIFEST, generated_folder, rec
 from engine.support.json_file import read_json_object
 from engine.training.class_images import (NEGATIVE_EMBEDS, ClassRequest, generated_earlier, newest_sets, record_digest,
                                           settings_of)
-from engine.training.model_weights import WeightDigests, model_settings, same_weights
+from engine.training.model_weights import WeightDigests, described_before_samples, model_settings, same_weights
 
 
 def reused_sets(requests: list[ClassRequest], *, model: Any, any_negative: bool, weights: WeightDigests | None,
@@ -28,8 +28,8 @@ def reused_sets(requests: list[ClassRequest], *, model: Any, any_negative: bool,
     for request in requests:
         found = _reusable(request, model, any_negative, weights, settings)
         reusing.append(request if found is None else found[1])
-        if found is None or found[1].model_was is None:
-            continue
+        if found is None or found[1].model_was is None or described_before_samples(found[1].model_was, model):
+            continue  # its own set, as it was named before samples: nothing to tell
         gen_dir, reused = found
         said.setdefault(gen_dir.resolve(), f"concepts.{request.concept}.class_dir: the class images in '{gen_dir}' were "
                                            f"{_made_by(reused.model_was or {}, model)}: reused, not made again")
@@ -59,9 +59,13 @@ def _reusable(request: ClassRequest, model: Any, any_negative: bool, weights: We
         # Everything else as wanted: the set's folder is named by them.
         if settings_of(reused, model=model, **settings) != recorded or not _same_negative(reused, request, any_negative):
             continue
-        if reused.model_was is None or (isinstance(model, dict) and weights is not None and isinstance(reused.model_was, dict)
-                                        and same_weights(reused.model_was, manifest.get(DIGEST), model, weights,
-                                                         lambda name, digest: record_digest(gen_dir, name, digest))):
+        if reused.model_was is None:
+            return gen_dir, reused
+        if not isinstance(model, dict) or not isinstance(reused.model_was, dict):
+            continue
+        if described_before_samples(reused.model_was, model) or (weights is not None and same_weights(
+                reused.model_was, manifest.get(DIGEST), model, weights,
+                lambda name, digest: record_digest(gen_dir, name, digest))):
             return gen_dir, reused
     return None
 

@@ -58,20 +58,30 @@ def _weight_files(place: Path) -> list[list[Any]]:
     if note.is_file():
         # Converted from a single file into this run's folder: the file it was made from says which weights these
         # are (the conversion's own files are new in every run folder, and would make new images every run).
-        return [[CONVERTED_FROM, _without_sample(note.read_text(encoding="utf-8"))]]
+        return [[CONVERTED_FROM, note.read_text(encoding="utf-8")]]
     return [[name, stat.st_size, stat.st_mtime_ns] for name, file in listed(place) if (stat := file.stat())]
 
 
-def _without_sample(text: str) -> str:
-    """A note's text as notes were before they held a sample of the file's bytes (conversion_source): the sets of class
-    images made since are known by it, and a sample written into an old note would else make them all again."""
-    try:
-        note = json.loads(text)
-    except ValueError:
-        return text
-    if not isinstance(note, dict) or "sample" not in note:
-        return text
-    return json.dumps({key: value for key, value in note.items() if key != "sample"})
+def described_before_samples(then: dict[str, Any], now: dict[str, Any]) -> bool:
+    """Whether ``then`` (a set's recorded ``model_identity``) is ``now`` as it was described before it held the sample
+    of a converted file's bytes (conversion_source): the sets of class images made then are found on those fields, not
+    each made again or its file hashed whole. A set that holds a sample is its file's alone: another of the same size
+    copied over it with its time kept (``cp -p``) has another sample, and gets images of its own."""
+    files_then, files_now = then.get("files"), now.get("files")
+    if ({key: value for key, value in then.items() if key != "files"} != {
+            key: value for key, value in now.items() if key != "files"}
+            or not isinstance(files_then, dict) or not isinstance(files_now, dict) or files_then.keys() != files_now.keys()):
+        return False
+    return all(files_then[name] == files_now[name] or _unsampled_note(files_then[name], files_now[name])
+               for name in files_now)
+
+
+def _unsampled_note(then: Any, now: Any) -> bool:
+    """Whether the note ``then`` describes holds no sample and is the note ``now`` describes less its sample."""
+    was = _note(then[0]) if isinstance(then, list) and len(then) == 1 else None
+    noted = _note(now[0]) if isinstance(now, list) and len(now) == 1 else None
+    return (was is not None and noted is not None and "sample" not in was and "sample" in noted
+            and was == {key: value for key, value in noted.items() if key != "sample"})
 
 
 class WeightDigests:
@@ -206,7 +216,7 @@ def shape(described: Any) -> Any:
         return described
     if len(described) == 1 and (note := _note(described[0])) is not None:
         sidecar = note.get("sidecar")
-        return {**{key: value for key, value in note.items() if key not in (*_WHERE, *_BECAME, "sidecar")},
+        return {**{key: value for key, value in note.items() if key not in (*_WHERE, *_BECAME, "sidecar", "sample")},
                 "sidecar": sidecar.get("size") if isinstance(sidecar, dict) else sidecar}
     return [entry[:2] if isinstance(entry, list) else entry for entry in described]
 
