@@ -14,7 +14,7 @@ from pathlib import Path
 
 from engine.events import Event
 from engine.models.conversion_lock import converting_into, waiting_said
-from engine.models.conversion_note import conversion_source, file_identity, holds_conversion_of, note_conversion
+from engine.models.conversion_note import conversion_source, holds_conversion_of, note_conversion, sampled_identity
 
 DEFAULT_BASE = Path("models")
 
@@ -37,7 +37,7 @@ def _flux_parts(components: str | None, part_files: dict[str, str] | None) -> di
 
 def _part(file: Path) -> dict[str, object]:
     # A file not there (yet: the user is typing its name) has only its path; converting from it fails.
-    return file_identity(file) if file.is_file() else {"path": str(file.resolve())}
+    return sampled_identity(file) if file.is_file() else {"path": str(file.resolve())}
 
 
 def _free(folder: Path) -> bool:

@@ -34,13 +34,30 @@ def conversion_source(path: Path) -> dict[str, object]:
 
 def noted_as(folder: Path, made_from: dict[str, object], wanted: dict[str, object]) -> bool:
     """Whether the note ``made_from`` of ``folder`` says what ``wanted`` (``conversion_source`` and more) does. A note
-    without a sample, of before samples were noted, is taken on the rest and given the sample: each user's cached
-    conversion was else converted again, for minutes."""
-    if not all(made_from.get(key) == value for key, value in wanted.items() if key != "sample" or "sample" in made_from):
+    without a sample, of the file or of a Flux part file (of before samples were noted), is taken on the rest and given
+    the sample: each user's cached conversion was else converted again, for minutes."""
+    if not all(_says(made_from.get(key), value) for key, value in wanted.items()
+               if key != "sample" or "sample" in made_from):
         return False
-    if "sample" in wanted and "sample" not in made_from:
-        _rewrite_note(folder, {**made_from, "sample": wanted["sample"]})
+    sampled = _sampled(made_from, wanted)
+    if sampled != made_from:
+        _rewrite_note(folder, sampled)
     return True
+
+
+def _says(noted: object, wanted: object) -> bool:
+    """``noted`` is ``wanted``, less a sample that it was noted without (a Flux part file's, in ``flux_parts``)."""
+    if not isinstance(noted, dict) or not isinstance(wanted, dict):
+        return noted == wanted
+    keys = wanted.keys() - ({"sample"} if "sample" not in noted else set())
+    return noted.keys() == keys and all(_says(noted[key], wanted[key]) for key in keys)
+
+
+def _sampled(noted: dict[str, object], wanted: dict[str, object]) -> dict[str, object]:
+    """``noted`` given each sample of ``wanted`` that it lacks, at every depth."""
+    deeper = {key: _sampled(value, wanted[key]) if isinstance(value, dict) and isinstance(wanted.get(key), dict)
+              else value for key, value in noted.items()}
+    return {**deeper, **({"sample": wanted["sample"]} if "sample" in wanted and "sample" not in noted else {})}
 
 
 def _rewrite_note(folder: Path, note: dict[str, object]) -> None:
@@ -96,3 +113,9 @@ def file_identity(path: Path) -> dict[str, object]:
     """The file at ``path`` as it stands: where it resolves to, its size and its modification time."""
     stat = path.stat()
     return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def sampled_identity(path: Path) -> dict[str, object]:
+    """``file_identity`` and a sample of the file's bytes: a Flux part file as a conversion notes it. A Flux VAE is
+    always the same size, so another copied over it with its time kept (``cp -p``) passed for it on the rest."""
+    return {**file_identity(path), "sample": content_sample(path)}
