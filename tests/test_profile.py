@@ -185,6 +185,10 @@ def test_set_overrides_are_validated_by_the_same_model() -> None:
     assert "is a concept: a table of keys" in problem.message and "ConceptSection" not in problem.message
     [problem] = problems_of(MINIMAL, ["training.max_train_steps="])
     assert problem.message.startswith("has no value after '='")
+    # --set concepts.0.instance_prompt=$PROMPT with PROMPT unset: the example named training.max_train_steps.
+    [problem] = problems_of(MINIMAL, ["concepts.0.instance_prompt="])
+    assert "--set concepts.0.instance_prompt=VALUE" in problem.message and "max_train_steps" not in problem.message
+    assert "a shell variable that is not set" in problem.message
     [problem] = problems_of(MINIMAL, ["évaluation.enabled=true"])  # a misspelling, not a malformed override
     assert (problem.message, problem.suggestion) == ("unknown key", "evaluation")
 

@@ -26,8 +26,9 @@ def parse_override(text: str) -> tuple[str, Any]:
             hint = f" (here: {dotted}=…; list items are numbered with dots, words joined by _)" if sep and dotted != key else ""
         raise ProfileError([Problem(key or text, f"an override must look like section.key=value{hint}", override=text)])
     if not raw.strip():
-        raise ProfileError([Problem(key, "has no value after '=': give one, e.g. --set training.max_train_steps=400 (an "
-                                         "empty text, which leaves an optional setting empty, is --set 'KEY=\"\"')", override=text)])
+        raise ProfileError([Problem(key, f"has no value after '=': give one, --set {key}=VALUE (from a script, a shell "
+                                         f"variable that is not set gives nothing there; an empty text, which leaves an "
+                                         f"optional setting empty, is --set '{key}=\"\"')", override=text)])
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError as error:
