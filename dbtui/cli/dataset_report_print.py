@@ -35,12 +35,13 @@ def print_report(console, report, show_info: bool, profile_counts: bool = False,
         console.print(table)
     s = report.summary
     counts = ", ".join(f"{n} {severity}(s)" for severity, n in s.counts.items())
-    console.print(f"[bold]{s.images} images, {s.usable} usable[/] — {counts}"
+    copies = f" ({s.copies} of them exact copies)" if s.copies else ""
+    console.print(f"[bold]{s.images} images, {s.usable} usable[/]{copies} — {counts}"
                   + ("" if show_info or not s.counts.get("info") else " (--all lists the notes)"))
     if s.buckets:
         console.print("Buckets with aspect-ratio bucketing: "
                       + ", ".join(f"{w}×{h}: {n}" for (w, h), n in s.buckets.items()))
-    by_rule = STEPS_PER_IMAGE * s.usable
+    by_rule = STEPS_PER_IMAGE * (s.usable - s.copies)
     # With training.max_train_steps and num_train_epochs both empty, training runs the rule's figure uncapped
     # (engine.data.batches.default_total_steps): said where the suggestion is less.
     cap = (f" up to {RULE_MAX_IMAGES} images: the rule is for a subject's small set of about 3–{RULE_MAX_IMAGES}; set "
@@ -59,7 +60,8 @@ def print_report(console, report, show_info: bool, profile_counts: bool = False,
                       f"{concepts} concepts' {images} together, as the run counts them (training.max_train_steps sets "
                       "another length)")
     else:
-        console.print(f"Suggested training steps: {s.suggested_steps} ({STEPS_PER_IMAGE} per usable image{cap})")
+        uncounted = f", its {s.copies} exact copies not counted" if s.copies else ""
+        console.print(f"Suggested training steps: {s.suggested_steps} ({STEPS_PER_IMAGE} per usable image{uncounted}{cap})")
     earlier = (f", {s.class_images_generated} generated earlier in {markup_safe(s.class_images_generated_in)} (reused unless the "
                "model's files changed)" if s.class_images_generated else "")
     unused = (f" ({s.class_images_unused} more picture(s) in the folder not used: see its warning)"

@@ -17,7 +17,8 @@ from engine.dataset.caption_file_findings import (misnamed_finding, orphan_capti
                                                   shared_caption_findings, unused_caption_findings)
 from engine.dataset.captions import read_caption
 from engine.dataset.class_checks import class_image_findings, class_images_present
-from engine.dataset.duplicates import DEFAULT_MAX_DISTANCE, duplicate_groups
+from engine.dataset.copies import copy_findings
+from engine.dataset.duplicates import DEFAULT_MAX_DISTANCE
 from engine.dataset.files import caption_owners, caption_path, misnamed_caption, name_key, scan_folder
 from engine.dataset.image_findings import image_findings
 from engine.dataset.image_probe import ImageProbe, probe_image, problem_text
@@ -44,22 +45,6 @@ FOLDER_FIXES = {
     "link_outside": "copy the folder into the dataset folder instead of linking to it",
     "unreadable": "check the sub-folder's permissions (it must be readable and listable)",
 }
-
-
-# A grey copy this flat (Laplacian variance in grey levels²) has no structure for pHash to describe: every
-# plain image hashes alike, whatever its colour, so it is left out of the comparison (the blur check names it).
-FEATURELESS = 1.0
-
-
-def duplicate_findings(probes: list[ImageProbe], max_distance: int) -> list[Finding]:
-    groups = duplicate_groups({p.path: p.phash for p in probes if p.ok and p.sharpness >= FEATURELESS}, max_distance)
-    found = []
-    for group in groups:
-        for path in group:
-            others = ", ".join(Path(o).name for o in group if o != path)
-            found.append(Finding(path, "near_duplicate", "warning", f"is a near-duplicate of {others}",
-                                 "keep the best one: duplicates weigh that pose more and push towards overfitting"))
-    return found
 
 
 # What of the cut text a finding quotes: a pasted page would fill the report's table.
@@ -253,7 +238,8 @@ def check_dataset(
     for item in probes:
         findings += image_findings(item, resolution=resolution, bucketing=bucketing, buckets=buckets,
                                    blur_threshold=blur_threshold)
-    findings += duplicate_findings(probes, duplicate_distance)
+    copied, copies = copy_findings(probes, duplicate_distance)
+    findings += copied
     broken = {p.path for p in probes if not p.ok}
     captions, sharing = listing.captions_by_key(caption_extension), caption_owners(images, caption_extension)
     for image in images:
@@ -291,7 +277,8 @@ def check_dataset(
         folder=folder_name,
         resolution=resolution,
         findings=tuple(findings),
-        summary=summarise(probes, findings, image_buckets, num_class_images, present, class_generated, unused),
+        summary=summarise(probes, findings, image_buckets, num_class_images, present, class_generated, unused,
+                          copies),
         probes=tuple(probes),
         image_buckets=image_buckets,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -45,6 +46,7 @@ class Summary:
     class_images_generated: int = 0  # in the folder's generated-*/ set that the next run would reuse
     class_images_generated_in: str | None = None  # that set's folder
     class_images_unused: int = 0  # pictures in the class folder that are not used (links out of it, sub-folders)
+    copies: int = 0  # usable images that are exact copies of another usable one: not counted in the suggestions
 
     @property
     def class_images_to_generate(self) -> int:
@@ -79,24 +81,28 @@ def summarise(
     class_images_present: int | None,
     class_generated: tuple[Path | None, int] = (None, 0),
     class_images_unused: int = 0,
+    copy_groups: Sequence[Sequence[str]] = (),
 ) -> Summary:
+    """``copy_groups``: groups of files with the same bytes; each group's usable files beyond one are one picture."""
     failed = {f.path for f in findings if f.severity == "error"}
     usable = sum(1 for p in probes if p.path not in failed)
+    copies = sum(max(0, sum(1 for path in group if path not in failed) - 1) for group in copy_groups)
     histogram: dict[tuple[int, int], int] = {}
     for path, bucket in image_buckets.items():
         if path not in failed:  # an image with an error does not train, so it fills no bucket
             histogram[bucket] = histogram.get(bucket, 0) + 1
     wanted = class_images_wanted if class_images_wanted is not None else min(
-        MAX_CLASS_IMAGES, max(MIN_CLASS_IMAGES, CLASS_IMAGES_PER_IMAGE * usable))
+        MAX_CLASS_IMAGES, max(MIN_CLASS_IMAGES, CLASS_IMAGES_PER_IMAGE * (usable - copies)))
     return Summary(
         images=len(probes),
         usable=usable,
         counts={s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES},
         buckets=dict(sorted(histogram.items(), key=lambda item: item[0][0] / item[0][1])),
-        suggested_steps=min(MAX_SUGGESTED_STEPS, STEPS_PER_IMAGE * usable),
+        suggested_steps=min(MAX_SUGGESTED_STEPS, STEPS_PER_IMAGE * (usable - copies)),
         class_images_wanted=wanted,
         class_images_present=class_images_present,
         class_images_generated=class_generated[1],
         class_images_generated_in=str(class_generated[0]) if class_generated[0] else None,
         class_images_unused=class_images_unused,
+        copies=copies,
     )

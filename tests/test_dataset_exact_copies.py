@@ -1,0 +1,62 @@
+"""A phone folder's exact copies of one photo (another name, another sub-folder) were "near-duplicates", and each copy
+added 100 suggested steps: they are exact copies now, counted once."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from dataset_fixture import textured
+
+from dbtui.cli import main
+from engine.dataset import check_dataset
+from engine.dataset.copies import exact_copy_groups
+
+
+@pytest.fixture
+def phone(tmp_path: Path) -> Path:
+    """Three different photos, one of them copied three times (a renamed copy, two in sub-folders), and a re-encoded
+    look-alike of another."""
+    folder = tmp_path / "phone"
+    (folder / "2023" / "holiday").mkdir(parents=True)
+    (folder / "web").mkdir()
+    textured(1, (256, 256)).save(folder / "2023" / "holiday" / "IMG_2001.jpg", quality=95)
+    for copy in ("IMG_2001 (1).jpg", "web/IMG_2001.jpg", "web/copy_of_me.jpg"):
+        shutil.copy(folder / "2023" / "holiday" / "IMG_2001.jpg", folder / copy)
+    textured(2, (256, 256)).save(folder / "IMG_0002.jpg", quality=95)
+    textured(2, (256, 256)).save(folder / "IMG_0002_small.jpg", quality=70)
+    textured(3, (256, 256)).save(folder / "IMG_0003.png")
+    return folder
+
+
+def test_copies_are_exact_copies_of_the_first_and_not_near_duplicates(phone: Path) -> None:
+    report = check_dataset(phone, resolution=256, recursive=True, workers=1)
+    by_code: dict[str, set[str]] = {}
+    for finding in report.findings:
+        by_code.setdefault(finding.code, set()).add(str(Path(finding.path).relative_to(phone)))
+    assert by_code["exact_copy"] == {"IMG_2001 (1).jpg", "web/IMG_2001.jpg", "web/copy_of_me.jpg"}
+    assert by_code["near_duplicate"] == {"IMG_0002.jpg", "IMG_0002_small.jpg"}
+    copy = next(f for f in report.findings if f.code == "exact_copy")
+    assert "exact copy of" in copy.message and "not counted in the suggested training steps" in copy.message
+    assert "×4" in copy.message  # the run trains each copy: the user is told the weight, training is unchanged
+
+
+def test_extra_copies_add_no_suggested_steps(phone: Path, capsys, monkeypatch) -> None:
+    report = check_dataset(phone, resolution=256, recursive=True, workers=1)
+    assert (report.summary.usable, report.summary.copies) == (7, 3)
+    assert report.summary.suggested_steps == 400  # four different photos, not seven files
+    monkeypatch.setenv("COLUMNS", "240")
+    assert main(["dataset", "check", "-r", str(phone)]) == 0
+    out = capsys.readouterr().out
+    assert "7 images, 7 usable (3 of them exact copies)" in out
+    assert "Suggested training steps: 400 (100 per usable image, its 3 exact copies not counted)" in out
+
+
+def test_only_files_of_one_size_are_read_and_same_size_is_not_a_copy(tmp_path: Path) -> None:
+    (tmp_path / "a.jpg").write_bytes(b"x" * 10)
+    (tmp_path / "b.jpg").write_bytes(b"y" * 10)
+    (tmp_path / "c.jpg").write_bytes(b"x" * 10)
+    (tmp_path / "d.jpg").write_bytes(b"x" * 11)
+    paths = sorted(str(p) for p in tmp_path.iterdir())
+    assert exact_copy_groups(paths) == [[str(tmp_path / "a.jpg"), str(tmp_path / "c.jpg")]]
