@@ -60,3 +60,18 @@ def test_only_files_of_one_size_are_read_and_same_size_is_not_a_copy(tmp_path: P
     (tmp_path / "d.jpg").write_bytes(b"x" * 11)
     paths = sorted(str(p) for p in tmp_path.iterdir())
     assert exact_copy_groups(paths) == [[str(tmp_path / "a.jpg"), str(tmp_path / "c.jpg")]]
+
+
+def test_files_read_with_r_are_named_by_their_sub_folder(tmp_path: Path) -> None:
+    """Two IMG_0002.jpg in different folders: "a near-duplicate of IMG_0002.jpg" could not say which."""
+    (tmp_path / "2023" / "holiday").mkdir(parents=True)
+    (tmp_path / "web").mkdir()
+    textured(1, (256, 256)).save(tmp_path / "2023" / "holiday" / "IMG_2001.jpg", quality=95)
+    shutil.copy(tmp_path / "2023" / "holiday" / "IMG_2001.jpg", tmp_path / "web" / "copy_of_me.jpg")
+    textured(2, (256, 256)).save(tmp_path / "IMG_0002.jpg", quality=95)
+    textured(2, (256, 256)).save(tmp_path / "web" / "IMG_0002.jpg", quality=70)
+    report = check_dataset(tmp_path, resolution=256, recursive=True, workers=1)
+    said = {(str(Path(f.path).relative_to(tmp_path)), f.code): f.message for f in report.findings}
+    assert said[("web/copy_of_me.jpg", "exact_copy")].startswith("is an exact copy of 2023/holiday/IMG_2001.jpg ")
+    assert said[("IMG_0002.jpg", "near_duplicate")] == "is a near-duplicate of web/IMG_0002.jpg"
+    assert said[("web/IMG_0002.jpg", "near_duplicate")] == "is a near-duplicate of IMG_0002.jpg"

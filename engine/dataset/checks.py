@@ -238,7 +238,7 @@ def check_dataset(
     for item in probes:
         findings += image_findings(item, resolution=resolution, bucketing=bucketing, buckets=buckets,
                                    blur_threshold=blur_threshold)
-    copied, copies = copy_findings(probes, duplicate_distance)
+    copied, copies = copy_findings(probes, duplicate_distance, Path(folder))
     findings += copied
     broken = {p.path for p in probes if not p.ok}
     captions, sharing = listing.captions_by_key(caption_extension), caption_owners(images, caption_extension)
