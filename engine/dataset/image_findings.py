@@ -6,9 +6,13 @@ from engine.data.buckets import Bucket, nearest_bucket
 from engine.dataset.image_probe import ImageProbe, problem_text
 from engine.dataset.report import Finding
 
-# Without bucketing, an image wider (or taller) than 3:2 loses more than a third to the square crop.
-MAX_SQUARE_RATIO = 1.5
-MAX_BUCKET_LOSS = 0.2  # share of the picture a bucket fit may cut before we warn
+# Share of the picture a crop (to a square, or to a bucket) may cut before we warn: a 4:5 photo loses 20% to a
+# square, 10% at each end; a 3:4 phone portrait 25%, the top eighth often the top of the head.
+MAX_CROP_LOSS = 0.2
+# The square crop's fix, with the key to set: "turn on bucketing" named no setting to turn on.
+BUCKETING_FIX = ("turn on aspect-ratio bucketing: dataset.bucketing = true in the profile (--set dataset.bucketing=true "
+                 "on the command line; dbtui dataset check --bucketing judges the images as it trains them), or crop "
+                 "it yourself around the subject")
 _MODE_NOTES = {
     "P": "uses a colour palette",
     "1": "is 1-bit black and white",
@@ -81,16 +85,15 @@ def image_findings(
         kept = (bw * bh) / (w * scale * h * scale)
         if scale > 1:
             found.append(_too_small(path, w, h, f"its {bw}×{bh} bucket", scale, f"at least {bw}×{bh} px"))
-        if 1 - kept > MAX_BUCKET_LOSS:
+        if 1 - kept > MAX_CROP_LOSS:
             found.append(_cropped(path, w, h, 1 - kept, f"its {bw}×{bh} bucket", "crop it yourself to keep the subject whole"))
     else:
         short = min(w, h)
         if short < resolution:
             found.append(_too_small(path, w, h, f"the {resolution} px training size", resolution / short,
                                     f"at least {resolution} px on its shorter side"))
-        if max(w, h) / short > MAX_SQUARE_RATIO:
-            found.append(_cropped(path, w, h, 1 - short / max(w, h), "a square",
-                                  "turn on aspect-ratio bucketing, or crop it yourself around the subject"))
+        if 1 - short / max(w, h) > MAX_CROP_LOSS:
+            found.append(_cropped(path, w, h, 1 - short / max(w, h), "a square", BUCKETING_FIX))
     if probe.sharpness < blur_threshold:
         found.append(Finding(path, "blurry", "warning",
                              f"looks blurry (sharpness {probe.sharpness:.0f}, below {blur_threshold:.0f}): motion blur "
