@@ -70,8 +70,13 @@ class CheckJob:
         self.session.checked[concept] = (job.folder, report)
         if concept == self.concept:
             self.failed_check = None
-            self.query_one(FindingsView).show(report)
+            view = self.query_one(FindingsView)
+            view.show(report)
             self.query_one(ClassCount).show_counts()
+            if report.findings:
+                # At 80x24 the step's fields fill the screen: the findings came in below it, where only their summary
+                # line showed and the list looked empty. Brought into view once laid out (the summary may wrap).
+                self.call_after_refresh(view.scroll_visible, animate=False)
 
     def _check_again(self, index: int, last) -> str:
         """Next's check of concept ``index`` again, whose ``last`` check found errors: what Next says of it. A check
