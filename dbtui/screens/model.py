@@ -17,6 +17,7 @@ from dbtui.conversions import Conversion
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
 from dbtui.pasted_path import pasted_path
 from dbtui.screens.base import WizardScreen
+from dbtui.screens.family_defaults import adopt_family_defaults
 from dbtui.screens.model_into import IntoAnswer, into_problem, read_into
 from dbtui.screens.model_work import ask_target, check_model, convert_model
 from dbtui.screens.model_words import SOURCE_HELP, failure_text, family_text, folder_text, warning_text
@@ -210,6 +211,7 @@ aside, with a notification naming them (they come back if you return to the earl
             from dbtui.field_rules import FAMILY, aside_note, settle  # the profile schema: imported once a model is checked
 
             self.session.adopt_model(message.result)
+            adopt_family_defaults(self.session)  # Flux's bf16, where the draft names no precision
             note = aside_note(self.session, settle(self.session, {FAMILY}))  # what this model's family cannot honour
             if note:
                 self.notify(note, title="Set aside", timeout=10)

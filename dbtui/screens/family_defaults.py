@@ -1,0 +1,18 @@
+"""What a new draft takes from its model's family once the Model step reads it: the settings whose schema default
+that family cannot train well with (Flux in fp16 overflows, and engine/models/flux.py warns of it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dbtui.session import Session
+
+FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {"flux": {"precision.mixed_precision": "bf16"}}
+
+
+def adopt_family_defaults(session: Session) -> None:
+    """Set each of the checked model's family defaults the draft does not name. A value the user set stays, as does an
+    opened profile's: a saved profile names every setting, so only a new draft lacks them."""
+    for key, value in FAMILY_DEFAULTS.get(session.family_id or "", {}).items():
+        if session.get(key) is None:
+            session.set(key, value)
