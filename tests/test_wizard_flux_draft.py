@@ -1,13 +1,15 @@
-"""A new draft for a Flux model, at 80x24: it starts at what Flux trains with, where its problems panel then warned of
-the schema's default."""
+"""A draft for a Flux model, at 80x24: it starts at what Flux trains with, and its form does not offer what Flux does not
+read, where its problems panel then warned of them."""
 
 from __future__ import annotations
 
 import pytest
+from textual.widgets import Input
 
 from dbtui.app import make_app
 from dbtui.session import Session
-from test_wizard_sdxl import SIZE, at_a_new_profiles_model_step, check_model
+from test_flux_wizard import flux_draft, open_parameters
+from test_wizard_sdxl import SIZE, at_a_new_profiles_model_step, check_model, help_of, settle
 from wizard_fakes import FakeEngine
 
 
@@ -38,3 +40,40 @@ async def test_a_new_flux_draft_starts_in_bf16_and_a_precision_set_by_hand_stays
         await check_model(pilot, "models/flux")
         assert app.session.get("precision.mixed_precision") == "no"
 
+
+async def negative_prompt_field(pilot, session: Session):
+    await open_parameters(pilot, session)
+    screen = pilot.app.screen
+    screen.query_one("#sec-sampling").collapsed = False  # its rows are built when opened
+    await settle(pilot, 0.3)
+    return screen, screen.query_one("#f-sampling--negative_prompt", Input)
+
+
+async def test_a_flux_form_greys_out_the_negative_prompt_and_says_why() -> None:
+    """Flux's form offered sampling.negative_prompt as any other field, and the problems panel then warned that Flux
+    ignores it."""
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen, field = await negative_prompt_field(pilot, flux_draft(FakeEngine()))
+        assert field.disabled
+        assert "Not used by Flux" in help_of(screen, "sampling.negative_prompt")
+
+
+async def test_a_negative_prompt_a_flux_draft_holds_is_kept_and_can_be_emptied() -> None:
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        session = flux_draft(FakeEngine())
+        session.set("sampling.negative_prompt", "blurry")
+        screen, field = await negative_prompt_field(pilot, session)
+        assert field.value == "blurry" and app.session.get("sampling.negative_prompt") == "blurry"
+        assert not field.disabled  # the panel's warning says to empty it
+        assert "Not used by Flux" in help_of(screen, "sampling.negative_prompt")
+
+
+async def test_an_sd_form_offers_the_negative_prompt() -> None:
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        session = Session.for_demo()
+        session.adopt_model(FakeEngine().inspect_model("builtin:tiny-sd1"))
+        screen, field = await negative_prompt_field(pilot, session)
+        assert not field.disabled and "Not used" not in help_of(screen, "sampling.negative_prompt")

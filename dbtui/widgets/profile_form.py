@@ -33,6 +33,10 @@ BASIC = [
     "optimizer.name", "optimizer.learning_rate", "dataset.resolution", "prior.enabled",
     "precision.mixed_precision", "precision.gradient_checkpointing", "saving.output_dir",
 ]
+# Fields a family does not read at all, and why: greyed out, their value kept for a model of another family. One that
+# holds text stays editable, so that the problems panel's warning of it (engine/models/flux.py) can be acted on.
+UNREAD = {"flux": {"sampling.negative_prompt": "Not used by Flux, which takes no negative prompt (its guidance is "
+                                               "distilled into the model); kept for an SD model."}}
 
 
 @dataclass(frozen=True)
@@ -183,7 +187,13 @@ class ProfileForm(Vertical):
     def current(self, spec: FieldSpec) -> Any:
         return self.session.get(spec.key, spec.default)
 
+    def unread(self, spec: FieldSpec) -> str | None:
+        """Why the model's family does not read this field; None where it does."""
+        return UNREAD.get(self.session.family_id or "", {}).get(spec.key)
+
     def help_text(self, spec: FieldSpec) -> str:
+        if unread := self.unread(spec):
+            return unread
         text = field_help(spec.key, spec.help, self.session.family_id)
         info = self.session.model_info
         if spec.key == "dataset.resolution" and self.session.family_id and info.resolution:
@@ -199,6 +209,7 @@ class ProfileForm(Vertical):
                            allow_blank=spec.optional, compact=True, id=spec.widget_id)
         else:
             field = OrderedInput(to_text(value), id=spec.widget_id, compact=True)
+        field.disabled = bool(self.unread(spec)) and not value
         row = Horizontal(Label(spec.label), field, classes="row", id=f"row-{spec.widget_id}")
         # Plain text: the schema's words quote "Flux.1 [dev]", which Rich markup would take for a tag and drop.
         help_ = Static(self.help_text(spec), classes="field-help", markup=False)
