@@ -37,8 +37,8 @@ class ModelScreen(WizardScreen):
     HELP = """\
 ## Step 2 of 5: Base model
 
-The model you fine-tune: a diffusers folder (with `model_index.json`), a hub id, or a
-single `.safetensors`/`.ckpt` file.
+The SD1.x, SD2.x, SDXL or Flux.1 model you fine-tune: a diffusers folder (with
+`model_index.json`), a hub id, or a single `.safetensors`/`.ckpt` file.
 
 To do: type or paste it and press Enter (or Check); the family found shows below. A single
 file can be converted here, once, into the folder named beside Convert (yours to change);
@@ -49,8 +49,8 @@ ComfyUI and Forge have it), name the
 components (a diffusers Flux folder or hub id) and, if you have them, the VAE, CLIP-L and
 T5 files before converting.
 
-Watch out: a hub id downloads several GB on the first run. dbtui trains Stable Diffusion
-1.x, 2.x and XL, Flux.1 ([dev], [schnell]) and their fine-tunes; the SDXL refiner and other
+Watch out: a hub id downloads several GB on the first run. dbtui trains SD1.x, SD2.x,
+SDXL and Flux.1 ([dev], [schnell]) models and their fine-tunes; the SDXL refiner and other
 families stop here, with the reason. Settings the new model's family cannot use are set
 aside, with a notification naming them (they come back if you return to the earlier model).
 """

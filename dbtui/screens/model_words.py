@@ -10,8 +10,9 @@ from rich.markup import escape
 
 from engine.profile.model_source import read_source
 
-SOURCE_HELP = ("A diffusers folder (with model_index.json), a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5, "
-               "a .safetensors/.ckpt file (converted to a diffusers folder here), or builtin:tiny-sd1 for the demo.")
+SOURCE_HELP = ("An SD1.x, SD2.x, SDXL or Flux.1 model: a diffusers folder, a hub id such as "
+               "stable-diffusion-v1-5/stable-diffusion-v1-5 or black-forest-labs/FLUX.1-dev, a .safetensors/.ckpt file "
+               "(converted here), or builtin:tiny-sd1 for the demo.")
 
 
 def terminal_command(said: str, source: str, out_dir: str) -> str | None:

@@ -19,6 +19,7 @@ from dbtui.session import STEPS, Session
 from dbtui.widgets.indented import indented
 from dbtui.widgets.key_footer import KeyFooter
 
+FAMILIES = "SD1.x, SD2.x, SDXL and Flux.1"  # the families the model step takes, as the README names them
 CHOICES = [
     ("new", "New profile", "a guided setup, step by step"),
     ("open", "Open a profile…", "edit a saved .toml profile"),
@@ -63,7 +64,7 @@ or start training.
 
     def compose(self) -> ComposeResult:
         with Vertical(id="start-box"):
-            yield Static("[b]dbtui[/b]  DreamBooth fine-tuning for Stable Diffusion", id="start-title")
+            yield Static(f"[b]dbtui[/b]  DreamBooth for {FAMILIES}", id="start-title")
             yield Static("What would you like to do?", classes="help")
             yield OptionList(*(Option(_choice(label, help_), id=key) for key, label, help_ in CHOICES), id="start-choices")
             yield Static("Keys: ↑↓ Enter, or the letters below. F1 help, Ctrl+P every command.", classes="help")
