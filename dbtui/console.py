@@ -279,7 +279,7 @@ class RichDashboard:
         table.add_column()
         step = self.last_step
         if step is not None:
-            table.add_row("step", f"{step.step}/{step.total_steps}  epoch {step.epoch}")
+            table.add_row("step", f"{step.step}/{step.total_steps}  epoch {step.epoch + 1}")
             table.add_row("", ProgressBar(total=step.total_steps, completed=step.step, width=50))
             table.add_row("loss", f"{step.loss:.4f}   smoothed {step.smoothed_loss:.4f}")
             table.add_row("chart", sparkline(list(self.losses.values())))

@@ -55,7 +55,7 @@ class RunStats(Static):
             table.add_row("run", Text(self.trains))
         s = self.step
         if s is not None:
-            table.add_row("step", f"{s.step}/{s.total_steps}  (epoch {s.epoch})")
+            table.add_row("step", f"{s.step}/{s.total_steps}  (epoch {s.epoch + 1})")
             table.add_row("loss", f"{s.loss:.4f}  ~{s.smoothed_loss:.4f}")
             table.add_row("lr", f"{s.lr:.2e}")
             table.add_row("speed", "–" if self.earlier else f"{s.it_per_s:.2f} it/s")
