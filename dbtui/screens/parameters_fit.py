@@ -11,7 +11,7 @@ from textual.worker import get_current_worker
 
 from dbtui.format import duration
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
-from dbtui.widgets.indented import hanging, markup_lines
+from dbtui.widgets.indented import hanging, markup_lines, note_line
 from dbtui.widgets.vram_line import VramLine
 from engine.events import PhaseProgress, PhaseStarted, StepEnded
 from engine.events import Warning as RunWarning
@@ -66,12 +66,12 @@ class FitTest:
             return ["Memory meter: the settings changed before their estimate was made"]
         if estimate is None:
             return ["Memory meter: [i]estimating…[/i] (no GPU needed)"]
-        here = ["  note: this GPU has no bf16, so it trains these settings in fp16, with fp32 weights and no fused step: "
-                "estimated so"] if self._fit_in_fp16 else []
+        here = [note_line("this GPU has no bf16, so it trains these settings in fp16, with fp32 weights and no fused "
+                          "step: estimated so")] if self._fit_in_fp16 else []
         return [f"Memory meter (no GPU needed): {estimate.fit_line()}", *here,
                 f"  {escape(estimate.model)}, {estimate.batch} image(s) of {estimate.width}x{estimate.height} per step",
                 *(hanging(line) for line in estimate.breakdown_lines()),
-                *(f"  note: {escape(note)}" for note in estimate.notes)]
+                *(note_line(note) for note in estimate.notes)]
 
     def on_vram_line_estimated(self, message: VramLine.Estimated) -> None:
         if message.key == self._fit_key:

@@ -25,8 +25,18 @@ def hanging(line: str, columns: int = 2) -> RenderableType:
     if match is None:
         return indented(Text(line), columns)
     label, gap, value = match.groups()
+    return _hung(label + gap, value, columns)
+
+
+def note_line(note: str, columns: int = 2) -> RenderableType:
+    """``note: …`` (plain text), ``columns`` in, each row it wraps to under the note's text, as ``hanging`` hangs a
+    value: under "note:", a wrapped note's end read as a line of its own."""
+    return _hung("note: ", note, columns)
+
+
+def _hung(label: str, value: str, columns: int) -> Padding:
     grid = Table.grid(expand=True)
-    grid.add_column(width=len(label) + len(gap), no_wrap=True)
+    grid.add_column(width=len(label), no_wrap=True)
     grid.add_column(ratio=1)
     grid.add_row(Text(label), Text(value))
     return Padding(grid, (0, 0, 0, columns))
