@@ -10,7 +10,7 @@ from textual.widgets import Button, Static
 from textual.worker import get_current_worker
 
 from dbtui.format import duration
-from dbtui.messages import EngineEvent, WorkDone, WorkFailed
+from dbtui.messages import EngineEvent, HardwareFailed, WorkDone, WorkFailed
 from dbtui.widgets.indented import hanging, markup_lines, note_line
 from dbtui.widgets.vram_line import VramLine
 from engine.events import PhaseProgress, PhaseStarted, StepEnded
@@ -34,6 +34,7 @@ class FitTest:
     _fit_pace: SlowFitHint | None = None  # fed the fit test's events: on a CPU, says once that it will take long
     _fit_hint = ""  # what it said, kept under the progress and the result
     _fit_unsaid = ""  # what it said before the hardware probe answered: said once the probe finds no GPU
+    _probe_failed = False  # the hardware probe raised: no answer comes for what is held for it
 
     def _fit_begin(self, resolution: int) -> None:
         self._fit_hint = self._fit_unsaid = ""
@@ -106,16 +107,24 @@ class FitTest:
             self._fit_say(hint)
 
     def _fit_say(self, hint: str) -> None:
-        """Say ``hint`` on a CPU; before the probe has answered (Next, then Ctrl+F at once), when it has."""
+        """Say ``hint`` on a CPU; before the probe has answered (Next, then Ctrl+F at once), when it has. Where the probe
+        failed, whether this machine has a GPU is not known: the hint is said as the pace measured it, saying so."""
         report = self.session.hardware
-        if report is None:
+        if report is None and not self._probe_failed:
             self._fit_unsaid = hint  # the pace says it once: it would be lost
-        elif not report.hardware.gpus:
+        elif report is None or not report.hardware.gpus:
+            if report is None:
+                hint = f"if this machine has no GPU (the hardware check failed), {hint}"
             self._fit_hint = f"Note: {escape(hint)}"
             self.app.notify(f"Fit test: {escape(hint)}", title="Slow on this CPU", timeout=30)
 
+    def on_hardware_failed(self, _: HardwareFailed) -> None:
+        self._probe_failed = True
+        self._fit_hardware_known()
+
     def _fit_hardware_known(self) -> None:
-        """The probe answered: a note held for it is said while its fit test runs (after, it is of a test gone)."""
+        """The probe answered or failed: a note held for it is said while its fit test runs (after, it is of a test
+        gone)."""
         unsaid, self._fit_unsaid = self._fit_unsaid, ""
         if unsaid and self._fitting:
             self._fit_say(unsaid)
