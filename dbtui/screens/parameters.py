@@ -28,6 +28,7 @@ from dbtui.widgets.step_body import StepBody
 from dbtui.widgets.vram_line import VramLine
 from engine.memory.inputs import as_trained_in, meter_key
 from engine.profile import ProfileError
+from engine.profile.changes import shown_value
 from engine.profile.precision_names import frozen_weights_name
 
 
@@ -208,6 +209,7 @@ whether to resume it.
         if preset is Select.NULL:
             return
         form = self.query_one(ProfileForm)
+        before = form.values()
         form.merge(preset_values(self.session, preset))
         moved = settle(self.session, {FAMILY})  # a preset's setting the model's family cannot honour
         if moved:
@@ -217,7 +219,11 @@ whether to resume it.
         self._show_quantize()
         relabelled = self.query_one(PresetSelect).relabel()  # the person preset turns prior preservation on
         self._validate()
-        self.notify(f"Applied: {PRESET_NAMES[preset]}")
+        # What it changed, said for every preset: the person and style presets' names say it, a tier preset's did not.
+        changed = [f"{key} = {shown_value(value)}" for key, value in form.values().items()
+                   if value != before[key] and form.shows(form.specs[key])]  # not a full fine-tune's LoRA rank
+        said = "; ".join(changed) if changed else "nothing: the draft had its settings already"
+        self.notify(f"Applied: {PRESET_NAMES[preset]}. Changed {said}.", timeout=10)
         if relabelled:
             self._advise_again()
 

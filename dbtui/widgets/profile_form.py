@@ -187,6 +187,10 @@ class ProfileForm(Vertical):
     def current(self, spec: FieldSpec) -> Any:
         return self.session.get(spec.key, spec.default)
 
+    def values(self) -> dict[str, Any]:
+        """Every field's value in force: the draft's, else the schema's default."""
+        return {key: self.current(spec) for key, spec in self.specs.items()}
+
     def unread(self, spec: FieldSpec) -> str | None:
         """Why the model's family does not read this field; None where it does."""
         return UNREAD.get(self.session.family_id or "", {}).get(spec.key)
