@@ -10,9 +10,9 @@ from rich.markup import escape
 
 from engine.profile.model_source import read_source
 
-SOURCE_HELP = ("An SD1.x, SD2.x, SDXL or Flux.1 model: a diffusers folder, a hub id such as "
-               "stable-diffusion-v1-5/stable-diffusion-v1-5 or black-forest-labs/FLUX.1-dev, a .safetensors/.ckpt file "
-               "(converted here), or builtin:tiny-sd1 for the demo.")
+# Three rows at 80 columns, beside a scroll bar too: under it, a Flux file's parts and Convert fit 80x24.
+SOURCE_HELP = ("An SD1.x, SD2.x, SDXL or Flux.1 model: a diffusers folder, a hub id such as black-forest-labs/FLUX.1-dev, "
+               "a .safetensors/.ckpt file (converted here), or builtin:tiny-sd1 for the demo.")
 
 
 def terminal_command(said: str, source: str, out_dir: str) -> str | None:

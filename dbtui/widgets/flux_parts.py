@@ -8,9 +8,9 @@ from textual.widgets import Input, Static
 
 from dbtui.widgets.ordered_keys import OrderedInput
 
-FLUX_PARTS_HELP = ("A Flux transformer file holds the transformer alone. Its VAE, CLIP-L and T5 come from the files you "
-                   "name here (as ComfyUI has them), else from the components: a diffusers Flux folder or hub id, which "
-                   "also gives the tokenizers and the scheduler (a few MB). Used when you convert here.")
+# Three rows at 80 columns: with the fields under it, the Model step shows Convert without scrolling at 80x24.
+FLUX_PARTS_HELP = ("A Flux transformer file holds the transformer alone: its VAE, CLIP-L and T5 come from the files named "
+                   "here (as ComfyUI has them), else from Components, a diffusers Flux folder or hub id. Used by Convert.")
 # (input id, label, placeholder, the engine's name for what is typed there)
 FLUX_PART_FIELDS = (
     ("model-components", "Components", "the file's own: black-forest-labs/FLUX.1-dev or -schnell", "components"),

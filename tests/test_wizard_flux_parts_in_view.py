@@ -1,0 +1,20 @@
+"""A Flux transformer file checked on the Model step at 80x24: the parts it asks for and Convert are in view. They
+scrolled below the fold (T5 and Convert), with nothing but a thin scroll bar to say there was more."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from test_model_import import FluxConvertingEngine, _checked, _file, conversions  # noqa: F401 - a fixture
+
+PARTS = ("#model-components", "#model-vae", "#model-clip-l", "#model-t5", "#model-convert")
+
+
+async def test_a_flux_files_parts_and_convert_show_without_scrolling(conversions: list[Path]) -> None:
+    async with _checked(FluxConvertingEngine(), _file(Path("a"))) as pilot:
+        screen = pilot.app.screen
+        body = screen.query_one("StepBody")
+        assert body.scroll_y == 0
+        for part in PARTS:
+            widget = screen.query_one(part)
+            assert widget.display and body.region.contains_region(widget.region), (part, widget.region, body.region)
