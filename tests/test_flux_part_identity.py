@@ -53,3 +53,25 @@ def test_a_note_of_parts_before_samples_is_reused_and_given_their_samples(conver
     assert conversion_target(source, **typed, into=folder).holds_it
     assert import_model(source, folder, **typed) == folder and len(conversions) == 1
     assert json.loads(note.read_text()) == written
+
+
+def test_class_images_made_before_part_samples_are_still_found(conversions: list[Path], tmp_path: Path) -> None:
+    """A Flux conversion's class images, made before its parts held samples, were known by its note without samples:
+    the note given the parts' samples then named another model, and minutes of Flux class images were made again."""
+    from types import SimpleNamespace
+
+    from engine.training.model_weights import described_before_samples, model_identity
+
+    source, typed = _typed(tmp_path)
+    folder = import_model(source, tmp_path / "models" / "m-diffusers", **typed)
+    note = folder / CONVERTED_FROM
+    written = json.loads(note.read_text())
+    parts = {name: {k: v for k, v in part.items() if k != "sample"} if isinstance(part, dict) else part
+             for name, part in written["flux_parts"].items()}
+    old = {**written, "flux_parts": parts}
+    note.write_text(json.dumps({k: v for k, v in old.items() if k != "sample"}))
+    model = SimpleNamespace(pretrained=str(folder), revision=None, vae=None, quantize=None)
+    images_known_by = model_identity(model, folder)  # class images named their model by the note less its sample
+    note.write_text(json.dumps(old))
+    assert conversion_target(source, **typed, into=folder).holds_it and json.loads(note.read_text()) == written
+    assert described_before_samples(images_known_by, model_identity(model, folder))

@@ -36,7 +36,7 @@ def noted_as(folder: Path, made_from: dict[str, object], wanted: dict[str, objec
     """Whether the note ``made_from`` of ``folder`` says what ``wanted`` (``conversion_source`` and more) does. A note
     without a sample, of the file or of a Flux part file (of before samples were noted), is taken on the rest and given
     the sample: each user's cached conversion was else converted again, for minutes."""
-    if not all(_says(made_from.get(key), value) for key, value in wanted.items()
+    if not all(noted_less_samples(made_from.get(key), value) for key, value in wanted.items()
                if key != "sample" or "sample" in made_from):
         return False
     sampled = _sampled(made_from, wanted)
@@ -45,12 +45,13 @@ def noted_as(folder: Path, made_from: dict[str, object], wanted: dict[str, objec
     return True
 
 
-def _says(noted: object, wanted: object) -> bool:
-    """``noted`` is ``wanted``, less a sample that it was noted without (a Flux part file's, in ``flux_parts``)."""
+def noted_less_samples(noted: object, wanted: object) -> bool:
+    """``noted`` is ``wanted``, less any sample that it was noted without, at every depth (a Flux part file's, in
+    ``flux_parts``)."""
     if not isinstance(noted, dict) or not isinstance(wanted, dict):
         return noted == wanted
     keys = wanted.keys() - ({"sample"} if "sample" not in noted else set())
-    return noted.keys() == keys and all(_says(noted[key], wanted[key]) for key in keys)
+    return noted.keys() == keys and all(noted_less_samples(noted[key], wanted[key]) for key in keys)
 
 
 def _sampled(noted: dict[str, object], wanted: dict[str, object]) -> dict[str, object]:

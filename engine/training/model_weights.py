@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
+from engine.models.conversion_note import noted_less_samples
 from engine.training.weight_hashing import CURRENT, HashingStopped, digest, listed, scheme_of
 # What a converted folder's note holds of its file that two copies of that file may differ in.
 _WHERE = ("path", "mtime_ns")
@@ -77,11 +78,11 @@ def described_before_samples(then: dict[str, Any], now: dict[str, Any]) -> bool:
 
 
 def _unsampled_note(then: Any, now: Any) -> bool:
-    """Whether the note ``then`` describes holds no sample and is the note ``now`` describes less its sample."""
+    """Whether the note ``then`` describes is the note ``now`` describes less samples it was written without: the
+    file's, and a Flux conversion's part files' (noted since), which its upgraded note holds too."""
     was = _note(then[0]) if isinstance(then, list) and len(then) == 1 else None
     noted = _note(now[0]) if isinstance(now, list) and len(now) == 1 else None
-    return (was is not None and noted is not None and "sample" not in was and "sample" in noted
-            and was == {key: value for key, value in noted.items() if key != "sample"})
+    return was is not None and noted is not None and was != noted and noted_less_samples(was, noted)
 
 
 class WeightDigests:
