@@ -41,12 +41,13 @@ def print_report(console, report, show_info: bool, profile_counts: bool = False,
     if s.buckets:
         console.print("Buckets with aspect-ratio bucketing: "
                       + ", ".join(f"{w}×{h}: {n}" for (w, h), n in s.buckets.items()))
-    by_rule = STEPS_PER_IMAGE * (s.usable - s.copies)
-    # With training.max_train_steps and num_train_epochs both empty, training runs the rule's figure uncapped
-    # (engine.data.batches.default_total_steps): said where the suggestion is less.
-    cap = (f" up to {RULE_MAX_IMAGES} images: the rule is for a subject's small set of about 3–{RULE_MAX_IMAGES}; set "
-           f"training.max_train_steps: with it and training.num_train_epochs both empty, training runs {by_rule} steps"
-           if by_rule > s.suggested_steps else "")
+    # With training.max_train_steps and num_train_epochs both empty, training runs the rule's figure uncapped and
+    # of every file, exact copies too (engine.data.batches.default_total_steps): said where the suggestion is less.
+    by_rule = STEPS_PER_IMAGE * s.usable
+    cap = (f" up to {RULE_MAX_IMAGES} images: the rule is for a subject's small set of about 3–{RULE_MAX_IMAGES}"
+           if STEPS_PER_IMAGE * (s.usable - s.copies) > s.suggested_steps else "")
+    runs = (f"; set training.max_train_steps: with it and training.num_train_epochs both empty, training runs {by_rule} "
+            "steps" if by_rule > s.suggested_steps else "")
     if training is not None and (training.max_train_steps or training.num_train_epochs):
         # A style run of epochs was told 100 steps per image, a subject's rule, beside the length its profile sets.
         key, value = (("max_train_steps", training.max_train_steps) if training.max_train_steps
@@ -61,7 +62,7 @@ def print_report(console, report, show_info: bool, profile_counts: bool = False,
                       "another length)")
     else:
         uncounted = f", its {s.copies} exact copies not counted" if s.copies else ""
-        console.print(f"Suggested training steps: {s.suggested_steps} ({STEPS_PER_IMAGE} per usable image{uncounted}{cap})")
+        console.print(f"Suggested training steps: {s.suggested_steps} ({STEPS_PER_IMAGE} per usable image{uncounted}{cap}{runs})")
     earlier = (f", {s.class_images_generated} generated earlier in {markup_safe(s.class_images_generated_in)} (reused unless the "
                "model's files changed)" if s.class_images_generated else "")
     unused = (f" ({s.class_images_unused} more picture(s) in the folder not used: see its warning)"
