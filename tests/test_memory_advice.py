@@ -162,7 +162,8 @@ def test_where_no_setting_can_bring_the_steps_under_the_card_a_larger_card_is_na
     out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 6.5, caching_gib=10, precision="bf16", optimizer_gib=1.0,
                              checkpointing=True, optimizer={"name": "adamw"}, **lean)
     assert ("; the steps too need more than an 8 GB card (9.0 GB); to need less: use the 8-bit optimizer "
-            '(optimizer.name = "adamw8bit"); lower the LoRA rank (training.lora.rank = 8)\n') in out
+            '(optimizer.name = "adamw8bit"), about 0.8 GB less; lower the LoRA rank (training.lora.rank = 8), about 0.8 GB '
+            "less; no one of these alone is known to bring it under 8 GB: take several\n") in out
 
 
 def test_where_the_previews_need_the_most_their_own_savers_are_judged(tmp_path: Path, monkeypatch, capsys) -> None:
@@ -171,7 +172,7 @@ def test_where_the_previews_need_the_most_their_own_savers_are_judged(tmp_path: 
     out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 5, sampling_gib=10, sampling={"num_images": 4},
                              dataset={"resolution": 64, "cache_latents": False})
     assert "for a card below 12 GB, the previews need more than an 8 GB card (11.8 GB); to need less: use mixed precision" in out
-    assert "; generate fewer images at once (sampling.num_images = 2)\n" in out
+    assert "; generate fewer images at once (sampling.num_images = 2), up to 5.5 GB less; no one of these" in out
     assert "gradient checkpointing" not in out and "fused_backward" not in out
     assert "cache latents" not in out  # the VAE that caching takes off the GPU is back on it for the previews
     lean = {"training": {"method": "lora", "lora": {"rank": 16}}, "dataset": {"cache_latents": True},
@@ -183,8 +184,9 @@ def test_where_the_previews_need_the_most_their_own_savers_are_judged(tmp_path: 
     # Fewer images at once could close the gap: offered, beside the rank.
     out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 7.4, sampling_gib=15, precision="bf16", optimizer_gib=0.1,
                              checkpointing=True, sampling={"num_images": 4}, evaluation={"enabled": False}, **lean)
-    assert ("the previews need more than a 16 GB card (17.2 GB); to need less: lower the LoRA rank (training.lora.rank = 8); "
-            "generate fewer images at once (sampling.num_images = 2)\n") in out
+    assert ("the previews need more than a 16 GB card (17.2 GB); to need less: generate fewer images at once "
+            "(sampling.num_images = 2), up to 8.3 GB less; lower the LoRA rank (training.lora.rank = 8), about 0.2 GB less; "
+            "no one of these alone is known to bring it under 16 GB: take several\n") in out
 
 
 def test_flux_in_8_bits_is_offered_nf4(tmp_path: Path) -> None:
@@ -223,3 +225,49 @@ def test_a_saver_that_takes_away_only_a_sliver_of_the_excess_is_not_offered(tmp_
                                  activations=int(2 * GIB), caches=0, autocast_weight_copies=0, peak_phase="backward",
                                  model="m", batch=1, height=1024, width=1024, seconds=0.0)
     assert any("lora.rank" in saver.tip for saver in fit_savers(profile, state_heavy, 6 * GIB) or [])
+
+
+def test_the_cuts_that_close_the_gap_come_first_with_what_each_saves(tmp_path: Path, monkeypatch, capsys) -> None:
+    """flux-lora-24gb.toml with prior preservation on a 16 GB card (17.2 GB by the meter) was told "lower the LoRA rank
+    (training.lora.rank = 8)" first, 0.2 GB of a 1.2 GB gap, and not prior preservation off (a 12.4 GB run) or 512 px."""
+    import engine.memory
+    from dbtui.cli import main
+    from engine.profile import save_profile
+
+    estimate = MemoryEstimate(weights=int(6.01 * GIB), gradients=0, optimizer_state=int(0.10 * GIB),
+                              activations=int(8.80 * GIB), caches=0, autocast_weight_copies=0, peak_phase="backward",
+                              model="m", batch=2, height=1024, width=1024, seconds=0.0, sampling=int(8.05 * GIB))
+    monkeypatch.setattr(engine.memory, "estimate_peak", lambda profile, **how: estimate)
+    concept = {"instance_dir": str(tmp_path / "dog"), "instance_prompt": "photo of zwx dog",
+               "class_dir": str(tmp_path / "dogs"), "class_prompt": "photo of a dog"}
+    profile = tiny_profile(tmp_path, model={"pretrained": "builtin:tiny-flux", "quantize": "nf4"},
+                           training={"method": "lora", "lora": {"rank": 16}}, optimizer={"name": "adamw8bit"},
+                           precision={"mixed_precision": "bf16", "gradient_checkpointing": True},
+                           dataset={"resolution": 1024, "cache_latents": True}, prior={"enabled": True},
+                           concepts=[concept])
+    path = save_profile(profile, tmp_path / "p.toml")
+    assert main(["fit", str(path), "--estimate-only", "--card", "16"]) == 1
+    out = capsys.readouterr().out
+    advice = out.split("to need less: ")[1].split("\n")[0].split("; ")
+    assert [tip.split(",")[0] for tip in advice] == ["lower dataset.resolution to 512", "turn off prior preservation "
+                                                     "(prior.enabled = false)", "lower the LoRA rank (training.lora.rank = 8)"]
+    # The meter's activations, a quarter of them at 512 px, half without the class images; half the LoRA's 0.3 GB.
+    assert advice[0].endswith("about 7.3 GB less (enough on its own)") and advice[1].endswith("about 4.8 GB less (enough on its own)")
+    assert advice[2].endswith("about 0.2 GB less"), advice
+
+
+def test_where_no_one_cut_closes_the_gap_that_is_said(tmp_path: Path) -> None:
+    """Each cut read as if it would do: the advice said nothing of needing several."""
+    from engine.memory.cuts import cuts_text, fit_cuts
+
+    profile = tiny_profile(tmp_path, training={"method": "lora", "lora": {"rank": 32}, "train_batch_size": 2},
+                           optimizer={"name": "adamw8bit"}, model={"pretrained": "builtin:tiny-sd1", "quantize": "nf4"},
+                           precision={"mixed_precision": "fp16", "gradient_checkpointing": True},
+                           dataset={"resolution": 1024, "cache_latents": True})
+    estimate = MemoryEstimate(weights=int(1.61 * GIB), gradients=0, optimizer_state=int(0.01 * GIB),
+                              activations=int(6 * GIB), caches=0, autocast_weight_copies=0, peak_phase="backward",
+                              model="m", batch=2, height=1024, width=1024, seconds=0.0)
+    cuts = fit_cuts(profile, estimate, 3 * GIB) or []
+    assert cuts and not any(cut.enough for cut in cuts)
+    assert cuts_text(cuts, 3).endswith("no one of these alone is known to bring it under 3 GB: take several")
+

@@ -56,12 +56,13 @@ def _advice(profile, estimate, card_gb: float, fitting_gb: float | None, bf16: b
     shrinks, leaves the steps or the previews too large, no saver is offered: the card is. ``bf16``: whether the card
     trains in it (a T4 is offered no setting that needs it)."""
     from engine.memory.estimate import GIB, gb_beside
-    from engine.memory.savers import advice_text, fit_savers, memory_advice
+    from engine.memory.cuts import cuts_text, fit_cuts
+    from engine.memory.savers import memory_advice
 
     card = card_gb * GIB
     steps_need = max(estimate.card_need, estimate.sampling_card_need)
     a_card = _a_card(card_gb)
-    found = fit_savers(profile, estimate, card, bf16)
+    found = fit_cuts(profile, estimate, card, bf16)
     bigger = f"rent {fitting_gb:g} GB or more" if fitting_gb else f"use a card of more than {card_gb:g} GB"
 
     def settings(too: str = "") -> str:
@@ -69,7 +70,7 @@ def _advice(profile, estimate, card_gb: float, fitting_gb: float | None, bf16: b
         need = f"{what}{too} need more than {a_card} ({gb_beside(steps_need, (card_gb,))} GB)"
         if found is None:
             return f"{need}, and no setting here brings them under {card_gb:g} GB: {bigger}"
-        return f"{need}; to need less: {advice_text(found)}"
+        return f"{need}; to need less: {cuts_text(found, card_gb)}"
 
     if estimate.caching_card_need <= card:
         return settings()

@@ -11,13 +11,15 @@ from engine.memory.estimate import ALLOCATOR_SLACK, MemoryEstimate
 
 # The estimate's parts (MemoryEstimate) a saver can shrink; "lora" is the LoRA's own weights, inside "weights";
 # "step_weights" is "weights" at the steps only (cached latents take the VAE off the GPU, and the previews bring it
-# back); and "previews" is what the sampling moment (MemoryEstimate.sampling) holds beyond the step's weights and
+# back); "per_image" is the activations that grow with the images of a pass (all but autocast's weight copies, which
+# do not); and "previews" is what the sampling moment (MemoryEstimate.sampling) holds beyond the step's weights and
 # optimizer state: the VAE back on the GPU and one generation.
 _ALL = frozenset({"weights", "gradients", "optimizer_state", "activations", "caches", "previews"})
 # What is on the GPU at a step's peak, and at the sampling moment (the step's gradients, activations and caches are
 # gone by then).
-_IN_STEP = frozenset({"weights", "step_weights", "lora", "gradients", "optimizer_state", "activations", "caches"})
-_AT_SAMPLING = frozenset({"weights", "lora", "optimizer_state", "previews"})
+IN_STEP = frozenset({"weights", "step_weights", "lora", "gradients", "optimizer_state", "activations", "per_image",
+                      "caches"})
+AT_SAMPLING = frozenset({"weights", "lora", "optimizer_state", "previews"})
 # fp32 weights per byte of optimizer state (engine/memory/optimizer_state.py): the LoRA's size read from its state, as
 # its gradients may not be alive at the peak. Adafactor's factored state says nothing of it.
 _WEIGHTS_PER_STATE_BYTE = {"adamw": 0.5, "adamw8bit": 2.0, "lion": 1.0, "lion8bit": 4.0, "prodigy": 1.0}
@@ -25,10 +27,13 @@ _WEIGHTS_PER_STATE_BYTE = {"adamw": 0.5, "adamw8bit": 2.0, "lion": 1.0, "lion8bi
 
 @dataclass(frozen=True)
 class Saver:
-    """A setting to write, and the parts of the meter's estimate it can shrink, at most to nothing."""
+    """A setting to write, the parts of the meter's estimate it can shrink, and the share of each it takes away: known
+    where the setting scales them (a quarter of the pixels, half the images, half the rank), None where the meter does
+    not say (gradient checkpointing keeps some activations): then at most all of them."""
 
     tip: str
     shrinks: frozenset[str]
+    share: float | None = None
 
 
 def memory_advice(profile: Any, bf16: bool = True) -> str:
@@ -48,10 +53,10 @@ def fit_savers(profile: Any, estimate: MemoryEstimate, card: int, bf16: bool = T
     (``_enough``). None where even all of them, each part they shrink taken whole, leave one of those too large: no
     setting helps, only a larger card. ``bf16``: whether the card has it."""
     step_savers = savers(profile, bf16)
-    sampling_savers = [saver for saver in [*step_savers, *_preview_savers(profile)] if saver.shrinks & _AT_SAMPLING]
+    sampling_savers = [saver for saver in [*step_savers, *_preview_savers(profile)] if saver.shrinks & AT_SAMPLING]
     steps_over, previews_over = estimate.card_need - card, estimate.sampling_card_need - card
-    steps = _enough(step_savers, steps_over, profile, estimate, _IN_STEP) if steps_over > 0 else []
-    previews = (_enough(sampling_savers, previews_over, profile, estimate, _AT_SAMPLING, estimate.sampling)
+    steps = _enough(step_savers, steps_over, profile, estimate, IN_STEP) if steps_over > 0 else []
+    previews = (_enough(sampling_savers, previews_over, profile, estimate, AT_SAMPLING, estimate.sampling)
                 if previews_over > 0 else [])
     if steps is None or previews is None:
         return None
@@ -69,16 +74,16 @@ def _enough(found: list[Saver], over: int, profile: Any, estimate: MemoryEstimat
     in all); all of them where those alone do not cover it, and None where not even all of them do."""
 
     def saved(chosen: list[Saver]) -> float:
-        taken = _most_saved(chosen, profile, estimate, present)
+        taken = most_saved(chosen, profile, estimate, present)
         return (taken if most is None else min(most, taken)) * (1 + ALLOCATOR_SLACK)
 
     if saved(found) < over:
         return None
-    matter = [saver for saver in found if saved([saver]) >= over * NEGLIGIBLE_SHARE]
+    matter = [saver for saver in found if saved([saver]) * (saver.share or 1) >= over * NEGLIGIBLE_SHARE]
     return matter if saved(matter) >= over else found
 
 
-def _most_saved(found: list[Saver], profile: Any, estimate: MemoryEstimate, present: frozenset[str] = _IN_STEP) -> int:
+def most_saved(found: list[Saver], profile: Any, estimate: MemoryEstimate, present: frozenset[str] = IN_STEP) -> int:
     """Bytes that all of ``found`` together could take away at most of the parts ``present`` (the step's, or the
     sampling moment's): the parts they shrink, each counted once, whole."""
     parts = frozenset().union(*(saver.shrinks for saver in found)) & present
@@ -87,9 +92,10 @@ def _most_saved(found: list[Saver], profile: Any, estimate: MemoryEstimate, pres
     previews = max(0, estimate.sampling - estimate.weights - estimate.optimizer_state)  # at most: the VAE is in it too
     sizes = {"weights": estimate.weights, "step_weights": estimate.weights, "gradients": estimate.gradients,
              "optimizer_state": estimate.optimizer_state, "activations": estimate.activations, "caches": estimate.caches,
-             "lora": lora, "previews": previews}
-    # The LoRA's weights are inside "weights", and "step_weights" is "weights": each counted once.
-    inside = {"lora": {"weights", "step_weights"}, "step_weights": {"weights"}}
+             "per_image": estimate.activations - estimate.autocast_weight_copies, "lora": lora, "previews": previews}
+    # The LoRA's weights are inside "weights", "step_weights" is "weights", "per_image" is inside "activations": each
+    # counted once.
+    inside = {"lora": {"weights", "step_weights"}, "step_weights": {"weights"}, "per_image": {"activations"}}
     return sum(sizes[part] for part in parts if not inside.get(part, set()) & parts)
 
 
@@ -101,6 +107,10 @@ def _preview_savers(profile: Any) -> list[Saver]:
     return [Saver(f"generate fewer images at once ({', '.join(fewer)})", frozenset({"previews"}))] if fewer else []
 
 
+# What a resolution above it is told to lower to: SD1.5's size, and the Flux and SDXL presets' smallest.
+LOWER_RESOLUTION = 512
+
+
 def savers(profile: Any, bf16: bool = True) -> list[Saver]:
     """The savers this profile does not use yet, most effective first; for a card without bf16 (``bf16`` False: a T4)
     none that needs it, which it trains without (bf16 weights, the fused step: refused under fp16)."""
@@ -108,14 +118,14 @@ def savers(profile: Any, bf16: bool = True) -> list[Saver]:
 
     found: list[Saver] = []
 
-    def add(tip: str, *shrinks: str) -> None:
-        found.append(Saver(tip, frozenset(shrinks)))
+    def add(tip: str, *shrinks: str, share: float | None = None) -> None:
+        found.append(Saver(tip, frozenset(shrinks), share))
 
     # Flux's frozen 12B transformer is most of its memory (23 GB in bf16): a quantized base is the saver that counts.
     flux = likely_family(profile.model.pretrained) == "flux"
     quantize = _nf4_tip(profile.model.quantize)
     if flux and profile.training.method == "lora" and quantize:
-        add(quantize, "weights")
+        add(quantize, "weights", share=_nf4_share(profile.model.quantize))
     if not profile.precision.gradient_checkpointing:
         add("turn on gradient checkpointing (precision.gradient_checkpointing = true)", "activations")
     if profile.precision.mixed_precision == "no":
@@ -123,7 +133,8 @@ def savers(profile: Any, bf16: bool = True) -> list[Saver]:
         precisions = "\"bf16\", on Ampere and newer" if flux else "\"fp16\", or \"bf16\" on Ampere and newer"
         add(f"use mixed precision (precision.mixed_precision = {precisions})", "weights", "activations", "caches", "previews")
     if profile.optimizer.name in ("adamw", "lion"):
-        add(f"use the 8-bit optimizer (optimizer.name = \"{profile.optimizer.name}8bit\")", "optimizer_state")
+        # 8 bits for each of fp32's 32: the state's block-wise scales are a sliver beside it.
+        add(f"use the 8-bit optimizer (optimizer.name = \"{profile.optimizer.name}8bit\")", "optimizer_state", share=0.75)
     # The profile rules let bf16 weights train only in bf16, and refuse the fused step under fp16: the tip says so.
     in_bf16 = "" if profile.precision.mixed_precision == "bf16" else "precision.mixed_precision = \"bf16\", "
     if profile.training.method == "full":
@@ -134,25 +145,37 @@ def savers(profile: Any, bf16: bool = True) -> list[Saver]:
         if not profile.optimizer.fused_backward and (bf16 or profile.precision.mixed_precision == "no"):
             unscaled = in_bf16 if profile.precision.mixed_precision == "fp16" else ""
             add("fuse the optimizer step into the backward pass, so no full set of gradients exists "
-                f"({unscaled}optimizer.fused_backward = true, with gradient_accumulation_steps = 1)", "gradients")
+                f"({unscaled}optimizer.fused_backward = true, with gradient_accumulation_steps = 1)", "gradients", share=1.0)
     if profile.training.train_text_encoder:
         add("stop training the text encoder (training.train_text_encoder = false)", *_ALL)
     if not profile.dataset.cache_latents:
         add("cache latents (dataset.cache_latents = true)", "step_weights", "activations")
+    if profile.prior.enabled:
+        # Each step's pass takes the class images beside the instance images: twice the images.
+        add("turn off prior preservation (prior.enabled = false)", "per_image", share=0.5)
     if profile.training.train_batch_size > 1:
-        add(f"lower training.train_batch_size to {max(1, profile.training.train_batch_size // 2)} "
-            "and raise gradient_accumulation_steps to match", "activations", "caches")
+        smaller = max(1, profile.training.train_batch_size // 2)
+        add(f"lower training.train_batch_size to {smaller} and raise gradient_accumulation_steps to match", "per_image",
+            share=1 - smaller / profile.training.train_batch_size)
     if profile.training.method == "full":
         add("train a LoRA on a quantized base instead (training.method = \"lora\", model.quantize = \"nf4\")"
             if flux else "train a LoRA instead (training.method = \"lora\"), which needs far less", *_ALL)
     else:
         if not flux and quantize:
-            add(quantize, "weights")
+            add(quantize, "weights", share=_nf4_share(profile.model.quantize))
         if profile.training.lora is not None and profile.training.lora.rank > 8:
-            add(f"lower the LoRA rank (training.lora.rank = {profile.training.lora.rank // 2})", "lora", "gradients", "optimizer_state")
-    if profile.dataset.resolution > 512:
-        add("lower dataset.resolution", "activations", "caches", "previews")
+            add(f"lower the LoRA rank (training.lora.rank = {profile.training.lora.rank // 2})", "lora", "gradients", "optimizer_state",
+                share=0.5)
+    if profile.dataset.resolution > LOWER_RESOLUTION:
+        # The pictures' pixels, which the per-image activations and the previews' latents grow with.
+        add(f"lower dataset.resolution to {LOWER_RESOLUTION}", "per_image", "caches", "previews",
+            share=1 - (LOWER_RESOLUTION / profile.dataset.resolution) ** 2)
     return found
+
+
+def _nf4_share(quantize: str | None) -> float:
+    """The share of the base's weights NF4 takes away: three quarters of 16 bits, half of 8."""
+    return 0.5 if quantize else 0.75
 
 
 def _nf4_tip(quantize: str | None) -> str | None:

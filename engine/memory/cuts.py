@@ -1,0 +1,52 @@
+"""The savers that would let a profile fit a card, each with what it takes away by the meter's own parts, those that
+close the gap alone first: a Flux LoRA at 1024 px with prior preservation, 1.2 GB over a 16 GB card, was told to
+lower its LoRA rank (0.2 GB) first, and neither the 512 px that takes 7 GB nor prior preservation's 4.8 GB."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine.memory.estimate import ALLOCATOR_SLACK, GIB, MemoryEstimate
+from engine.memory.savers import AT_SAMPLING, IN_STEP, Saver, fit_savers, most_saved
+
+
+@dataclass(frozen=True)
+class Cut:
+    """A saver, the bytes it takes away on the card at the moment that needs the most, whether the meter's parts say
+    how much (else: at most that), and whether alone it brings every moment that misses the card under it."""
+
+    saver: Saver
+    saved: int
+    known: bool
+    enough: bool
+
+
+def fit_cuts(profile: Any, estimate: MemoryEstimate, card: int, bf16: bool = True) -> list[Cut] | None:
+    """``fit_savers`` for a card of ``card`` bytes as cuts, those known to close the gap alone first, then by what they
+    take away; None where no setting helps."""
+    found = fit_savers(profile, estimate, card, bf16)
+    if found is None:
+        return None
+    # The moments that miss the card: (the parts on the GPU then, at most how much of them, the bytes over the card).
+    moments = [(IN_STEP, None, estimate.card_need - card), (AT_SAMPLING, estimate.sampling, estimate.sampling_card_need - card)]
+    missing = [moment for moment in moments if moment[2] > 0]
+    largest = 1 if estimate.sampling_card_need > estimate.card_need else 0  # the need the advice names
+
+    def saved(saver: Saver, present: frozenset[str], most: int | None) -> int:
+        taken = most_saved([saver], profile, estimate, present) * (saver.share or 1)
+        return int((taken if most is None else min(most, taken)) * (1 + ALLOCATOR_SLACK))
+
+    cuts = [Cut(saver, saved(saver, *moments[largest][:2]), saver.share is not None,
+                saver.share is not None and all(saved(saver, present, most) >= over for present, most, over in missing))
+            for saver in found]
+    return sorted(cuts, key=lambda cut: (not cut.enough, -cut.saved))
+
+
+def cuts_text(cuts: list[Cut], card_gb: float) -> str:
+    """The cuts as settings to write, each with what it saves; where none is known to close the gap alone, that said."""
+    said = "; ".join(f"{cut.saver.tip}, {'about' if cut.known else 'up to'} {cut.saved / GIB:.1f} GB less"
+                     f"{' (enough on its own)' if cut.enough else ''}" for cut in cuts)
+    if any(cut.enough for cut in cuts):
+        return said
+    return f"{said}; no one of these alone is known to bring it under {card_gb:g} GB: take several"
