@@ -271,3 +271,17 @@ def test_where_no_one_cut_closes_the_gap_that_is_said(tmp_path: Path) -> None:
     assert cuts and not any(cut.enough for cut in cuts)
     assert cuts_text(cuts, 3).endswith("no one of these alone is known to bring it under 3 GB: take several")
 
+
+def test_the_fused_step_and_a_smaller_batch_are_said_as_alternatives(tmp_path: Path) -> None:
+    """sd15-style-native.toml listed "lower training.train_batch_size to 1 and raise gradient_accumulation_steps to
+    match" beside the fused step "with gradient_accumulation_steps = 1": following both, validate refuses the profile."""
+    advice = memory_advice(tiny_profile(tmp_path, precision={"mixed_precision": "bf16"},
+                                        training={"train_batch_size": 2, "gradient_accumulation_steps": 2}))
+    entries = advice.split("; ")
+    both = [entry for entry in entries if "fused_backward" in entry or "train_batch_size" in entry]
+    assert len(both) == 1 and both[0].startswith("either fuse the optimizer step"), entries
+    assert ", or instead lower training.train_batch_size to 1 and raise gradient_accumulation_steps" in both[0]
+    # Alone, the batch tip is said as before.
+    lean = memory_advice(tiny_profile(tmp_path, precision={"mixed_precision": "bf16"}, optimizer={"fused_backward": True},
+                                      training={"train_batch_size": 2}))
+    assert "; lower training.train_batch_size to 1 and raise" in lean and "either" not in lean

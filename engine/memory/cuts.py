@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.memory.estimate import ALLOCATOR_SLACK, GIB, MemoryEstimate
-from engine.memory.savers import AT_SAMPLING, IN_STEP, Saver, fit_savers, most_saved
+from engine.memory.savers import AT_SAMPLING, IN_STEP, Saver, fit_savers, joined, most_saved
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,8 @@ def fit_cuts(profile: Any, estimate: MemoryEstimate, card: int, bf16: bool = Tru
 
 def cuts_text(cuts: list[Cut], card_gb: float) -> str:
     """The cuts as settings to write, each with what it saves; where none is known to close the gap alone, that said."""
-    said = "; ".join(f"{cut.saver.tip}, {'about' if cut.known else 'up to'} {cut.saved / GIB:.1f} GB less"
-                     f"{' (enough on its own)' if cut.enough else ''}" for cut in cuts)
+    said = joined([(cut.saver, f"{cut.saver.tip}, {'about' if cut.known else 'up to'} {cut.saved / GIB:.1f} GB less"
+                                f"{' (enough on its own)' if cut.enough else ''}") for cut in cuts])
     if any(cut.enough for cut in cuts):
         return said
     return f"{said}; no one of these alone is known to bring it under {card_gb:g} GB: take several"

@@ -34,6 +34,9 @@ class Saver:
     tip: str
     shrinks: frozenset[str]
     share: float | None = None
+    # Savers of one group cannot all be followed (the fused step needs gradient_accumulation_steps = 1, a smaller batch
+    # raises it, and validate refuses the two): they are said as alternatives.
+    rival: str | None = None
 
 
 def memory_advice(profile: Any, bf16: bool = True) -> str:
@@ -44,7 +47,22 @@ def memory_advice(profile: Any, bf16: bool = True) -> str:
 
 def advice_text(found: list[Saver]) -> str:
     """Savers as settings to write; one sentence when there are none."""
-    return "; ".join(saver.tip for saver in found) or "this setup is already as lean as dbtui can make it: use a GPU with more memory"
+    return joined([(saver, saver.tip) for saver in found]) or "this setup is already as lean as dbtui can make it: use a GPU with more memory"
+
+
+def joined(said: list[tuple[Saver, str]]) -> str:
+    """The savers' words, "; " between them; those of one rival group as one choice where the first of them stands:
+    "either A, or instead B"."""
+    entries: list[list[str]] = []
+    groups: dict[str, list[str]] = {}
+    for saver, words in said:
+        if saver.rival in groups:
+            groups[saver.rival].append(words)
+            continue
+        entries.append([words])
+        if saver.rival:
+            groups[saver.rival] = entries[-1]
+    return "; ".join(f"either {', or instead '.join(entry)}" if len(entry) > 1 else entry[0] for entry in entries)
 
 
 def fit_savers(profile: Any, estimate: MemoryEstimate, card: int, bf16: bool = True) -> list[Saver] | None:
@@ -118,8 +136,8 @@ def savers(profile: Any, bf16: bool = True) -> list[Saver]:
 
     found: list[Saver] = []
 
-    def add(tip: str, *shrinks: str, share: float | None = None) -> None:
-        found.append(Saver(tip, frozenset(shrinks), share))
+    def add(tip: str, *shrinks: str, share: float | None = None, rival: str | None = None) -> None:
+        found.append(Saver(tip, frozenset(shrinks), share, rival))
 
     # Flux's frozen 12B transformer is most of its memory (23 GB in bf16): a quantized base is the saver that counts.
     flux = likely_family(profile.model.pretrained) == "flux"
@@ -145,7 +163,8 @@ def savers(profile: Any, bf16: bool = True) -> list[Saver]:
         if not profile.optimizer.fused_backward and (bf16 or profile.precision.mixed_precision == "no"):
             unscaled = in_bf16 if profile.precision.mixed_precision == "fp16" else ""
             add("fuse the optimizer step into the backward pass, so no full set of gradients exists "
-                f"({unscaled}optimizer.fused_backward = true, with gradient_accumulation_steps = 1)", "gradients", share=1.0)
+                f"({unscaled}optimizer.fused_backward = true, with gradient_accumulation_steps = 1)", "gradients", share=1.0,
+                rival="accumulation")
     if profile.training.train_text_encoder:
         add("stop training the text encoder (training.train_text_encoder = false)", *_ALL)
     if not profile.dataset.cache_latents:
@@ -156,7 +175,7 @@ def savers(profile: Any, bf16: bool = True) -> list[Saver]:
     if profile.training.train_batch_size > 1:
         smaller = max(1, profile.training.train_batch_size // 2)
         add(f"lower training.train_batch_size to {smaller} and raise gradient_accumulation_steps to match", "per_image",
-            share=1 - smaller / profile.training.train_batch_size)
+            share=1 - smaller / profile.training.train_batch_size, rival="accumulation")
     if profile.training.method == "full":
         add("train a LoRA on a quantized base instead (training.method = \"lora\", model.quantize = \"nf4\")"
             if flux else "train a LoRA instead (training.method = \"lora\"), which needs far less", *_ALL)
