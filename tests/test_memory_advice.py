@@ -285,3 +285,19 @@ def test_the_fused_step_and_a_smaller_batch_are_said_as_alternatives(tmp_path: P
     lean = memory_advice(tiny_profile(tmp_path, precision={"mixed_precision": "bf16"}, optimizer={"fused_backward": True},
                                       training={"train_batch_size": 2}))
     assert "; lower training.train_batch_size to 1 and raise" in lean and "either" not in lean
+
+
+def test_a_cut_that_shrinks_only_the_previews_is_said_at_them(tmp_path: Path) -> None:
+    """sd15-style-native.toml on an 8 GB card: its steps miss it by 2.4 GB, its previews by 0.06 GB, and "generate
+    fewer images at once" was said to take "up to 0.0 GB less", by the steps it does not touch."""
+    from engine.memory.cuts import cuts_text, fit_cuts
+
+    profile = tiny_profile(tmp_path, precision={"mixed_precision": "fp16", "gradient_checkpointing": True},
+                           optimizer={"name": "adamw8bit"}, sampling={"num_images": 2}, evaluation={"enabled": False})
+    estimate = MemoryEstimate(weights=int(3.2 * GIB), gradients=int(3.2 * GIB), optimizer_state=int(1.63 * GIB),
+                              activations=int(0.73 * GIB), caches=0, autocast_weight_copies=int(0.21 * GIB),
+                              peak_phase="backward", model="m", batch=2, height=512, width=512, seconds=0.0,
+                              sampling=int(6.64 * GIB))
+    fewer = [cut for cut in fit_cuts(profile, estimate, 8 * GIB) or [] if "sampling.num_images" in cut.saver.tip]
+    assert fewer and fewer[0].saved > 0.1 * GIB
+    assert "(sampling.num_images = 1), up to 2.0 GB less at the previews" in cuts_text(fewer, 8)

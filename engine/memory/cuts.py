@@ -13,13 +13,15 @@ from engine.memory.savers import AT_SAMPLING, IN_STEP, Saver, fit_savers, joined
 
 @dataclass(frozen=True)
 class Cut:
-    """A saver, the bytes it takes away on the card at the moment that needs the most, whether the meter's parts say
-    how much (else: at most that), and whether alone it brings every moment that misses the card under it."""
+    """A saver, the bytes it takes away on the card at the moment that needs the most (or, where it takes nothing
+    there, at the other that misses the card: ``at`` names it), whether the meter's parts say how much (else: at most
+    that), and whether alone it brings every moment that misses the card under it."""
 
     saver: Saver
     saved: int
     known: bool
     enough: bool
+    at: str = ""
 
 
 def fit_cuts(profile: Any, estimate: MemoryEstimate, card: int, bf16: bool = True) -> list[Cut] | None:
@@ -28,24 +30,30 @@ def fit_cuts(profile: Any, estimate: MemoryEstimate, card: int, bf16: bool = Tru
     found = fit_savers(profile, estimate, card, bf16)
     if found is None:
         return None
-    # The moments that miss the card: (the parts on the GPU then, at most how much of them, the bytes over the card).
-    moments = [(IN_STEP, None, estimate.card_need - card), (AT_SAMPLING, estimate.sampling, estimate.sampling_card_need - card)]
-    missing = [moment for moment in moments if moment[2] > 0]
-    largest = 1 if estimate.sampling_card_need > estimate.card_need else 0  # the need the advice names
+    # The moments: (their name, the parts on the GPU then, at most how much of them, the bytes over the card).
+    moments = [("the steps", IN_STEP, None, estimate.card_need - card),
+               ("the previews", AT_SAMPLING, estimate.sampling, estimate.sampling_card_need - card)]
+    largest = moments[1] if estimate.sampling_card_need > estimate.card_need else moments[0]  # the need the advice names
+    missing = [moment for moment in moments if moment[3] > 0]
 
-    def saved(saver: Saver, present: frozenset[str], most: int | None) -> int:
+    def saved(saver: Saver, moment: tuple) -> int:
+        _, present, most, _ = moment
         taken = most_saved([saver], profile, estimate, present) * (saver.share or 1)
         return int((taken if most is None else min(most, taken)) * (1 + ALLOCATOR_SLACK))
 
-    cuts = [Cut(saver, saved(saver, *moments[largest][:2]), saver.share is not None,
-                saver.share is not None and all(saved(saver, present, most) >= over for present, most, over in missing))
-            for saver in found]
-    return sorted(cuts, key=lambda cut: (not cut.enough, -cut.saved))
+    def cut(saver: Saver) -> Cut:
+        enough = saver.share is not None and all(saved(saver, moment) >= moment[3] for moment in missing)
+        # A previews' saver where the steps miss the card too takes nothing from the steps: said at the previews.
+        said_at = next((moment for moment in [largest, *missing] if saved(saver, moment)), largest)
+        return Cut(saver, saved(saver, said_at), saver.share is not None, enough,
+                   "" if said_at is largest else f" at {said_at[0]}")
+
+    return sorted(map(cut, found), key=lambda cut: (not cut.enough, -cut.saved))
 
 
 def cuts_text(cuts: list[Cut], card_gb: float) -> str:
     """The cuts as settings to write, each with what it saves; where none is known to close the gap alone, that said."""
-    said = joined([(cut.saver, f"{cut.saver.tip}, {'about' if cut.known else 'up to'} {cut.saved / GIB:.1f} GB less"
+    said = joined([(cut.saver, f"{cut.saver.tip}, {'about' if cut.known else 'up to'} {cut.saved / GIB:.1f} GB less{cut.at}"
                                 f"{' (enough on its own)' if cut.enough else ''}") for cut in cuts])
     if any(cut.enough for cut in cuts):
         return said
