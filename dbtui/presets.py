@@ -197,11 +197,25 @@ def recommended_preset(hardware: Any, family_id: str | None, demo: bool = False,
                        prior: bool = True) -> str | None:
     """The preset the hardware advice (engine.hardware.machine.verdict) recommends on ``hardware`` for a model of
     ``family_id`` (``advice_family_of``) trained with prior preservation or without (``prior``), where the wizard
-    offers it for that model."""
-    from engine.hardware.machine import verdict
+    offers it for that model; None where even the family's smallest does not fit the card (`dbtui hardware` says
+    "none"): an 8 GB card was pre-selected flux-lora-16gb, which needs 11 GB."""
+    from engine.hardware.machine import too_small, verdict
 
-    _, preset = verdict(hardware, advice_family_of(family_id, pretrained), prior)
+    family = advice_family_of(family_id, pretrained)
+    _, preset = verdict(hardware, family, prior)
+    if too_small(hardware, preset, family, prior):
+        return None
     return preset if preset in presets_for(family_id, demo) else None
+
+
+def no_preset_note(hardware: Any, family_id: str | None, pretrained: str | None = None, prior: bool = True) -> str | None:
+    """Where no preset of the model's family fits the card, the sentence that says so with the hardware advice's own
+    (what needs how much, what to train here instead); None where one fits, or without a GPU."""
+    from engine.hardware.machine import too_small, verdict
+
+    family = advice_family_of(family_id, pretrained)
+    sentence, preset = verdict(hardware, family, prior)
+    return f"No preset fits this card for this model. {sentence}" if too_small(hardware, preset, family, prior) else None
 
 
 def preset_choices(session: Session) -> list[tuple[str, str]]:

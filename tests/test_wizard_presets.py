@@ -70,6 +70,25 @@ async def test_the_preset_preselected_is_the_one_advised_for_the_models_family(g
     assert await preselected(engine, model) == verdict(engine.machine, family, Session().trains_prior)[1]
 
 
+async def test_a_card_too_small_for_every_preset_of_the_family_is_offered_none_and_told_why() -> None:
+    """`dbtui hardware --card 8` says "Recommended preset for it: none" for Flux, and the hardware step says so, but
+    Parameters pre-selected flux-lora-16gb, which needs 11 GB, and said nothing."""
+    engine = GpuEngine(8)
+    async with started(engine, Session(), "models/flux") as (app, pilot):
+        assert "Recommended preset: none" in str(app.screen.query_one("#hw-verdict").render())
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        assert screen.query_one("#par-preset", Select).value is Select.NULL
+        note = screen.query_one("#par-no-preset")
+        said = str(note.render())
+        assert note.display and said.startswith("No preset fits this card for this model.") and "11.0 GB" in said
+        assert "train SDXL or SD1.5 here, or use a larger" in said
+    # A card that holds the smallest is offered it, with no such note.
+    async with started(GpuEngine(12), Session(), "models/flux") as (app, pilot):
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        assert screen.query_one("#par-preset", Select).value == "flux-lora-16gb"
+        assert not screen.query_one("#par-no-preset").display
+
+
 # -- which presets, for which model ----------------------------------------------------------
 
 def test_each_family_is_offered_its_own_tier_presets_and_the_demo_alone_cpu_demo() -> None:

@@ -14,7 +14,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from dbtui.format import PriceError, read_price
 from dbtui.messages import HardwareKnown
 from dbtui.field_rules import FAMILY, applies, in_force, settle
-from dbtui.presets import MODIFIERS, PRESET_NAMES, guessed_note, preset_values, recommended_preset
+from dbtui.presets import MODIFIERS, PRESET_NAMES, guessed_note, no_preset_note, preset_values, recommended_preset
 from dbtui.problem_lines import problem_line
 from dbtui.save_failure import save_failure
 from dbtui.screens.base import WizardScreen
@@ -88,6 +88,7 @@ whether to resume it.
                 # The whole width: a label names the cards it fits ("…; 24 GB and up without bf16"), cut beside "Preset".
                 self._advised = self._recommended()
                 yield PresetSelect(self.session, self._advised or Select.NULL, id="par-preset")
+            yield Static("", id="par-no-preset")
             if note := guessed_note(self.session):  # the presets are that family's: a hub id not downloaded, say
                 yield Static(Content(note), id="par-guessed")
             with Horizontal(classes="par-row", id="par-quantize-row"):
@@ -121,6 +122,7 @@ whether to resume it.
             self.query_one(ProfileForm).show_what_applies()
             self.query_one(ProfileForm).tell_aside(moved)
         self._show_quantize()
+        self._say_no_preset()
         self._validate(estimate_now=True, fresh=True)
         self.query_one("#f-name").focus()
         if self.session.hardware is None and not self.app.probing:  # reached from an attached run's dashboard
@@ -137,8 +139,19 @@ whether to resume it.
         self._fit_hardware_known()
         choice = self.query_one("#par-preset", Select)
         self._advised = self._recommended()
+        self._say_no_preset()
         if choice.value is Select.NULL:  # the answer came after Next (or an attached run): offered as then, not applied
             choice.value = self._advised or Select.NULL
+
+    def _say_no_preset(self) -> None:
+        """Where no preset fits this card for the model (the hardware step says "none"), the note that says so and what
+        to do, in place of a pre-selected preset that would not fit."""
+        report = self.session.hardware
+        note = None if report is None else no_preset_note(report.hardware, self.session.advised_family,
+                                                          self.session.get("model.pretrained"), self.session.trains_prior)
+        shown = self.query_one("#par-no-preset", Static)
+        shown.update(Content(note or ""))
+        shown.display = note is not None
 
     def on_profile_form_edited(self, message: ProfileForm.Edited) -> None:
         field = self.query_one("#par-path", Input)
@@ -232,6 +245,7 @@ whether to resume it.
         picks for this card: a Flux draft on 16 GB is offered flux-lora-24gb, which with class images needs 17.2 GB.
         The new pick is chosen in the dropdown (unless the user chose another there) and said, for Apply."""
         before, self._advised = self._advised, self._recommended()
+        self._say_no_preset()
         if self._advised is None or self._advised == before:
             return
         choice = self.query_one("#par-preset", Select)
