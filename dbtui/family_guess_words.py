@@ -3,6 +3,8 @@ Hardware and Parameters steps say it: one wording for the CLI and the wizard."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 FAMILY_NAMES = {"sd": "SD1.x", "sd2": "SD2.x", "sdxl": "SDXL", "flux": "Flux"}
 
 
@@ -11,11 +13,14 @@ def guessed_from_name(source: str, family: str) -> str | None:
     name (its files are not on this machine, or do not say it)."""
     from engine.memory.absent_model import guessed_family
     from engine.model_info import family_from_files
-    from engine.profile.model_source import local_path
+    from engine.profile.model_source import local_path, model_kind
 
     if family_from_files(source) is not None:
         return None
-    why = "its files do not say its family" if local_path(source).expanduser().exists() else "it is not on this machine"
+    # A hub id not downloaded reads as a relative folder not here too ("models/flux"): both said, as `dbtui fit` says.
+    absent = (f"it is neither a folder here (read from {Path.cwd()}) nor a hub model downloaded here"
+              if model_kind(source) == "hub" else "it is not on this machine")
+    why = "its files do not say its family" if local_path(source).expanduser().exists() else absent
     # advice_family's default "sd" is a guess only where the name says SD1 (v1-5, sd15): otherwise it is the fallback.
     if family == "sd" and guessed_family(source) != "sd1":
         return (f"The model '{source}': {why}, and its name says neither SDXL nor Flux nor SD2, so this advice is for "

@@ -85,8 +85,8 @@ def test_fit_estimate_only_of_a_profile_for_another_machine_estimates_and_says_t
                                        "SD1.5's figures; for SD2.x ask with --family sd2"),
     ("/data/models/sd21-person", "sd2", "it is not on this machine, so its family, SD2.x, is guessed from its name"),
     # A name that says SD1 was told it said "neither SDXL nor Flux nor SD2" and to ask for SD2 with --family sd2.
-    ("stable-diffusion-v1-5/stable-diffusion-v1-5", "sd", "it is not on this machine, so its family, SD1.x, is guessed "
-                                                          "from its name"),
+    ("stable-diffusion-v1-5/stable-diffusion-v1-5", "sd", "nor a hub model downloaded here, so its family, SD1.x, is "
+                                                          "guessed from its name"),
     ("/data/models/sd15-person.safetensors", "sd", "its family, SD1.x, is guessed from its name"),
 ])
 def test_hardware_profile_says_the_family_was_guessed_from_the_name(
@@ -212,12 +212,14 @@ def test_a_model_folder_without_a_vae_is_estimated_with_model_vae(tmp_path: Path
 def test_a_relative_folder_read_as_a_hub_id_is_said_where_it_is_read_from(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`fit --estimate-only` of `model.pretrained = "models/sd15"` from another folder only said to download
-    `hf download models/sd15`, a hub id that is no one's, where `dbtui run` says where a relative folder is read."""
+    `hf download models/sd15`, a hub id that is no one's, where `dbtui run` says where a relative folder is read. (A
+    name that says its family, as "models/sd15" does, is now estimated on that family's architecture, both readings
+    said: test_a_relative_name_neither_here_nor_cached_is_read_both_ways_by_fit_and_hardware.)"""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ArchitectureUnavailableError) as raised:
-        architecture_of("models/sd15")
-    assert f"If 'models/sd15' is a folder, it is read from the folder dbtui runs in ({tmp_path})" in str(raised.value)
+        architecture_of("models/mine")
+    assert f"If 'models/mine' is a folder, it is read from the folder dbtui runs in ({tmp_path})" in str(raised.value)
 
 
 def test_a_name_that_is_no_hub_id_is_not_given_a_download_command(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -240,3 +242,23 @@ def test_hardware_s_size_note_names_each_card_once_in_the_order_asked(tmp_path: 
                  "--card", "T4", "--card", "20", "--card", "T4"]) == 0
     note = json.loads(capsys.readouterr().out)["family_note"]
     assert f"`dbtui fit {path} --estimate-only --card T4 --card 20`" in note, note
+
+
+def test_a_relative_name_neither_here_nor_cached_is_read_both_ways_by_fit_and_hardware(
+        tmp_path: Path, monkeypatch, capsys) -> None:
+    """"models/flux", a folder not here or a hub id not downloaded: `dbtui hardware --profile` guessed Flux from its
+    name, `dbtui fit` read it as a hub id alone and said "not available"."""
+    from dbtui.cli import main
+    from engine.profile import save_profile
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # not cached, and no hub to ask
+    monkeypatch.chdir(tmp_path)
+    guessed = architecture_of("models/sd15-person")
+    assert guessed.family.id == "sd" and guessed.note.startswith(
+        f"'models/sd15-person' is neither a folder here (read from {tmp_path}) nor a hub model downloaded here")
+    with pytest.raises(ArchitectureUnavailableError, match="neither in the Hugging Face cache"):
+        architecture_of("models/mine")  # a name that says no family: the error, as before
+    path = save_profile(tiny_profile(tmp_path, model={"pretrained": "models/sd15-person"}), tmp_path / "p.toml")
+    assert main(["hardware", "--profile", str(path), "--output-dir", str(tmp_path), "--json"]) == 0
+    note = json.loads(capsys.readouterr().out)["family_note"]
+    assert f"it is neither a folder here (read from {tmp_path}) nor a hub model downloaded here" in note

@@ -24,6 +24,10 @@ class ArchitectureUnavailableError(DbtuiError):
     """The model's configs cannot be found, so its memory cannot be estimated."""
 
 
+class HubConfigsAbsentError(ArchitectureUnavailableError):
+    """A hub id's configs are neither cached nor downloadable here (no word from the hub that it does not exist)."""
+
+
 @dataclass
 class Parts:
     unet: Any
@@ -203,7 +207,7 @@ def _hub_configs(name: str, revision: str | None) -> Path:
                 f"or a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5.{relative_folder_hint(name)}") from None
         if unavailable.cause in NOT_ON_HUB:  # a download elsewhere is refused the same way: say why
             raise ArchitectureUnavailableError(not_on_hub_advice(name, "model.pretrained", unavailable.cause)) from None
-    raise ArchitectureUnavailableError(
+    raise HubConfigsAbsentError(
         f"the configs of '{name}' are neither in the Hugging Face cache nor downloadable here; "
         f"download the model (`{download_command(name)}`) and give FOLDER instead.{relative_folder_hint(name)}"
     )
@@ -247,8 +251,14 @@ def architecture_of(source: str, revision: str | None = None, *, vae: Path | Non
         return from_folder(folder, vae=vae)
     try:
         folder = _hub_configs(source, revision)
-    except ArchitectureUnavailableError:
+    except ArchitectureUnavailableError as unavailable:
         if source not in KNOWN_HUB_CONFIGS:
+            from engine.memory.absent_model import guessed_family
+
+            # "models/flux" reads as a hub id as well as a folder not here: guessed from its name, as `dbtui hardware
+            # --profile` guesses it, where the hub did not say it has no such model.
+            if isinstance(unavailable, HubConfigsAbsentError) and guessed_family(source) is not None:
+                return with_vae(absent_architecture(source, hub=True), vae)
             raise
         from engine.convert.to_diffusers import CONFIGS
 
