@@ -19,7 +19,7 @@ from dbtui.app import make_app
 from dbtui.engine_facade import RealEngine
 from dbtui.session import Session
 from engine.convert import ModelMismatchError
-from engine.events import Warning as WarningEvent
+from engine.events import PhaseProgress, PhaseStarted, Warning as WarningEvent
 from engine.model_import import ConversionTarget, conversion_target, import_model
 from engine.profile.fields import expanded_path
 from test_wizard_sdxl import SIZE, at_a_new_profiles_model_step, check_model, visible
@@ -30,13 +30,18 @@ from fake_conversion import copy_converted
 
 @pytest.fixture
 def conversions(tiny_sd1: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """Each conversion made, in a fresh working folder; each "converts" into a copy of the tiny SD1.x model."""
+    """Each conversion made, in a fresh working folder; each "converts" into a copy of the tiny SD1.x model, with the
+    progress the real converter sends (the wizard reads its PhaseStarted as a conversion made, not reused)."""
     import engine.convert
 
     made: list[Path] = []
 
-    def convert(path: Path, out: Path, before_publish: Callable[[Path], None] | None = None, **_: object) -> Path:
+    def convert(path: Path, out: Path, emit: Callable | None = None,
+                before_publish: Callable[[Path], None] | None = None, **_: object) -> Path:
         engine.convert.check_new_folder(out)
+        if emit is not None:
+            emit(PhaseStarted(phase="convert", total=2, description=path.name))
+            emit(PhaseProgress(phase="convert", done=2, total=2))
         copy_converted(tiny_sd1, out, before_publish)
         made.append(path)
         return out

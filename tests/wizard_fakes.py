@@ -215,6 +215,8 @@ class FakeEngine:
 
     def import_model(self, source: str, out_dir: Path, emit=None) -> Path:
         self.calls.append(("import_model", source))
+        if emit is not None:  # as a conversion starts: none came where a folder was reused
+            emit(PhaseStarted(phase="convert", total=1, description=source))
         return Path(out_dir)
 
     def check_dataset(self, profile, concept: int, emit=None) -> Report:

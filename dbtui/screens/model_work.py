@@ -11,6 +11,7 @@ from textual.message import Message
 from dbtui.conversions import Conversion
 from dbtui.engine_facade import Engine
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
+from engine.events import Event, PhaseStarted
 
 Post = Callable[[Message], object]
 
@@ -33,12 +34,19 @@ def ask_target(engine: Engine, post: Post, source: str, parts: dict, into: Path 
 
 def convert_model(engine: Engine, post: Post, conversion: Conversion, flux_sources: dict, vae: str | None) -> None:
     source, out_dir = conversion.source, conversion.into
+    started: list[PhaseStarted] = []
+
+    def emit(event: Event) -> None:
+        if isinstance(event, PhaseStarted):
+            started.append(event)
+        post(EngineEvent(event))
+
     try:
-        # Asked here, as the conversion starts: an answer the label waits for may not have come yet.
-        reused = engine.conversion_target(source, **flux_sources, into=out_dir).holds_it
-        folder = engine.import_model(source, out_dir, emit=lambda e: post(EngineEvent(e)),
+        folder = engine.import_model(source, out_dir, emit=emit,
                                      **flux_sources, **({"vae": vae} if vae else {}))  # an opened profile's
-        post(WorkDone("convert", (source, folder, reused)))
+        # A conversion always starts its phase; none came where the folder held it already, or came to hold it while
+        # this one waited for another terminal's conversion into it (asked before, that folder was still empty).
+        post(WorkDone("convert", (source, folder, not started)))
     except Exception as error:  # noqa: BLE001 - shown to the user
         post(WorkFailed("Conversion", str(error), source))
     finally:
