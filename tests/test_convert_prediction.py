@@ -54,7 +54,7 @@ def test_a_guess_from_the_weights_is_said_and_prediction_type_settles_it(random_
 
     from dbtui.cli import main
     from engine.convert import ConvertError
-    from engine.events import Warning as WarningEvent
+    from engine.events import PhaseStarted, Warning as WarningEvent
 
     export_single_file(random_sd2v, tmp_path / "m.safetensors")
     bare = tmp_path / "bare.safetensors"  # no .yaml beside it, no metadata
@@ -62,6 +62,8 @@ def test_a_guess_from_the_weights_is_said_and_prediction_type_settles_it(random_
     events = []
     guessed = import_single_file(bare, tmp_path / "guessed", config=random_sd2v, emit=events.append)
     warnings = [e for e in events if isinstance(e, WarningEvent)]
+    # After its PhaseStarted: the Model step keeps it on screen; a warning before is a wait for another conversion's.
+    assert isinstance(events[0], PhaseStarted)
     assert [w.message for w in warnings] == [f"bare.safetensors: {_prediction(guessed)} is a guess from its weights "
                                              "(SD2.x-base and SD2.x-v files look alike, and neither a same-named .yaml "
                                              "beside it nor its metadata says which it is)"]

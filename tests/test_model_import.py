@@ -253,7 +253,8 @@ class AskingEngine(FakeEngine):
     warn: bool = False
 
     def import_model(self, source: str, out_dir: Path, emit=None, **flux) -> Path:
-        if self.warn:
+        if self.warn:  # said once converting, as the converter says it: after its PhaseStarted
+            emit(PhaseStarted(phase="convert", total=4, description=source))
             emit(WarningEvent(message=f"{source}: v_prediction is a guess from its weights",
                               advice=f"if its images come out as noise, run `dbtui convert to-diffusers {source} OUT "
                                      "--prediction-type epsilon` and train from OUT"))

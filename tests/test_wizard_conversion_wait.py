@@ -19,7 +19,7 @@ from dbtui.session import Session
 from engine.models.conversion_note import conversion_source, note_conversion
 from fake_conversion import copy_converted
 from test_model_import import ConvertingEngine, conversions  # noqa: F401  (conversions: the fixture)
-from test_wizard_sdxl import SIZE, at_a_new_profiles_model_step, check_model
+from test_wizard_sdxl import SIZE, at_a_new_profiles_model_step, check_model, visible
 from wizard_steps import settle, until
 
 HOLD = """import sys
@@ -100,3 +100,21 @@ async def test_a_conversion_that_waited_for_another_says_it_uses_that_ones_folde
         assert conversions == []
         assert "Using models/m-diffusers, which holds this file's conversion" in _said(pilot)
         assert not any(said.startswith("Converted") for said in _said(pilot))
+
+
+@pytest.mark.parametrize("ending", ["converted there", "ended without it"])
+async def test_the_notice_that_it_waits_goes_once_the_wait_ends(ending: str, other: Other, conversions: list[Path],
+                                                                tiny_sd1: Path) -> None:
+    """"another conversion into models/m-diffusers is under way … waits for it" stayed under the model converted (or
+    used) since, as if it still waited."""
+    source = _file()
+    async with _waiting(source) as pilot:
+        if ending == "converted there":
+            other.finish(tiny_sd1, source)
+        else:  # that terminal's conversion stopped with Ctrl-C: this one converts
+            other.process.kill()
+        await until(pilot, lambda: pilot.app.session.get("model.pretrained") == "models/m-diffusers")
+        await settle(pilot)
+        assert conversions == ([] if ending == "converted there" else [source])
+        assert "under way" not in _shown(pilot, "#model-warning")
+        assert not visible(pilot.app.screen, "#model-warning")

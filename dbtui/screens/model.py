@@ -74,6 +74,10 @@ aside, with a notification naming them (they come back if you return to the earl
         self.folder_line = ""  # what #model-folder says of the file shown, where no conversion is offered
         self.converted: str | None = None  # the folder Convert wrote last, checked once it is done
         self.converting: str | None = None  # the file being converted: Next waits for its folder
+        # From Convert to its PhaseStarted: a warning meanwhile is its wait for another terminal's conversion into
+        # the folder (engine/models/conversion_lock.py), kept here ("" none yet) to be put away once that wait ends.
+        self.waiting: str | None = None
+        self.warning = ""  # what #model-warning shows
 
     def compose_body(self) -> ComposeResult:
         with StepBody():
@@ -142,6 +146,7 @@ aside, with a notification naming them (they come back if you return to the earl
         self.query_one("#model-progress").display = True
         self._warn("")
         self.converting = info.source
+        self.waiting = ""
         conversion = Conversion(info.source, into)
         self.app.conversions.append(conversion)
         self.convert(conversion, self._parts(info), None if info.family_id == "flux" else self.session.get("model.vae"))
@@ -193,6 +198,7 @@ aside, with a notification naming them (they come back if you return to the earl
         bar = self.query_one("#model-progress", ProgressBar)
         event = message.event
         if isinstance(event, PhaseStarted):
+            self._waited()
             bar.update(total=event.total, progress=0)
         elif isinstance(event, PhaseProgress):
             bar.update(total=event.total, progress=event.done)
@@ -201,6 +207,8 @@ aside, with a notification naming them (they come back if you return to the earl
             said, kept = warning_text(event.message, event.advice, self.session.get("model.pretrained"),
                                       self.query_one("#model-convert-to", Input).value.strip())
             self._warn(kept)
+            if self.waiting is not None:
+                self.waiting = kept
             self.notify(said, severity="warning")
 
     def on_work_done(self, message: WorkDone) -> None:
@@ -260,6 +268,13 @@ aside, with a notification naming them (they come back if you return to the earl
         if source == self.converting:
             self.converting = None
             self.query_one("#model-progress").display = False
+            self._waited()
+
+    def _waited(self) -> None:
+        """The conversion's wait for another is over (it converts, or has ended): its notice is put away."""
+        if self.waiting and self.warning == self.waiting:
+            self._warn("")
+        self.waiting = None
 
     def _show(self, info) -> None:
         self.query_one("#model-family", Static).update(family_text(info, self.session.get("dataset.resolution")))
@@ -277,6 +292,7 @@ aside, with a notification naming them (they come back if you return to the earl
 
     def _warn(self, text: str) -> None:
         warning = self.query_one("#model-warning", Static)
+        self.warning = text
         warning.update(text)
         warning.display = bool(text)  # none: no blank line where it would be
 
