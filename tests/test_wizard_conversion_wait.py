@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Button, Static
+from textual.widgets import Button, ProgressBar, Static
 
 from dbtui.app import make_app
 from dbtui.session import Session
@@ -62,10 +62,10 @@ def other(conversions: list[Path], tmp_path: Path) -> Iterator[Other]:
         held.process.wait()
 
 
-def _file(name: str = "a") -> Path:
-    Path(name).mkdir()
-    (Path(name) / "m.safetensors").write_bytes(name.encode())
-    return Path(name) / "m.safetensors"
+def _file(folder: str = "a", name: str = "m") -> Path:
+    Path(folder).mkdir()
+    (Path(folder) / f"{name}.safetensors").write_bytes(folder.encode())
+    return Path(folder) / f"{name}.safetensors"
 
 
 def _shown(pilot: Pilot, selector: str) -> str:
@@ -76,24 +76,38 @@ def _said(pilot: Pilot) -> list[str]:
     return [notification.message for notification in pilot.app._notifications]
 
 
+async def _convert(pilot: Pilot, source: Path) -> None:
+    """``source`` checked and Convert pressed, into the folder suggested."""
+    await check_model(pilot, str(source))
+    screen = pilot.app.screen
+    assert screen.query_one("#model-convert-to").value == f"models/{source.stem}-diffusers"
+    screen.query_one("#model-convert", Button).press()
+
+
 @asynccontextmanager
-async def _waiting(source: Path) -> AsyncIterator[Pilot]:
-    """A new profile's Model step, ``source`` checked and Convert pressed: it waits for the other conversion."""
+async def _waiting(other: Other, source: Path, *before: Path) -> AsyncIterator[Pilot]:
+    """A new profile's Model step, the files ``before`` converted, then ``source`` checked and Convert pressed: it
+    waits for the other conversion, which ends with the test at the latest (the app, closing, waits for this one)."""
     app = make_app(ConvertingEngine(), Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         await at_a_new_profiles_model_step(pilot)
-        await check_model(pilot, str(source))
-        assert app.screen.query_one("#model-convert-to").value == "models/m-diffusers"
-        app.screen.query_one("#model-convert", Button).press()
-        await until(pilot, lambda: "under way" in _shown(pilot, "#model-warning"))
-        yield pilot
+        for converted in before:
+            await _convert(pilot, converted)
+            await settle(pilot)
+            app.screen.query_one("#model-source").focus()
+        await _convert(pilot, source)
+        try:
+            await until(pilot, lambda: "under way" in _shown(pilot, "#model-warning"))
+            yield pilot
+        finally:
+            other.process.kill()
 
 
 async def test_a_conversion_that_waited_for_another_says_it_uses_that_ones_folder(
         other: Other, conversions: list[Path], tiny_sd1: Path) -> None:
     """It said "Converted into models/m-diffusers": the other terminal had converted it, this one converted nothing."""
     source = _file()
-    async with _waiting(source) as pilot:
+    async with _waiting(other, source) as pilot:
         other.finish(tiny_sd1, source)
         await until(pilot, lambda: pilot.app.session.get("model.pretrained") == "models/m-diffusers")
         await settle(pilot)
@@ -108,7 +122,7 @@ async def test_the_notice_that_it_waits_goes_once_the_wait_ends(ending: str, oth
     """"another conversion into models/m-diffusers is under way … waits for it" stayed under the model converted (or
     used) since, as if it still waited."""
     source = _file()
-    async with _waiting(source) as pilot:
+    async with _waiting(other, source) as pilot:
         if ending == "converted there":
             other.finish(tiny_sd1, source)
         else:  # that terminal's conversion stopped with Ctrl-C: this one converts
@@ -118,3 +132,14 @@ async def test_the_notice_that_it_waits_goes_once_the_wait_ends(ending: str, oth
         assert conversions == ([] if ending == "converted there" else [source])
         assert "under way" not in _shown(pilot, "#model-warning")
         assert not visible(pilot.app.screen, "#model-warning")
+
+
+async def test_a_second_conversion_waiting_does_not_show_the_first_ones_bar_full(other: Other,
+                                                                                 conversions: list[Path]) -> None:
+    """The bar showed the conversion before's 100 % while this one waited: it was set back only by the conversion's
+    first PhaseStarted, which a wait for another terminal puts off for minutes."""
+    first, source = _file("b", "n"), _file()
+    async with _waiting(other, source, first) as pilot:
+        assert conversions == [first]
+        bar = pilot.app.screen.query_one("#model-progress", ProgressBar)
+        assert visible(pilot.app.screen, "#model-progress") and bar.percentage is None  # working, not done

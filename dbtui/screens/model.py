@@ -143,7 +143,9 @@ aside, with a notification naming them (they come back if you return to the earl
             self.query_one("#model-folder", Static).update(f"[red]{escape(into_problem(typed))}[/]")
             return
         self.query_one("#model-convert", Button).disabled = True
-        self.query_one("#model-progress").display = True
+        bar = self.query_one("#model-progress", ProgressBar)
+        bar.update(total=None, progress=0)  # working, until its PhaseStarted: not the conversion before's 100 %
+        bar.display = True
         self._warn("")
         self.converting = info.source
         self.waiting = ""
