@@ -143,3 +143,22 @@ async def test_a_second_conversion_waiting_does_not_show_the_first_ones_bar_full
         assert conversions == [first]
         bar = pilot.app.screen.query_one("#model-progress", ProgressBar)
         assert visible(pilot.app.screen, "#model-progress") and bar.percentage is None  # working, not done
+
+
+async def test_convert_stays_disabled_while_its_file_converts_however_often_it_is_checked(
+        other: Other, conversions: list[Path], tiny_sd1: Path) -> None:
+    """Enter again in the Model field (or a check run again) enabled Convert over the file still converting: a second
+    press started a second conversion of it into the same folder, and the first one's end hid the second's bar."""
+    source = _file()
+    async with _waiting(other, source) as pilot:
+        app, screen = pilot.app, pilot.app.screen
+        screen.query_one("#model-source").focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: app.session.model_info.source == str(source) and visible(screen, "#model-convert"))
+        await pilot.pause()
+        assert screen.query_one("#model-convert", Button).disabled and visible(screen, "#model-progress")
+        await pilot.click("#model-convert")
+        other.finish(tiny_sd1, source)
+        await until(pilot, lambda: app.session.get("model.pretrained") == "models/m-diffusers")
+        await settle(pilot)
+        assert len(app.conversions) == 1 and conversions == []

@@ -282,7 +282,9 @@ aside, with a notification naming them (they come back if you return to the earl
         self.query_one("#model-family", Static).update(family_text(info, self.session.get("dataset.resolution")))
         single = info.kind == "single-file" and info.supported
         self.query_one("#model-convert-row").display = single
-        self.query_one("#model-convert", Button).disabled = False  # a new file, even after converting another
+        # Free for a new file, even after converting another; not for one still converting: a second press converted
+        # it again into the same folder, beside the first.
+        self.query_one("#model-convert", Button).disabled = self.converting == info.source
         self.query_one("#model-progress").display = self.converting == info.source  # idle, it pulses as if working
         self.query_one("#model-flux-parts").display = single and info.family_id == "flux"
         self.folder_line = folder_text(info)
