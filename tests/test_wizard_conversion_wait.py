@@ -4,6 +4,7 @@ that conversion's lock (engine/models/conversion_lock.py), then uses its folder.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -162,3 +163,32 @@ async def test_convert_stays_disabled_while_its_file_converts_however_often_it_i
         await until(pilot, lambda: app.session.get("model.pretrained") == "models/m-diffusers")
         await settle(pilot)
         assert len(app.conversions) == 1 and conversions == []
+
+
+@pytest.mark.parametrize("stopped", ["before Convert", "while it waits"])
+async def test_a_wait_for_a_stopped_conversion_ends_saying_what_to_do(stopped: str, other: Other,
+                                                                      conversions: list[Path]) -> None:
+    """The other terminal's conversion suspended with Ctrl-Z: the step's Convert ends its wait, and says to continue
+    that process or end it; Convert can be pressed again once it has."""
+    source = _file()
+    app = make_app(ConvertingEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            await at_a_new_profiles_model_step(pilot)
+            if stopped == "before Convert":
+                os.kill(other.process.pid, signal.SIGSTOP)
+            await _convert(pilot, source)
+            if stopped == "while it waits":
+                await until(pilot, lambda: "under way" in _shown(pilot, "#model-warning"))
+                os.kill(other.process.pid, signal.SIGSTOP)
+            await until(pilot, lambda: "✗" in _shown(pilot, "#model-family"))
+            await settle(pilot)
+        finally:
+            os.kill(other.process.pid, signal.SIGCONT)
+        screen = app.screen
+        said = _shown(pilot, "#model-family")
+        assert f"held by process {other.process.pid}, which is stopped" in said
+        assert f"kill -CONT {other.process.pid}" in said and "Traceback" not in said
+        assert not visible(screen, "#model-warning") and not visible(screen, "#model-progress")
+        assert not screen.query_one("#model-convert", Button).disabled and conversions == []
+        assert app.session.get("model.pretrained") == str(source)
