@@ -78,7 +78,24 @@ def _export(args: argparse.Namespace) -> int:
     # The default stays the latest checkpoint (an unscored run has no other); a scored run's best is said beside it.
     if latest and (note := best_elsewhere(folder, latest[-1][0])):
         print(note)
+    if latest and (note := _finished_later(folder, latest[-1][0])):
+        print(note)
     return 0
+
+
+def _finished_later(folder, exported: int) -> str | None:
+    """Where the run finished after ``exported``, the latest kept checkpoint that `dbtui export RUN` wrote: that step's
+    model is in RUN/outputs. Said only by the paths (exports/step-2/), the older step was taken for the run's result."""
+    from engine.runs.export_finished import finished_refusal
+
+    finished = folder.finished_step()
+    if finished is None or finished <= exported:
+        return None
+    said = (f"exported step {exported}, the latest kept checkpoint; the run finished at step {finished}, whose model is "
+            f"in {folder.outputs}")
+    if finished_refusal(folder, finished) is None:
+        said += f": `dbtui export {shlex.quote(str(folder.path))} --step {finished}` writes it in these formats"
+    return said
 
 
 def _ended_before_training(folder) -> str | None:
