@@ -32,9 +32,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                  description="List the run folders under DIR (default: runs). When DIR holds none, "
                                  "the folders below this one that hold runs are named; a run folder given as DIR is "
                                  "listed alone.\n\n" + BEST_STEP_HELP,
-                                 epilog="examples:\n  dbtui runs\n  dbtui runs dbtui-demo/runs", formatter_class=ExamplesFormatter)
+                                 epilog="examples:\n  dbtui runs\n  dbtui runs dbtui-demo/runs\n"
+                                 "  dbtui runs --json | jq -r '.[] | select(.status == \"running\") | .path'",
+                                 formatter_class=ExamplesFormatter)
     runs.add_argument("folder", nargs="?", metavar="DIR", help="folder holding run folders (saving.output_dir)")
     runs.add_argument("--dir", help="the same as DIR (give one of them; default: runs)")
+    runs.add_argument("--json", action="store_true",
+                      help="one JSON list on stdout, a run an object: path, name, status, step, total_steps, "
+                      "resumes_from, last_loss, best_step, updated (ISO 8601, UTC), age_seconds, starts_over "
+                      "(null where the table shows '-'); notes go to stderr")
     runs.set_defaults(handler=list_runs_command)
 
     attach = subparsers.add_parser("attach", help="show a run's history, then follow it live",

@@ -4,10 +4,10 @@ parts of runs of several machines it finds there, and where runs are when it hol
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 def list_runs_command(args: argparse.Namespace) -> int:
     from dbtui.cli.printable import printable
+    from dbtui.cli.run_row import read_row
     from dbtui.cli.runs_table import print_rows
     from engine.runs.folder import RunFolder, holds_a_run, list_runs
 
@@ -27,22 +28,26 @@ def list_runs_command(args: argparse.Namespace) -> int:
     folders = [RunFolder(base)] if holds_a_run(base) else list_runs(base)
     _say_a_long_read(folders)
     # One deleted while it was read is left out, not listed "unknown", 57 years old.
-    listed = [(folder, row) for folder, row in [(folder, _row(folder)) for folder in folders] if not folder.gone()]
-    rows = [row for _, (row, _) in listed]
-    if rows:
+    rows = [row for row in [read_row(folder) for folder in folders] if not row.folder.gone()]
+    # --json: the list alone on stdout, for a script; what is said for a person beside it goes to stderr.
+    notes = sys.stderr if args.json else sys.stdout
+    if args.json:
+        print(json.dumps([row.as_json() for row in rows], indent=2, ensure_ascii=False, allow_nan=False))
+    elif rows:
         # Said under the table by name (its path is in it), the step cell kept short enough for 80 columns: such a
         # run's step is not kept.
-        over = [printable(folder.path.name) for folder, (_, starts_over) in listed if starts_over]
-        print_rows(rows, f"{', '.join(over)} saved no checkpoint: `dbtui resume` trains {'them' if over[1:] else 'it'} "
+        over = [printable(row.folder.path.name) for row in rows if row.starts_over]
+        print_rows([row.cells() for row in rows],
+                   f"{', '.join(over)} saved no checkpoint: `dbtui resume` trains {'them' if over[1:] else 'it'} "
                    "from step 0" if over else "")
         if holds_a_run(base):
             print(f"{printable(base)} is a run folder itself; `dbtui attach {printable(shlex.quote(str(base)))}` follows it")
     parts = _other_machines_parts(base)
     for folder, rank in parts:
         print(f"{printable(folder)}: machine {rank}'s part of a run of several machines; machine 0 lists, watches and "
-              "stops the run")
+              "stops the run", file=notes)
     if not rows and not parts:
-        print(f"no runs in '{printable(base)}'" + runs_elsewhere(base, option=False))
+        print(f"no runs in '{printable(base)}'" + runs_elsewhere(base, option=False), file=notes)
     return 0
 
 
@@ -75,31 +80,6 @@ def _say_a_long_read(folders: list[RunFolder]) -> None:
               + ("(once: later listings read only what they gained)..." if kept else
                  "(again at each listing: what was read cannot be kept in run folders this user may not write)..."),
               file=sys.stderr, flush=True)
-
-
-def _row(folder) -> tuple[tuple[str, str, str, str, str, str], bool]:
-    """A run's path, status, step, last loss, best step and age, as `dbtui runs` shows them, and whether it is a
-    stopped or failed run that saved no checkpoint (its resume trains from step 0)."""
-    from dbtui.cli.printable import markup_safe
-    from engine.evaluation.best import best_step_of_run
-    from engine.runs.crash_point import crashed_step, resume_point
-    from engine.runs.events_state import state_from_events
-    from engine.runs.folder import CRASHED
-
-    state = folder.read_state() or state_from_events(folder)  # no state file: what its events tell
-    best = best_step_of_run(folder.events)
-    status = folder.status()
-    point = resume_point(folder, state, status)
-    # A killed trainer's state file lags its log: the loss of the step shown, not of the state's older one.
-    loss = point.loss if point else state.last_loss if state else None
-    # A crashed run's cell says where it resumes from, as before; a stopped or failed one without a checkpoint is
-    # named under the table, its cell its step alone.
-    starts_over = point is not None and status != CRASHED and not point.resumes_from
-    in_cell = point if point and not starts_over else None
-    step = "-" if not state or not state.total_steps else crashed_step(in_cell, state.total_steps) if in_cell else \
-        f"{point.reached if point else state.step}/{state.total_steps}"
-    return (markup_safe(folder.path), markup_safe(status), step, f"{loss:.4f}" if loss is not None else "-",
-            str(best.step) if best else "-", _age(time.time() - folder.last_active())), starts_over
 
 
 def _listed_folder(folder: str | None, option: str | None) -> Path:
@@ -140,10 +120,3 @@ def runs_elsewhere(base: Path, option: bool) -> str:
     if option:
         return f"; runs are in {', '.join(near)}: add `--dir {near[0]}`"
     return "; runs are in " + ", ".join(f"`dbtui runs {path}`" for path in near)
-
-
-def _age(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit} ago"
-    return f"{seconds:.0f}s ago"
