@@ -62,6 +62,7 @@ def builtins_built(profile: Profile) -> bool:
 
 def _demo(args: argparse.Namespace) -> int:
     from dbtui.cli.boundary import EXIT_INTERRUPTED
+    from dbtui.cli.output_closed import run_goes_on_if_output_closed
     from dbtui.cli.watch import print_best, watch
     from dbtui.format import resume_hint
     from dbtui.console import make_display
@@ -91,8 +92,9 @@ def _demo(args: argparse.Namespace) -> int:
                                      "\nbuilding the tiny model and demo images on first use (seconds)…"), flush=True)
     started = start_run(profile, given_as=shlex.quote(str(path)))
     folder = started.folder
-    watched = watch(folder, make_display(profile.name, plain=args.plain, every=5), started.process, started.events_offset,
-                    started.log_offset, started.own_session)
+    with run_goes_on_if_output_closed(folder):
+        watched = watch(folder, make_display(profile.name, plain=args.plain, every=5), started.process,
+                        started.events_offset, started.log_offset, started.own_session)
     last = watched.last
     if last is not None and last.kind == "run_finished" and last.status == "stopped":
         print_best(folder, ended=True)

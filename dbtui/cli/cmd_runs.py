@@ -145,6 +145,7 @@ def _refuse_another_machines_part(folder: Path) -> None:
 
 
 def _attach(args: argparse.Namespace) -> int:
+    from dbtui.cli.output_closed import run_goes_on_if_output_closed
     from dbtui.cli.watch import print_best, watch
     from dbtui.console import make_display
     from engine.runs.folder import CRASHED
@@ -155,7 +156,8 @@ def _attach(args: argparse.Namespace) -> int:
     if missing and folder.status() != CRASHED:  # a crashed one is said as such below
         raise DbtuiError(f"{missing}; there is nothing to show")
     try:
-        last = watch(folder, make_display(folder.path.name, plain=args.plain)).last
+        with run_goes_on_if_output_closed(folder):
+            last = watch(folder, make_display(folder.path.name, plain=args.plain)).last
     except KeyboardInterrupt:
         print(f"\ndetached; the run goes on. `dbtui attach {shlex.quote(str(folder.path))}` to come back.")
         print_best(folder, ended=not folder.is_live())  # it may have ended meanwhile, or long before

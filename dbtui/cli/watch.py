@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dbtui.cli.boundary import EXIT_INTERRUPTED
+from dbtui.cli.output_closed import run_goes_on_if_output_closed
 from dbtui.format import resume_hint
 from engine.errors import DbtuiError
 from engine.events import Event, last_lines
@@ -267,8 +268,9 @@ def show_started_run(started: Any, title: str, *, plain: bool, every: int, detac
 
     # A resume shows its own events only; its rounds are said against those its earlier attempts scored.
     earlier = track_of_run(folder.events, started.events_offset)
-    watched = watch(folder, make_display(title, plain=plain, every=every, scores=earlier), started.process,
-                    started.events_offset, started.log_offset, started.own_session)
+    with run_goes_on_if_output_closed(folder):
+        watched = watch(folder, make_display(title, plain=plain, every=every, scores=earlier), started.process,
+                        started.events_offset, started.log_offset, started.own_session)
     last = watched.last
     if last is not None:  # the run ended; a failed one's scored checkpoints are worth keeping too
         print_best(folder, ended=True)
