@@ -227,3 +227,19 @@ def test_the_dashboard_draws_the_last_event_of_a_burst_while_no_other_comes() ->
     rendered = io.StringIO()
     Console(file=rendered, width=140, color_system=None).print(dashboard.live.renderable)  # what its next refresh draws
     assert "10/10" in rendered.getvalue() and "[export] diffusers" in rendered.getvalue()
+
+
+def test_plain_run_lines_say_a_failure_and_warnings_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    """`dbtui run P --plain 2>err.log` kept "stopping:" there but not why the run failed: "failed: … advice: …" and
+    "warning:" went to stdout with the progress."""
+    from engine.events import RunFailed
+
+    out = io.StringIO()
+    printer = PlainPrinter(out=out)
+    printer(StepEnded(step=1, total_steps=2, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4, it_per_s=1.0, eta_s=1.0))
+    printer(Warning(message="fp16 weights imported as fp32", advice="nothing to do"))
+    printer(RunFailed(reason="the loss became nan at step 2", advice="lower optimizer.learning_rate", step=2))
+    err = capsys.readouterr().err
+    assert err == ("warning: fp16 weights imported as fp32 — nothing to do\n"
+                   "failed: the loss became nan at step 2\n  advice: lower optimizer.learning_rate\n")
+    assert out.getvalue().startswith("step 1/2") and "failed" not in out.getvalue() and "warning" not in out.getvalue()
