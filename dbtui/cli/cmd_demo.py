@@ -9,7 +9,7 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dbtui.cli.common import add_overrides
+from dbtui.cli.common import ExamplesFormatter, add_overrides
 from engine.errors import DbtuiError
 
 if TYPE_CHECKING:
@@ -31,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "seen the demo's subject, the zwx disc (a blue star in red and yellow rings): within the run it turns "
         "from a white shape (evaluation/step-000000/ in the run folder: the model before training) to its rings "
         "around a blue centre (the previews in samples/, the last step's most of all).",
+        epilog="examples:\n  dbtui demo\n  dbtui demo --plain --set dataset.resolution=64   # smaller pictures: "
+        "faster",
+        formatter_class=ExamplesFormatter,
     )
     parser.add_argument("--workdir", default="dbtui-demo", help="folder for the demo's profile and runs (default: %(default)s)")
     parser.add_argument("--plain", action="store_true", help="plain log lines instead of the live dashboard")

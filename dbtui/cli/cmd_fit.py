@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from dbtui.cli.cards import CARD_HELP, Card, card_mark, card_size, cards_asked, trained_in
-from dbtui.cli.common import add_overrides, header_progress, int_in, price, profile_path
+from dbtui.cli.common import ExamplesFormatter, add_overrides, header_progress, int_in, price, profile_path
 from dbtui.cli.estimate_json import Judged, estimate_json, exit_status
 
 
@@ -17,15 +17,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Estimate the profile's peak GPU memory without a GPU (the memory meter: which cards it fits, and "
         "where the memory goes), then train a few steps in a temporary folder (no samples, no checkpoints, nothing "
         "exported) and report peak VRAM, seconds per step, the whole run's ETA and its cost.",
+        epilog="examples:\n  dbtui fit my.toml                       # the estimate, then 10 measured steps\n"
+        "  dbtui fit my.toml --estimate-only --card T4 --card 'RTX 4090'   # any machine\n"
+        "  dbtui fit my.toml --json --card 24      # the estimate as JSON; trains nothing\n"
+        "  dbtui fit my.toml --price-per-hour 2.5  # and the run's cost, in that currency",
+        formatter_class=ExamplesFormatter,
     )
     parser.add_argument("profile", type=profile_path, help="path to a .toml profile")
     parser.add_argument("--steps", type=int_in(1), default=10, help="steps to measure (default: %(default)s)")
-    parser.add_argument("--price-per-hour", type=price, default=None, metavar="X", help="hourly price of this machine")
+    parser.add_argument("--price-per-hour", type=price, default=None, metavar="X", help="this machine's price per hour, in any currency (the cost is said in the same, e.g. "
+                        "2.5 for $2.50/hour); it only feeds the cost figure after the measured steps, so --estimate-only "
+                        "and --json leave it unused")
     parser.add_argument("--estimate-only", action="store_true", help="print the memory estimate and train nothing; "
                         "exit status 0, or 1 where it misses a card asked with --card (without --card: 0 whatever it "
                         "fits), 2 where no estimate can be made here (nor, where the others fit, at a card's own precision)")
-    parser.add_argument("--json", action="store_true", help="--estimate-only, printed as one JSON object: the "
-                        "estimate's parts in GB and card_verdicts, whether each card judged holds it (same exit status)")
+    parser.add_argument("--json", action="store_true", help="implies --estimate-only (trains nothing): the estimate "
+                        "printed as one JSON object, its parts in GB and card_verdicts, whether each card judged holds it "
+                        "(same exit status)")
     parser.add_argument("--card", action="append", type=card_size, metavar="GB", help=CARD_HELP)
     add_overrides(parser)
     parser.set_defaults(handler=_fit)

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
-from dbtui.cli.cmd_fit import CARD_HELP, Card, card_mark, card_size, cards_asked
+from dbtui.cli.cards import CARD_HELP, Card, card_mark, card_size, cards_asked
 from dbtui.cli.common import ExamplesFormatter, profile_path
 from dbtui.cli.estimate_json import card_key, need_json
 from dbtui.family_guess_words import guessed_from_name

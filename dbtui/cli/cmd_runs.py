@@ -45,7 +45,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     attach = subparsers.add_parser("attach", help="show a run's history, then follow it live",
                                    description="Replay a run's events from its events.jsonl, then follow it until it ends. "
-                                   "Leaving (Ctrl-C) never stops the run.")
+                                   "Leaving (Ctrl-C) never stops the run.",
+                                   epilog="examples:\n  dbtui attach                 # the newest run under runs/\n"
+                                   "  dbtui attach runs/my-run\n  dbtui attach my-run --plain > my-run.log   # plain lines: "
+                                   "a log", formatter_class=ExamplesFormatter)
     attach.add_argument("run", nargs="?", help="run folder or name under runs/ (default: the newest)")
     attach.add_argument("--dir", default="runs", help="where to look for run names (default: %(default)s)")
     attach.add_argument("--plain", action="store_true", help="plain lines instead of the live dashboard")
@@ -73,7 +76,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        ("sample", "make preview images at the next step boundary")):
         parser = subparsers.add_parser(name, help=f"ask a running trainer to {text}",
                                        description=f"Ask the trainer of RUN to {text}, through RUN/control/ "
-                                       "(works from any shell, even after the terminal that started it is gone).")
+                                       "(works from any shell, even after the terminal that started it is gone).",
+                                       epilog=f"examples:\n  dbtui {name} runs/my-run\n  dbtui {name} my-run --dir "
+                                       "dbtui-demo/runs   # under another output_dir",
+                                       formatter_class=ExamplesFormatter)
         parser.add_argument("run", help="run folder or name under runs/")
         parser.add_argument("--dir", default="runs", help="where to look for run names (default: %(default)s)")
         parser.set_defaults(handler=_control, request=name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dbtui.cli.common import add_overrides, header_progress, profile_path
+from dbtui.cli.common import ExamplesFormatter, add_overrides, header_progress, profile_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,6 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "machine; `dbtui run` refuses them on this one), as are settings that run "
         "but likely not as meant (e.g. two concepts with one prompt, a class folder while prior preservation is off, or "
         "dataset.resolution far from the size the model was made for, where its files are on this machine).",
+        epilog="examples:\n  dbtui validate my.toml\n  dbtui validate my.toml --set training.max_train_steps=1200 "
+        "# as run reads it",
+        formatter_class=ExamplesFormatter,
     )
     parser.add_argument("profile", type=profile_path, help="path to a .toml profile")
     add_overrides(parser)

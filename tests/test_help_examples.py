@@ -1,0 +1,41 @@
+"""Every command's --help ends with examples: attach, stop, save, sample, validate and demo had none, and
+`dbtui fit --help` said neither that --json trains nothing nor what --price-per-hour feeds."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from dbtui.cli import build_parser, main
+
+
+def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Each command that runs something (``dataset check``, not the ``dataset`` group)."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                inner = _commands(sub, (*path, name))
+                found += inner or [(*path, name)]
+    return found
+
+
+@pytest.mark.parametrize("command", _commands(build_parser()), ids=" ".join)
+def test_each_command_has_examples(command: tuple[str, ...], monkeypatch, capsys) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    out = capsys.readouterr().out
+    assert "\nexamples:\n" in out, f"dbtui {' '.join(command)} --help has no examples"
+    examples = out[out.index("examples:"):].split("\n\n")[0].splitlines()[1:]
+    assert examples and examples[0].startswith(f"  dbtui {command[0]}") and all(line.startswith("  ") for line in examples)
+
+
+def test_fit_help_says_what_json_and_the_price_do(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--json implies --estimate-only (trains nothing)" in out
+    assert "in any currency" in out and "only feeds the cost figure" in out
