@@ -76,11 +76,16 @@ def cards_asked(asked: list[Card] | None) -> tuple[float, ...]:
     cards: dict[tuple[float, bool], Card] = {}
     for card in asked:
         same = cards.setdefault((float(card), card.bf16), card)
-        if same is not card and card.names[0] not in same.names:
+        # A name is read in any case (card_names): `--card T4 --card t4` is one card named once, not "T4, t4".
+        if same is not card and _spelled(card.names[0]) not in map(_spelled, same.names):
             merged = Card(same)
             merged.bf16, merged.names = same.bf16, same.names + card.names
             cards[(float(card), card.bf16)] = merged
     return tuple(cards[key] for key in sorted(cards, key=lambda key: (key[0], not key[1])))
+
+
+def _spelled(name: str) -> str:
+    return " ".join(name.split()).casefold()
 
 
 def card_mark(card: float, need: MemoryEstimate, own_bf16: bool | None = None) -> str:
