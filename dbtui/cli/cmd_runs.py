@@ -240,8 +240,19 @@ def _resume(args: argparse.Namespace) -> int:
 
 def _control(args: argparse.Namespace) -> int:
     from engine.runs.control import after_training_words, request, save_kept_words, trained_since
+    from engine.runs.folder import RunFolder
+    from engine.runs.launch_held import launch_under_way
 
-    folder = find_run(args.run, args.dir)
+    candidates = (Path(os.path.expanduser(args.run)), Path(os.path.expanduser(args.dir)) / args.run)
+    if launching := next((path for path in candidates if launch_under_way(path)), None):
+        return _ask_while_launching(RunFolder(launching), args.request)
+    try:
+        folder = find_run(args.run, args.dir)
+    except DbtuiError as error:
+        if any(os.path.lexists(path) for path in candidates):
+            raise
+        raise DbtuiError(f"{error}. A run just started with `dbtui run --detach` makes its folder only once its profile "
+                         f"is read (seconds): ask again once it prints \"trainer started\"") from None
     if not folder.is_live():
         status = folder.status()
         if status == "finished":
@@ -272,4 +283,20 @@ def _control(args: argparse.Namespace) -> int:
         kept = save_kept_words(folder) if args.request == "save" else ""
         print(f"asked the trainer in {folder.path} to {args.request}; it acts at the next step boundary"
               + (f". {kept}" if kept else ""))
+    return 0
+
+
+def _ask_while_launching(folder: RunFolder, what: str) -> int:
+    """A request to a run whose launcher is still checking its inputs, before its trainer starts: a stop is left for
+    the trainer, which then ends before its first step (the launcher keeps a request asked of it); a save or a
+    sample has nothing to act on yet."""
+    from engine.runs.control import request
+
+    run = shlex.quote(str(folder.path))
+    if what != "stop":
+        raise DbtuiError(f"the run in {folder.path} is still starting (its launcher checks its inputs), so there is "
+                         f"nothing to {what} yet: ask again once it has started (`dbtui attach {run}` shows it)")
+    request(folder, "stop")
+    print(f"asked the run in {folder.path} to stop; it is still starting (its launcher checks its inputs), so its "
+          "trainer stops before the first step, with nothing to save")
     return 0

@@ -73,12 +73,20 @@ def take_requests(folder: RunFolder) -> set[str]:
     return taken
 
 
-def drop_requests(folder: RunFolder) -> None:
-    """Remove every request. The launcher calls this holding the launch lock, with no trainer live: each one there was
-    asked of a trainer killed before it could act, and would stop or sample the new one unasked. Their times are not
-    compared with now: a clock skewed across NFS kept a dead trainer's stop dated in the future."""
+def drop_requests(folder: RunFolder, asked_before: float | None = None) -> None:
+    """Remove every request, or those dated before ``asked_before`` (the launch lock's time, by the same disk's clock).
+    The launcher calls this holding the launch lock, with no trainer live: each one older than the launch was asked of
+    a trainer killed before it could act, and would stop or sample the new one unasked; one left since was asked of
+    this launch (`dbtui stop` right after `dbtui run --detach`). They are not compared with now: a clock skewed across
+    NFS kept a dead trainer's stop dated in the future."""
     for what in REQUESTS:
-        (folder.control / what).unlink(missing_ok=True)
+        path = folder.control / what
+        try:
+            if asked_before is not None and path.stat().st_mtime >= asked_before:
+                continue
+        except FileNotFoundError:
+            continue
+        path.unlink(missing_ok=True)
 
 
 def trained_since(events: Path, since: float) -> bool:

@@ -90,30 +90,32 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     ``decode_first``: given, every training image is decoded before the trainer starts, and it is told (done, total).
     """
     folder = RunFolder(Path(run_dir or run_dir_for(profile)))
-    # Stopped before its first checkpoint: nothing is lost by training from the start. With several
-    # machines the worker's own check stays, since each machine must see the checkpoint.
-    from_start = resume == "latest" and profile.launch.num_machines == 1 and not complete_checkpoints(folder)
-    # A resume that trains from the start may change what no checkpoint was trained with: its advice says so.
-    check_inputs(profile, run_dir, resuming=resume is not None and not from_start, progress=progress,
-                 run_folder=folder.path)
-    if resume and resume != "latest":
-        resume = checkpoint_named(folder, resume)
-    # Machine 0 writes the run's events and state; another machine's own disk holds none of them.
-    if resume == "latest" and profile.launch.machine_rank == 0 and not folder.events.exists() and not folder.state_file.exists():
-        raise NoRunToResumeError(f"there is no run to resume in {folder.path}: nothing was ever trained there"
-                                 f"{_runs_near(folder.path)}. Check the profile's name and saving.output_dir (a relative "
-                                 f"output_dir is read from the folder dbtui runs in, {Path.cwd()}), or start it without --resume.")
-    rank = profile.launch.machine_rank
-    asked = bool(resume)  # a resume, told as one (`dbtui resume` has no --set), even where it starts afresh
-    if from_start:
-        resume = None
-    extra = ["--resume", resume] if resume else []
-    if rank:
-        extra += ["--profile", str(machine_profile(folder, rank))]
-    # Absolute: its events and state name the run's files, read later from other folders (`dbtui attach`, the report).
-    command = worker_command(profile, folder.path.absolute(), extra)
-    log_path = machine_log(folder, rank)
-    with launching(folder):  # from the check that no trainer runs here until this one's state is written
+    # Locked from before the checks (seconds: the headers, the decode): a `dbtui stop` asked meanwhile finds the
+    # launch under way (engine.runs.launch_held), and its request is kept, not dropped with older ones below.
+    with launching(folder) as locked_at:  # until this launch's trainer has written its state
+        # Stopped before its first checkpoint: nothing is lost by training from the start. With several
+        # machines the worker's own check stays, since each machine must see the checkpoint.
+        from_start = resume == "latest" and profile.launch.num_machines == 1 and not complete_checkpoints(folder)
+        # A resume that trains from the start may change what no checkpoint was trained with: its advice says so.
+        check_inputs(profile, run_dir, resuming=resume is not None and not from_start, progress=progress,
+                     run_folder=folder.path)
+        if resume and resume != "latest":
+            resume = checkpoint_named(folder, resume)
+        # Machine 0 writes the run's events and state; another machine's own disk holds none of them.
+        if resume == "latest" and profile.launch.machine_rank == 0 and not folder.events.exists() and not folder.state_file.exists():
+            raise NoRunToResumeError(f"there is no run to resume in {folder.path}: nothing was ever trained there"
+                                     f"{_runs_near(folder.path)}. Check the profile's name and saving.output_dir (a relative "
+                                     f"output_dir is read from the folder dbtui runs in, {Path.cwd()}), or start it without --resume.")
+        rank = profile.launch.machine_rank
+        asked = bool(resume)  # a resume, told as one (`dbtui resume` has no --set), even where it starts afresh
+        if from_start:
+            resume = None
+        extra = ["--resume", resume] if resume else []
+        if rank:
+            extra += ["--profile", str(machine_profile(folder, rank))]
+        # Absolute: its events and state name the run's files, read later from other folders (`dbtui attach`, the report).
+        command = worker_command(profile, folder.path.absolute(), extra)
+        log_path = machine_log(folder, rank)
         before = folder.read_state() if resume else None
         ended_as = folder.status() if from_start else ""  # before this launch's state file says "starting"
         held_a_run = holds_a_run(folder.path)
@@ -145,9 +147,10 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
                 raise
         if rank == 0:
             # Asked of a trainer killed before it could act; dropped here, not in the trainer once its imports are done,
-            # which also dropped a stop asked the moment this returned (the wizard's s, pressed while starting).
+            # which also dropped a stop asked the moment this returned (the wizard's s, pressed while starting). One
+            # asked since the lock was taken was asked of this launch, and is kept.
             try:
-                drop_requests(folder)
+                drop_requests(folder, asked_before=locked_at)
             except OSError as error:  # a control folder of another user's, a read-only disk
                 undo()
                 raise unusable_folder(folder.path, error, resumed=asked, main_machine=rank == 0) from None
