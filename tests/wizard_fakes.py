@@ -1,8 +1,4 @@
-"""A fake engine for the wizard's UI tests: instant, deterministic, no torch.
-
-``HybridEngine`` is the real engine with only the parts that have not landed in this branch
-(the dataset doctor) taken from the fake.
-"""
+"""A fake engine for the wizard's UI tests: instant, deterministic, no torch."""
 
 from __future__ import annotations
 
@@ -12,7 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dbtui.engine_facade import HardwareReport, ModelInfo, RealEngine, RunSummary
+from dbtui.engine_facade import HardwareReport, ModelInfo, RunSummary
 from engine.events import (CheckpointSaved, CheckpointsRotated, Event, PhaseFinished, PhaseProgress, PhaseStarted,
                            RunFinished, RunStarted, SampleSaved, StepEnded, Warning)
 from engine.dataset.autocaption import AutocaptionResult
@@ -280,26 +276,6 @@ class FakeEngine:
         """As list_runs says; "unknown" (no state file) for any folder it does not list."""
         folder = Path(folder).absolute()
         return next((run.status for run in self.list_runs(str(folder.parent)) if run.path == folder), "unknown")
-
-
-class HybridEngine(RealEngine):
-    """The real engine; the dataset doctor comes from the fake until engine.dataset lands."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        try:
-            import engine.dataset  # noqa: F401
-
-            self.fake = None
-        except ImportError:
-            self.fake = FakeEngine()
-
-    def __getattribute__(self, name: str):
-        fake = object.__getattribute__(self, "fake")
-        if fake is not None and name in ("check_dataset", "prepare_dataset", "caption_store", "autocaption",
-                                         "identifier_tokens"):
-            return getattr(fake, name)
-        return object.__getattribute__(self, name)
 
 
 HELD_S = 60.0  # how long a held probe waits for the test's word: only a failing test waits it out
