@@ -7,10 +7,18 @@ import pytest
 from textual.widgets import Input
 
 from dbtui.app import make_app
+from dbtui.engine_facade import ModelInfo
 from dbtui.session import Session
 from test_flux_wizard import flux_draft, open_parameters
 from test_wizard_sdxl import SIZE, at_a_new_profiles_model_step, check_model, help_of, settle
 from wizard_fakes import FakeEngine
+
+
+class HubEngine(FakeEngine):
+    """Hub ids as the real engine describes one not downloaded: no family read, its name's guessed."""
+
+    def inspect_model(self, source: str) -> ModelInfo:
+        return ModelInfo(source, "hub", "Hugging Face hub id: downloaded when training starts", source)
 
 
 @pytest.fixture(autouse=True)
@@ -40,6 +48,18 @@ async def test_a_new_flux_draft_starts_in_bf16_and_a_precision_set_by_hand_stays
         await check_model(pilot, "models/flux")
         assert app.session.get("precision.mixed_precision") == "no"
 
+
+
+async def test_a_new_draft_for_a_flux_hub_id_not_downloaded_starts_in_bf16() -> None:
+    """black-forest-labs/FLUX.1-dev, the Model step's own example, is read by its name until it downloads: the draft
+    stayed in fp16 while the problems panel, judging by that name, warned that Flux overflows in fp16."""
+    app = make_app(HubEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await at_a_new_profiles_model_step(pilot)
+        await check_model(pilot, "black-forest-labs/FLUX.1-dev")
+        assert app.session.family_id is None and app.session.advised_family == "flux"
+        assert app.session.get("precision.mixed_precision") == "bf16"
+        assert "precision.mixed_precision" not in warned_keys(app.session)
 
 async def negative_prompt_field(pilot, session: Session):
     await open_parameters(pilot, session)

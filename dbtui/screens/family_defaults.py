@@ -12,7 +12,8 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {"flux": {"precision.mixed_precisio
 
 def adopt_family_defaults(session: Session) -> None:
     """Set each of the checked model's family defaults the draft does not name. A value the user set stays, as does an
-    opened profile's: a saved profile names every setting, so only a new draft lacks them."""
-    for key, value in FAMILY_DEFAULTS.get(session.family_id or "", {}).items():
+    opened profile's: a saved profile names every setting, so only a new draft lacks them. A hub id not downloaded has
+    its name's family, as the problems panel warns by (black-forest-labs/FLUX.1-dev in fp16)."""
+    for key, value in FAMILY_DEFAULTS.get(session.advised_family or "", {}).items():
         if session.get(key) is None:
             session.set(key, value)
