@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -222,7 +223,7 @@ whether to resume it.
         if preset is Select.NULL:
             return
         form = self.query_one(ProfileForm)
-        before = form.values()
+        before = self._preset_settings()
         form.merge(preset_values(self.session, preset))
         moved = settle(self.session, {FAMILY})  # a preset's setting the model's family cannot honour
         if moved:
@@ -233,12 +234,18 @@ whether to resume it.
         relabelled = self.query_one(PresetSelect).relabel()  # the person preset turns prior preservation on
         self._validate()
         # What it changed, said for every preset: the person and style presets' names say it, a tier preset's did not.
-        changed = [f"{key} = {shown_value(value)}" for key, value in form.values().items()
-                   if value != before[key] and form.shows(form.specs[key])]  # not a full fine-tune's LoRA rank
+        quantize_shown = self.query_one("#par-quantize-row").display  # said where in view: not a full fine-tune's LoRA rank
+        changed = [f"{key} = {shown_value(value)}" for key, value in self._preset_settings().items()
+                   if value != before[key] and (form.shows(form.specs[key]) if key in form.specs else quantize_shown)]
         said = "; ".join(changed) if changed else "nothing: the draft had its settings already"
         self.notify(f"Applied: {PRESET_NAMES[preset]}. Changed {said}.", timeout=10)
         if relabelled:
             self._advise_again()
+
+    def _preset_settings(self) -> dict[str, Any]:
+        """The settings a preset sets, in force (its notice says those it changed, where in view): the form's fields, and
+        model.quantize, this screen's own row, which the Flux presets set to NF4 and the full fine-tunes clear."""
+        return {**self.query_one(ProfileForm).values(), "model.quantize": self.session.get("model.quantize")}
 
     def _advise_again(self) -> None:
         """Prior preservation turned on or off (the person or style preset, or its switch) changes the preset the advice
