@@ -97,3 +97,16 @@ async def test_an_sd_form_offers_the_negative_prompt() -> None:
         session.adopt_model(FakeEngine().inspect_model("builtin:tiny-sd1"))
         screen, field = await negative_prompt_field(pilot, session)
         assert not field.disabled and "Not used" not in help_of(screen, "sampling.negative_prompt")
+
+
+async def test_a_flux_hub_id_not_downloaded_greys_out_the_negative_prompt() -> None:
+    """Read by its name until it downloads, black-forest-labs/FLUX.1-dev offered the negative prompt as any field while
+    the problems panel, judging by that name, warned that Flux takes none."""
+    app = make_app(HubEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        session = Session.for_demo()
+        session.set("model.pretrained", "black-forest-labs/FLUX.1-dev")
+        session.adopt_model(HubEngine().inspect_model("black-forest-labs/FLUX.1-dev"))
+        screen, field = await negative_prompt_field(pilot, session)
+        assert field.disabled
+        assert "Not used by Flux" in help_of(screen, "sampling.negative_prompt")

@@ -192,8 +192,9 @@ class ProfileForm(Vertical):
         return {key: self.current(spec) for key, spec in self.specs.items()}
 
     def unread(self, spec: FieldSpec) -> str | None:
-        """Why the model's family does not read this field; None where it does."""
-        return UNREAD.get(self.session.family_id or "", {}).get(spec.key)
+        """Why the model's family does not read this field; None where it does. A hub id not downloaded has its name's
+        family, by which the problems panel warns of the field too."""
+        return UNREAD.get(self.session.advised_family or "", {}).get(spec.key)
 
     def help_text(self, spec: FieldSpec) -> str:
         if unread := self.unread(spec):
