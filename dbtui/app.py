@@ -144,6 +144,18 @@ class DbtuiApp(OrderedKeysApp):  # keys typed in a burst (SSH) are handled in or
         else:
             self.push_screen(HelpScreen(self.screen))
 
+    def action_command_palette(self) -> None:
+        """Ctrl+P in the help opened over the palette (F1 there) goes back to that palette: Textual looks for an open
+        palette only on top, and a second one's id clashed with the first's (DuplicateIds crashed the app)."""
+        from textual.command import CommandPalette
+
+        from dbtui.screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen) and any(isinstance(s, CommandPalette) for s in self.screen_stack):
+            self.screen.dismiss(None)
+        else:
+            super().action_command_palette()
+
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = True) -> None:
         """Every notification as plain text, whatever the caller asked: they carry the user's paths, captions and

@@ -51,3 +51,22 @@ async def test_go_to_passes_the_dataset_steps_checks_and_no_step_is_skipped(tmp_
         goes_to["Go to hardware"]()
         await settle(pilot)
         assert type(app.screen).__name__ == "HardwareScreen" and session.step == 0
+
+
+async def test_ctrl_p_from_the_help_over_the_palette_goes_back_to_that_palette(tmp_path: Path, monkeypatch) -> None:
+    """F1 in the palette explains it over it; Ctrl+P there pushed a second palette, whose id clashed with the first's:
+    the app crashed (DuplicateIds)."""
+    from textual.command import CommandPalette
+
+    from dbtui.screens.help import HelpScreen
+
+    monkeypatch.chdir(tmp_path)
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p", "f1")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        assert isinstance(app.screen, CommandPalette)
+        assert sum(isinstance(screen, CommandPalette) for screen in app.screen_stack) == 1
