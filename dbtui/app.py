@@ -94,14 +94,19 @@ class DbtuiApp(OrderedKeysApp):  # keys typed in a burst (SSH) are handled in or
     def goto(self, index: int) -> None:
         """Show wizard step ``index``; before the first step comes the start screen again."""
         if index < 0:
-            self.pop_screen()
-            from dbtui.screens.start import StartScreen
-
-            self.push_screen(StartScreen(self.session, self.engine), self._started)
+            # From the app's own loop: a screen's answer goes to the node that pushed it, and the Back button's
+            # handler runs on the step, gone by then (a choice on the start screen left a blank screen).
+            self.call_next(self._back_to_start)
             return
         index = min(index, len(STEPS) - 1)
         self.session.step = index
         self.switch_screen(self._step_screen(index))
+
+    def _back_to_start(self) -> None:
+        from dbtui.screens.start import StartScreen
+
+        self.pop_screen()
+        self.push_screen(StartScreen(self.session, self.engine), self._started)
 
     @property
     def probing(self) -> bool:

@@ -338,3 +338,21 @@ async def test_the_dataset_step_says_its_errors_once_and_keeps_no_stale_findings
         await pilot.press("ctrl+n")  # told once; Next again goes on
         await settle(pilot)
         assert type(app.screen).__name__ == "ParametersScreen"
+
+
+async def test_the_hardware_steps_back_button_leads_to_a_start_screen_that_answers(tmp_path: Path, monkeypatch) -> None:
+    """Back (the button, not Esc) on the first step, then a choice on the start screen: the screen went blank, the
+    start screen's answer sent to the hardware step that had pushed it and was gone."""
+    monkeypatch.chdir(tmp_path)
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "HardwareScreen"
+        app.screen.query_one("#nav-back").focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "StartScreen"
+        await pilot.press("d")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "HardwareScreen" and app.session.demo
