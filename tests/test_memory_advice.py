@@ -91,11 +91,11 @@ def test_where_the_steps_miss_the_card_too_the_caching_pass_is_still_named(tmp_p
     rank alone could never make it fit."""
     out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 7.5, caching_gib=10, precision="bf16")
     assert ("for a card below 12 GB, the caching pass before the first step needs the most here" in out
-            and "; the steps too need more than an 8 GB card (9.0 GB); to need less: keep the weights in bf16" in out)
+            and "; the steps too need more than an 8 GB card (9.0 GB); to need less: either keep the weights in bf16" in out)
     # Steps larger than the caching pass: their savers first, then what the caching pass still needs.
     out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 9.5, caching_gib=8, precision="bf16")
-    assert ("for a card below 12 GB, the steps need more than an 8 GB card (11.2 GB); to need less: keep the weights in "
-            "bf16" in out
+    assert ("for a card below 12 GB, the steps need more than an 8 GB card (11.2 GB); to need less: either keep the "
+            "weights in bf16" in out
             and "; the caching pass before the first step needs 9.55 GB on the card, which of all training settings only a "
                 "smaller dataset.resolution shrinks" in out)
 
@@ -128,7 +128,7 @@ def test_flux_is_told_of_a_quantized_base_first_and_no_card_size_is_promised(tmp
                                       precision={"gradient_checkpointing": True, "mixed_precision": "bf16"}))
     assert lora.startswith('load the frozen base quantized (model.quantize = "nf4"')
     full = memory_advice(tiny_profile(tmp_path, model={"pretrained": "builtin:tiny-flux"}))
-    assert 'train a LoRA on a quantized base instead (training.method = "lora", model.quantize = "nf4")' in full
+    assert 'train a LoRA on a quantized base (training.method = "lora", model.quantize = "nf4")' in full
     assert "8 GB" not in full and "8 GB" not in memory_advice(tiny_profile(tmp_path))
 
 
@@ -284,7 +284,7 @@ def test_the_fused_step_and_a_smaller_batch_are_said_as_alternatives(tmp_path: P
     # Alone, the batch tip is said as before.
     lean = memory_advice(tiny_profile(tmp_path, precision={"mixed_precision": "bf16"}, optimizer={"fused_backward": True},
                                       training={"train_batch_size": 2}))
-    assert "; lower training.train_batch_size to 1 and raise" in lean and "either" not in lean
+    assert "; lower training.train_batch_size to 1 and raise" in lean and "or instead lower" not in lean
 
 
 def test_a_cut_that_shrinks_only_the_previews_is_said_at_them(tmp_path: Path) -> None:
@@ -301,3 +301,16 @@ def test_a_cut_that_shrinks_only_the_previews_is_said_at_them(tmp_path: Path) ->
     fewer = [cut for cut in fit_cuts(profile, estimate, 8 * GIB) or [] if "sampling.num_images" in cut.saver.tip]
     assert fewer and fewer[0].saved > 0.1 * GIB
     assert "(sampling.num_images = 1), up to 2.0 GB less at the previews" in cuts_text(fewer, 8)
+
+
+def test_bf16_weights_and_a_lora_are_said_as_alternatives(tmp_path: Path, monkeypatch, capsys) -> None:
+    """sd15-style-native.toml on an 8 GB card was told "keep the weights in bf16 (… precision.bf16_weights = true …)",
+    "train a LoRA instead (training.method = "lora")" and "take several": following both, validate refuses bf16 weights
+    for a LoRA."""
+    advice = memory_advice(tiny_profile(tmp_path, precision={"mixed_precision": "bf16"}))
+    both = [entry for entry in advice.split("; ") if "bf16_weights" in entry or 'method = "lora"' in entry]
+    assert len(both) == 1 and both[0].startswith("either keep the weights in bf16"), advice
+    assert ', or instead train a LoRA (training.method = "lora")' in both[0]
+    out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 9.5, precision="bf16")
+    told = out.split("to need less: ")[1].split("\n")[0]
+    assert told.count("either keep the weights in bf16") == 1 and ', or instead train a LoRA (training.method = "lora")' in told

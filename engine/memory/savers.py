@@ -35,7 +35,7 @@ class Saver:
     shrinks: frozenset[str]
     share: float | None = None
     # Savers of one group cannot all be followed (the fused step needs gradient_accumulation_steps = 1, a smaller batch
-    # raises it, and validate refuses the two): they are said as alternatives.
+    # raises it; bf16 weights are for full fine-tunes, not a LoRA: validate refuses each two): said as alternatives.
     rival: str | None = None
 
 
@@ -158,7 +158,7 @@ def savers(profile: Any, bf16: bool = True) -> list[Saver]:
     if profile.training.method == "full":
         if bf16 and not profile.precision.bf16_weights:
             add(f"keep the weights in bf16, with no fp32 copy ({in_bf16}precision.bf16_weights = true, on Ampere and newer)",
-                "weights", "gradients", "optimizer_state", "activations")
+                "weights", "gradients", "optimizer_state", "activations", rival="method")
         # Refused under fp16 only: a card without bf16 fuses it in fp32.
         if not profile.optimizer.fused_backward and (bf16 or profile.precision.mixed_precision == "no"):
             unscaled = in_bf16 if profile.precision.mixed_precision == "fp16" else ""
@@ -177,8 +177,8 @@ def savers(profile: Any, bf16: bool = True) -> list[Saver]:
         add(f"lower training.train_batch_size to {smaller} and raise gradient_accumulation_steps to match", "per_image",
             share=1 - smaller / profile.training.train_batch_size, rival="accumulation")
     if profile.training.method == "full":
-        add("train a LoRA on a quantized base instead (training.method = \"lora\", model.quantize = \"nf4\")"
-            if flux else "train a LoRA instead (training.method = \"lora\"), which needs far less", *_ALL)
+        add("train a LoRA on a quantized base (training.method = \"lora\", model.quantize = \"nf4\")"
+            if flux else "train a LoRA (training.method = \"lora\"), which needs far less", *_ALL, rival="method")
     else:
         if not flux and quantize:
             add(quantize, "weights", share=_nf4_share(profile.model.quantize))
