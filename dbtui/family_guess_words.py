@@ -3,23 +3,20 @@ Hardware and Parameters steps say it: one wording for the CLI and the wizard."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 FAMILY_NAMES = {"sd": "SD1.x", "sd2": "SD2.x", "sdxl": "SDXL", "flux": "Flux"}
 
 
 def guessed_from_name(source: str, family: str) -> str | None:
     """None where the model's own files gave its ``family``; otherwise the sentence that says it was guessed from its
     name (its files are not on this machine, or do not say it)."""
-    from engine.memory.absent_model import guessed_family
+    from engine.memory.absent_model import guessed_family, where_read
     from engine.model_info import family_from_files
     from engine.profile.model_source import local_path, model_kind
 
     if family_from_files(source) is not None:
         return None
-    # A hub id not downloaded reads as a relative folder not here too ("models/flux"): both said, as `dbtui fit` says.
-    absent = (f"it is neither a folder here (read from {Path.cwd()}) nor a hub model downloaded here"
-              if model_kind(source) == "hub" else "it is not on this machine")
+    # A relative name not here ("models/flux", "data/models/flux") is said as `dbtui fit` reads it.
+    absent = f"it is {where_read(source)}" if model_kind(source) == "hub" else "it is not on this machine"
     why = "its files do not say its family" if local_path(source).expanduser().exists() else absent
     # advice_family's default "sd" is a guess only where the name says SD1 (v1-5, sd15): otherwise it is the fallback.
     if family == "sd" and guessed_family(source) != "sd1":

@@ -223,10 +223,11 @@ def test_a_relative_folder_read_as_a_hub_id_is_said_where_it_is_read_from(
 
 
 def test_a_name_that_is_no_hub_id_is_not_given_a_download_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`my models/sd15` (a folder not here) was told to `hf download my models/sd15 --local-dir FOLDER`."""
+    """`my models/sd15` (a folder not here) was told to `hf download my models/sd15 --local-dir FOLDER`. (A name that
+    says its family is now estimated on it: test_a_relative_folder_that_can_be_no_hub_id_is_estimated_on_its_guessed_family_too.)"""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ArchitectureUnavailableError) as raised:
-        architecture_of("my models/sd15")
+        architecture_of("my models/mine")
     assert "hf download" not in str(raised.value) and "is not on this machine, nor a hub id" in str(raised.value)
 
 
@@ -262,3 +263,26 @@ def test_a_relative_name_neither_here_nor_cached_is_read_both_ways_by_fit_and_ha
     assert main(["hardware", "--profile", str(path), "--output-dir", str(tmp_path), "--json"]) == 0
     note = json.loads(capsys.readouterr().out)["family_note"]
     assert f"it is neither a folder here (read from {tmp_path}) nor a hub model downloaded here" in note
+
+
+@pytest.mark.parametrize("source", ["data/models/sd15-base", "my models/sd15-base"])
+def test_a_relative_folder_that_can_be_no_hub_id_is_estimated_on_its_guessed_family_too(
+        source: str, tmp_path: Path, monkeypatch, capsys) -> None:
+    """"data/models/sd15-base", a relative folder not here that no hub id can be: `dbtui hardware --profile` guessed
+    SD1.x and said it was "neither a folder here nor a hub model downloaded here", while `dbtui fit` said only "memory
+    estimate: not available ('data/models/sd15-base' is not on this machine, nor a hub id …)"."""
+    from dbtui.cli import main
+    from engine.profile import save_profile
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    guessed = architecture_of(source)
+    assert guessed.family.id == "sd" and guessed.note.startswith(
+        f"'{source}' is not a folder here (read from {tmp_path}): estimated as SD1.5's published architecture"), guessed.note
+    assert "hf download" not in guessed.note
+    with pytest.raises(ArchitectureUnavailableError, match="nor a hub id"):
+        architecture_of("data/models/mine")  # a name that says no family: the error, as before
+    path = save_profile(tiny_profile(tmp_path, model={"pretrained": source}), tmp_path / "p.toml")
+    assert main(["hardware", "--profile", str(path), "--output-dir", str(tmp_path), "--json"]) == 0
+    note = json.loads(capsys.readouterr().out)["family_note"]
+    assert f"it is not a folder here (read from {tmp_path}), so its family, SD1.x, is guessed" in note, note

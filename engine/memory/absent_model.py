@@ -65,9 +65,10 @@ def _set_base(hub_id: str) -> str:
     return f"--set 'model.pretrained=\"{hub_id}\"'"
 
 
-def absent_architecture(source: str, hub: bool = False) -> Architecture:
+def absent_architecture(source: str, relative: bool = False) -> Architecture:
     """The published architecture of the family ``source``'s name says, with a note saying so; a clear error where the
-    name says no family. ``hub``: ``source`` reads as a hub id too, one neither cached nor downloadable here."""
+    name says no family. ``relative``: a relative name found neither as a folder here nor (where it can be a hub id)
+    in the Hugging Face cache or on the hub."""
     from engine.convert.to_diffusers import CONFIGS
     from engine.memory.architecture import from_folder
     from engine.memory.flux_architecture import flux_architecture
@@ -84,17 +85,20 @@ def absent_architecture(source: str, hub: bool = False) -> Architecture:
     who, hub_id, configs = PUBLISHED[guess]
     arch = from_folder(CONFIGS / configs) if configs else flux_architecture("schnell" if guess == "flux-schnell" else "dev")
     other = PUBLISHED["sd1" if guess == "sdxl" else "sdxl"]
-    note = (f"{not_here(source) if hub else f'{source!r} does not exist on this machine'}{_typo_hint(source)}: estimated as {who}'s published "
-            f"architecture (guessed from its name; if wrong, name its family's base model, e.g. {_set_base(other[1])} "
-            f"for {other[0]})")
+    absent = f"'{source}' is {where_read(source)}" if relative else f"'{source}' does not exist on this machine"
+    note = (f"{absent}{_typo_hint(source)}: estimated as {who}'s published architecture (guessed from its name; if "
+            f"wrong, name its family's base model, e.g. {_set_base(other[1])} for {other[0]})")
     return dataclasses.replace(arch, label=f"{who}'s published architecture ({Path(source).name}, not on this machine)",
                                note=note, guessed=True)
 
 
-def not_here(source: str) -> str:
-    """Both readings of a name that may be a folder or a hub id, neither found here."""
-    return (f"'{source}' is neither a folder here (read from {Path.cwd()}) nor a hub model downloaded here (nor "
-            "downloadable now)")
+def where_read(source: str) -> str:
+    """How a relative name not found here was read: as a folder of the working folder, and as a hub id not downloaded
+    where it can be one ("models/flux"; "data/models/sd15" is a folder only)."""
+    from engine.support.hub_snapshot import is_hub_id
+
+    folder = f"a folder here (read from {Path.cwd()})"
+    return f"neither {folder} nor a hub model downloaded here" if is_hub_id(source) else f"not {folder}"
 
 
 def _typo_hint(source: str) -> str:

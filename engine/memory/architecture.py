@@ -254,11 +254,12 @@ def architecture_of(source: str, revision: str | None = None, *, vae: Path | Non
     except ArchitectureUnavailableError as unavailable:
         if source not in KNOWN_HUB_CONFIGS:
             from engine.memory.absent_model import guessed_family
+            from engine.support.hub_snapshot import is_hub_id
 
-            # "models/flux" reads as a hub id as well as a folder not here: guessed from its name, as `dbtui hardware
-            # --profile` guesses it, where the hub did not say it has no such model.
-            if isinstance(unavailable, HubConfigsAbsentError) and guessed_family(source) is not None:
-                return with_vae(absent_architecture(source, hub=True), vae)
+            # "models/flux" reads as a hub id as well as a folder not here, "data/models/flux" as a folder only: guessed
+            # from its name, as `dbtui hardware --profile` guesses it, where the hub did not say it has no such model.
+            if (isinstance(unavailable, HubConfigsAbsentError) or not is_hub_id(source)) and guessed_family(source):
+                return with_vae(absent_architecture(source, relative=True), vae)
             raise
         from engine.convert.to_diffusers import CONFIGS
 

@@ -24,6 +24,18 @@ def relative_folder_hint(name: str) -> str:
     return f" If '{name}' is a folder, it is read from the folder dbtui runs in ({Path.cwd()}): run dbtui there, or give its full path."
 
 
+def is_hub_id(name: str) -> bool:
+    """Whether ``name`` can be a hub id (owner/name, or name): "data/models/sd15" or "my models/sd15" is a folder only."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return True
+
+
 def offline_model_advice(name: str, key: str = "model.pretrained") -> str:
     """What to do with the model ``name``, a hub id neither cached here nor downloadable, that the setting ``key``
     names."""
