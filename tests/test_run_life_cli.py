@@ -53,7 +53,7 @@ def test_a_launch_whose_cleanup_fails_too_says_the_first_error(tmp_path: Path, m
     from engine.runs.folder import RunFolderError
     from training_helpers import tiny_profile
 
-    def refused(folder: RunFolder, asked_before: float | None = None) -> None:
+    def refused(folder: RunFolder, left: object = None) -> None:
         raise OSError(errno.EACCES, "Permission denied")  # another user's control folder
 
     unlink = Path.unlink

@@ -374,7 +374,7 @@ def test_requests_that_cannot_be_dropped_refuse_the_launch_as_an_unusable_folder
     from engine.runs.folder import RunFolderError
     from training_helpers import tiny_profile
 
-    def refused(folder: RunFolder, asked_before: float | None = None) -> None:
+    def refused(folder: RunFolder, left: object = None) -> None:
         raise PermissionError(errno.EACCES, "Permission denied", str(folder.control / "stop"))
 
     monkeypatch.setattr(launcher, "drop_requests", refused)

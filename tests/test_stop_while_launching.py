@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from dbtui.cli import main
-from engine.runs.control import drop_requests, request
+from engine.runs.control import request
 from engine.runs.folder import RunFolder
 
 
@@ -48,14 +48,42 @@ def test_a_stop_asked_while_the_launch_checks_its_inputs_reaches_the_trainer(
         started.process.wait()
 
 
-def test_a_launch_drops_the_requests_left_before_it_and_keeps_those_asked_of_it(tmp_path: Path) -> None:
-    folder = RunFolder(tmp_path / "run").create()
-    old = request(folder, "sample")  # asked of a trainer killed before it could act
-    os.utime(old, (time.time() - 60, time.time() - 60))
-    locked_at = time.time() - 1
-    request(folder, "stop")
-    drop_requests(folder, asked_before=locked_at)
-    assert not old.exists() and (folder.control / "stop").exists()
+def test_a_launch_drops_the_requests_left_before_it_and_keeps_those_asked_of_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Told apart by their dates, a dead trainer's requests dated in the future (a clock skewed across NFS) were kept,
+    and its stop stopped the new run unasked."""
+    from engine.runs import launcher
+    from training_helpers import tiny_profile
+
+    monkeypatch.setattr(launcher, "worker_command",
+                        lambda profile, run_dir, extra: [sys.executable, "-c", "import time; time.sleep(60)",
+                                                         "engine.runs.worker", str(run_dir)])
+    folder = RunFolder(tmp_path / "runs" / "again").create()
+    ahead = time.time() + 60
+    for what in ("sample", "stop"):  # asked of a trainer killed before it could act
+        os.utime(request(folder, what), (ahead, ahead))
+    checks = launcher.check_inputs
+
+    def checks_and_a_stop(*args, **kwargs):  # the user's `dbtui stop` during the checks, over the old stop file
+        assert main(["stop", str(folder.path)]) == 0
+        return checks(*args, **kwargs)
+
+    monkeypatch.setattr(launcher, "check_inputs", checks_and_a_stop)
+    started = launcher.start_run(tiny_profile(tmp_path), run_dir=folder.path, detach=True)
+    try:
+        assert not (folder.control / "sample").exists()
+        assert (folder.control / "stop").exists()  # this launch's own
+    finally:
+        started.process.kill()
+        started.process.wait()
+    os.utime(request(folder, "stop"), (ahead, ahead))  # and once more, with no stop asked during the launch
+    monkeypatch.setattr(launcher, "check_inputs", checks)
+    started = launcher.start_run(tiny_profile(tmp_path), run_dir=folder.path, detach=True, resume="latest")
+    try:
+        assert not (folder.control / "stop").exists()
+    finally:
+        started.process.kill()
+        started.process.wait()
 
 
 def test_a_stop_before_the_run_folder_is_made_says_when_it_will_be(tmp_path: Path, capsys) -> None:

@@ -5,6 +5,7 @@ survive the viewer going away, and need no server.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -73,20 +74,33 @@ def take_requests(folder: RunFolder) -> set[str]:
     return taken
 
 
-def drop_requests(folder: RunFolder, asked_before: float | None = None) -> None:
-    """Remove every request, or those dated before ``asked_before`` (the launch lock's time, by the same disk's clock).
-    The launcher calls this holding the launch lock, with no trainer live: each one older than the launch was asked of
-    a trainer killed before it could act, and would stop or sample the new one unasked; one left since was asked of
-    this launch (`dbtui stop` right after `dbtui run --detach`). They are not compared with now: a clock skewed across
-    NFS kept a dead trainer's stop dated in the future."""
+def requests_left(folder: RunFolder) -> dict[str, tuple[int, int, int]]:
+    """The requests in ``folder`` now, each by its file (device, inode, modification time): the launcher's note, as it
+    takes the launch lock, of those asked of a trainer that is gone (``drop_requests``)."""
+    left = {}
+    for what in REQUESTS:
+        with contextlib.suppress(OSError):  # one that cannot be read cannot be dropped either: drop_requests says so
+            found = (folder.control / what).stat()
+            left[what] = (found.st_dev, found.st_ino, found.st_mtime_ns)
+    return left
+
+
+def drop_requests(folder: RunFolder, left: Mapping[str, tuple[int, int, int]] | None = None) -> None:
+    """Remove every request, or those still the very files ``left`` noted (``requests_left``). The launcher calls this
+    holding the launch lock, with no trainer live: each one there as it took the lock was asked of a trainer killed
+    before it could act, and would stop or sample the new one unasked; one asked since is a new file (``request``),
+    asked of this launch (`dbtui stop` right after `dbtui run --detach`). Files, not times, tell them apart: a clock
+    skewed across NFS kept a dead trainer's stop dated in the future, after the launch."""
     for what in REQUESTS:
         path = folder.control / what
         try:
-            if asked_before is not None and path.stat().st_mtime >= asked_before:
-                continue
+            if left is not None:
+                found = path.stat()
+                if left.get(what) != (found.st_dev, found.st_ino, found.st_mtime_ns):
+                    continue
+            path.unlink()
         except FileNotFoundError:
             continue
-        path.unlink(missing_ok=True)
 
 
 def trained_since(events: Path, since: float) -> bool:

@@ -14,7 +14,7 @@ LAUNCH_WAIT_S = 60.0  # a launch holds the lock for a second or two; one held lo
 
 
 @contextlib.contextmanager
-def launching(folder: RunFolder) -> Iterator[float | None]:
+def launching(folder: RunFolder) -> Iterator[None]:
     """Held while a launcher checks that no trainer runs in ``folder`` and starts one, until the new
     trainer's state is written: a second ``dbtui run`` at the same moment waits, then finds it running.
 
@@ -23,26 +23,17 @@ def launching(folder: RunFolder) -> Iterator[float | None]:
     launcher's own checks say what is wrong. The lock file goes when the launch ends, and a folder made for
     the lock goes too if the launch fails: a refused folder of the user's is left as it was, and a run's
     folder keeps no empty file of the launch.
-
-    Yields when the lock was taken, by the run folder's disk's clock (the lock file's time, which requests left in
-    RUN/control/ are dated by too): a request dated since was asked of this launch (engine.runs.launch_held). None
-    where the launch goes on unlocked.
     """
     try:
         fd, made = _take_launch_lock(folder)
     except OSError:
         fd = None
     if fd is None:
-        yield None
+        yield
         return
     started = False
     try:
-        try:
-            os.utime(fd)  # a lock file a killed launcher left keeps its old time
-            taken: float | None = os.fstat(fd).st_mtime
-        except OSError:
-            taken = None
-        yield taken
+        yield
         started = True
     finally:
         # Removed while still locked: a launcher waiting on it then locks a removed file, sees so, and takes a new

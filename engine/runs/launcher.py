@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from engine.runs.command import through_accelerate, worker_command
-from engine.runs.control import drop_requests
+from engine.runs.control import drop_requests, requests_left
 from engine.profile import Profile, ProfileError, dumps_profile
 from engine.profile.changes import changed_settings, said_changes
 from engine.runs.folder import run_dir_for
@@ -92,7 +92,8 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     folder = RunFolder(Path(run_dir or run_dir_for(profile)))
     # Locked from before the checks (seconds: the headers, the decode): a `dbtui stop` asked meanwhile finds the
     # launch under way (engine.runs.launch_held), and its request is kept, not dropped with older ones below.
-    with launching(folder) as locked_at:  # until this launch's trainer has written its state
+    with launching(folder):  # until this launch's trainer has written its state
+        left = requests_left(folder)  # asked of a trainer that is gone: dropped below, unlike those asked of this launch
         # Stopped before its first checkpoint: nothing is lost by training from the start. With several
         # machines the worker's own check stays, since each machine must see the checkpoint.
         from_start = resume == "latest" and profile.launch.num_machines == 1 and not complete_checkpoints(folder)
@@ -150,7 +151,7 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
             # which also dropped a stop asked the moment this returned (the wizard's s, pressed while starting). One
             # asked since the lock was taken was asked of this launch, and is kept.
             try:
-                drop_requests(folder, asked_before=locked_at)
+                drop_requests(folder, left)
             except OSError as error:  # a control folder of another user's, a read-only disk
                 undo()
                 raise unusable_folder(folder.path, error, resumed=asked, main_machine=rank == 0) from None
