@@ -39,3 +39,19 @@ def test_fit_help_says_what_json_and_the_price_do(monkeypatch, capsys) -> None:
     out = " ".join(capsys.readouterr().out.split())
     assert "--json implies --estimate-only (trains nothing)" in out
     assert "in any currency" in out and "only feeds the cost figure" in out
+
+
+def test_the_demo_example_changes_the_demo(monkeypatch, capsys) -> None:
+    """`dbtui demo --plain --set dataset.resolution=64  # smaller pictures: faster` set the demo's own resolution."""
+    from engine.builtin import demo_profile_text
+    from engine.profile import loads_profile
+
+    monkeypatch.setenv("COLUMNS", "200")
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    out = capsys.readouterr().out
+    overrides = [word for line in out[out.index("examples:"):].splitlines() if "--set" in line
+                 for word in line.split("#")[0].split("--set")[1:]]
+    assert overrides
+    for override in overrides:
+        assert loads_profile(demo_profile_text(), [override.strip()]) != loads_profile(demo_profile_text()), override
