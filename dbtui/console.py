@@ -202,10 +202,9 @@ class PlainPrinter:
     """One line per phase (and at each tenth of its progress), sample, scored round and checkpoint, and a step line
     every N steps, on ``out``; warnings and a failure's reason on stderr."""
 
-    def __init__(self, every: int = 10, out: Any = None, scores: ScoreTrack | None = None, err: Any = None):
+    def __init__(self, every: int = 10, out: Any = None, scores: ScoreTrack | None = None):
         self.every = every
         self.out = out or sys.stdout
-        self.err = err  # None: sys.stderr as it is when a line is said
         self.phases = PhaseDisplay(plain=True, out=self.out)
         # A round's line names the start its CLIP-T is measured from; ``scores``: a resume's earlier rounds.
         self.scores = scores or ScoreTrack()
@@ -233,7 +232,7 @@ class PlainPrinter:
             # A failure's reason and a warning go where warnings go in every command (PhaseDisplay): `2>err.log`
             # keeps why a run failed; the progress stays on ``out``.
             said_apart = event.kind in ("warning", "run_failed")
-            print(text, file=(self.err or sys.stderr) if said_apart else self.out, flush=True)
+            print(text, file=sys.stderr if said_apart else self.out, flush=True)
 
 
 class RichDashboard:
