@@ -7,6 +7,7 @@ import os
 import shlex
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from engine.runs.folder import RunFolder, RunFolderError
 
@@ -41,15 +42,16 @@ def launching(folder: RunFolder) -> Iterator[None]:
         # nothing of the user's or of another launch.
         with contextlib.suppress(OSError):
             folder.launching.unlink(missing_ok=True)
-            if made and not started:
-                _remove_made(folder)
+            if made is not None and not started:
+                _remove_made(folder, made)
         os.close(fd)  # releases the lock
 
 
-def _remove_made(folder: RunFolder) -> None:
-    """The run folder a refused launch made, with the empty sub-folders it made there (``RunFolder.create``): a start
-    refused (a damaged picture) left one behind, which `dbtui runs` does not list. One that holds a file stays. A
-    `dbtui stop` asked while it launched goes with it: there is no run left to stop."""
+def _remove_made(folder: RunFolder, top: Path) -> None:
+    """The run folder a refused launch made, with the empty sub-folders it made there (``RunFolder.create``) and the
+    folders above it it made, up to ``top`` (a new saving.output_dir): a start refused (a damaged picture) left one
+    behind, which `dbtui runs` does not list. One that holds a file stays. A `dbtui stop` asked while it launched goes
+    with it: there is no run left to stop."""
     from engine.runs.control import drop_requests
 
     with contextlib.suppress(OSError):
@@ -58,17 +60,22 @@ def _remove_made(folder: RunFolder) -> None:
         with contextlib.suppress(OSError):
             sub.rmdir()
     folder.path.rmdir()
+    for above in folder.path.parents:
+        if above == top.parent:
+            break
+        above.rmdir()  # raises where another run or a file of the user's has come: it stays
 
 
-def _take_launch_lock(folder: RunFolder) -> tuple[int | None, bool]:
+def _take_launch_lock(folder: RunFolder) -> tuple[int | None, Path | None]:
     """The locked file descriptor of RUN/.launching, waiting at most LAUNCH_WAIT_S (None on a disk without locks), and
-    whether this launch made the run folder: at any try, as a failed launch may remove the one this one waited in."""
+    the highest folder this launch made to hold it (the run folder, or a new saving.output_dir above it; None: it made
+    none): at any try, as a failed launch may remove the one this one waited in."""
     import fcntl
 
     deadline = time.monotonic() + LAUNCH_WAIT_S
-    made = False
+    made: Path | None = None
     while True:
-        made = made or not os.path.lexists(folder.path)
+        made = made or _highest_missing(folder.path)
         folder.path.mkdir(parents=True, exist_ok=True)
         try:
             fd = os.open(folder.launching, os.O_CREAT | os.O_RDWR, 0o644)
@@ -95,6 +102,16 @@ def _take_launch_lock(folder: RunFolder) -> tuple[int | None, bool]:
         if same:
             return fd, made
         os.close(fd)  # a failed launch removed the file while this one waited on it: lock the one there now
+
+
+def _highest_missing(path: Path) -> Path | None:
+    """The highest of ``path`` and the folders above it that does not exist yet: what ``mkdir(parents=True)`` makes."""
+    missing = None
+    for candidate in (path, *path.parents):
+        if os.path.lexists(candidate):
+            return missing
+        missing = candidate
+    return missing
 
 
 def _wait_or_give_up(folder: RunFolder, deadline: float) -> None:
