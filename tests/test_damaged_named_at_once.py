@@ -47,6 +47,25 @@ def test_a_run_refused_at_its_start_names_both_kinds_at_once(tmp_path: Path) -> 
         check_inputs(_profile(tmp_path))
 
 
+def test_the_refusal_does_not_say_validate_lists_the_pictures_cut_short(tmp_path: Path) -> None:
+    """It ended "`dbtui validate PROFILE` lists these too", and validate lists no picture cut short past its header."""
+    with pytest.raises(RunInputsMissingError) as refused:
+        check_inputs(_profile(tmp_path))
+    assert str(refused.value).endswith("lists these too, but for the pictures cut short past their header, which it "
+                                       "does not decode: `dbtui dataset check FOLDER` names them.")
+
+
+def test_the_decode_pass_is_told_apart_from_the_headers_read(tmp_path: Path) -> None:
+    """The decode pass told the headers' progress, which the CLI labels "checking image headers", its (done, total)."""
+    headers: list[tuple[int, int]] = []
+    decoded: list[tuple[int, int]] = []
+    with pytest.raises(RunInputsMissingError):
+        check_inputs(_profile(tmp_path), progress=lambda *told: headers.append(told),
+                     decode_progress=lambda *told: decoded.append(told))
+    assert headers[-1] == (4, 4) and {total for _, total in headers} == {4}  # every header, and nothing else
+    assert decoded[-1] == (3, 3)  # the three whose header reads
+
+
 def test_validate_still_reads_only_the_headers(tmp_path: Path) -> None:
     """`dbtui validate` (and the wizard's live check) stays fast: no image is decoded there."""
     from engine.dataset.profile_paths import path_problems

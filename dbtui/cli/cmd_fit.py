@@ -221,7 +221,8 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
         # only fail after the measurement, so it is refused first.
         check_creatable(run_dir_for(profile))
         try:
-            check_inputs(profile, progress=header_progress())  # a missing folder or caption stops here, not after the estimate and the model's load
+            # A missing folder or caption stops here, not after the estimate and the model's load.
+            check_inputs(profile, progress=header_progress(), decode_progress=header_progress(what="decoding images"))
         except RunInputsMissingError as missing:
             # Typed before renting, where the images are not: the estimate that was wanted needs none of it.
             raise RunInputsMissingError(f"{missing} For the memory estimate alone, which trains nothing and needs no "

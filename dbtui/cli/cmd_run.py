@@ -68,6 +68,7 @@ def _run(args: argparse.Namespace) -> int:
     kept = [f"--set {shlex.quote(item)}" for item, key in zip(args.set, keys) if key != "name"]
     started = start_run(profile, detach=args.detach, resume=args.resume, given_as=" ".join([shlex.quote(args.profile), *kept]),
                         given_keys=keys, progress=header_progress(),
+                        decode_progress=header_progress(what="decoding images"),
                         decode_first=header_progress(what="decoding images") if args.detach else None)
     if started.changed:  # the profile file read again, without the --set values the run was started with
         kept = machine_profile(started.folder, started.machine_rank)  # machine N keeps its own

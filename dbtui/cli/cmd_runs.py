@@ -227,6 +227,7 @@ def _resume(args: argparse.Namespace) -> int:
     try:
         started = start_run(profile, detach=args.detach, resume=args.checkpoint, run_dir=folder.path,
                             given_as=shlex.quote(str(folder.profile)), progress=header_progress(),
+                            decode_progress=header_progress(what="decoding images"),
                             decode_first=header_progress(what="decoding images") if args.detach else None)
     except RunInputsMissingError as error:
         # `resume` takes no --set: a moved model or image folder's new place goes in the profile it trains.

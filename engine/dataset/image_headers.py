@@ -14,12 +14,12 @@ from engine.profile.schema import Profile
 
 
 def header_problems(profile: Profile, progress: Callable[[int, int], None] | None = None, *,
-                    decode: bool = False) -> list[Problem]:
+                    decode: bool = False, decode_progress: Callable[[int, int], None] | None = None) -> list[Problem]:
     """The images the trainer would read (each concept's, and the class images of the user's own it takes) whose header
     cannot be read, one problem a folder, said as the trainer says it. Folders that are not here are passed over: the
     folder checks say so. ``progress``: told (done, total) after each header. ``decode``: where a header cannot be read,
     the other images are decoded too, and those cut short named with them: a run refused then names every damaged one,
-    not one kind a try."""
+    not one kind a try; ``decode_progress`` is told (done, total) after each."""
     folders: list[tuple[str, list[Path]]] = []
     for index, concept in enumerate(profile.concepts):
         folders.append((f"concepts.{index}.instance_dir", _images(concept.instance_dir)))
@@ -27,7 +27,7 @@ def header_problems(profile: Profile, progress: Callable[[int, int], None] | Non
             folders.append((f"concepts.{index}.class_dir", _images(concept.class_dir)[:concept.num_class_images]))
     every = [path for _, paths in folders for path in paths]
     bad = set(unreadable_headers(every, progress))
-    cut = set(cut_short([path for path in every if path not in bad], progress) if decode and bad else [])
+    cut = set(cut_short([path for path in every if path not in bad], decode_progress) if decode and bad else [])
     return [Problem(key, damaged_said([p for p in paths if p in bad], [p for p in paths if p in cut]))
             for key, paths in folders if bad.intersection(paths) or cut.intersection(paths)]
 

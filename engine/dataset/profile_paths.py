@@ -59,11 +59,12 @@ def every_machine_problems(profile: Profile) -> list[Problem]:
 
 
 def path_problems(profile: Profile, *, builtins: bool = True, progress: Callable[[int, int], None] | None = None,
-                  run_dir: Path | None = None, decode: bool = False) -> list[Problem]:
+                  run_dir: Path | None = None, decode: bool = False,
+                  decode_progress: Callable[[int, int], None] | None = None) -> list[Problem]:
     """What is missing on this machine for this profile to train: folders, files, image files whose header cannot be
     read, the logger's package; and, unless ``builtins`` is false, what is wrong on every machine
     (``every_machine_problems``). ``progress``: told (done, total) as the images' headers are read. ``run_dir``: the
-    folder the run trains in (what it made there already is not missing). ``decode``: ``header_problems``'."""
+    folder the run trains in (what it made there already is not missing). ``decode``, ``decode_progress``: ``header_problems``'."""
     source = profile.model.pretrained
     problems = every_machine_problems(profile) if builtins else []
     problems += [] if is_builtin(source) else model_source_problems(source, profile.model.vae)
@@ -82,7 +83,7 @@ def path_problems(profile: Profile, *, builtins: bool = True, progress: Callable
             problems += _concept_problems(profile, index)
         except OSError as error:  # e.g. a name too long for the file system, or no permission
             problems.append(Problem(f"concepts.{index}.instance_dir", f"cannot read folder '{concept.instance_dir}': {error.strerror}"))
-    return problems + header_problems(profile, progress, decode=decode)
+    return problems + header_problems(profile, progress, decode=decode, decode_progress=decode_progress)
 
 
 def path_inputs(profile: Profile) -> tuple:

@@ -77,6 +77,7 @@ def machine_profile(folder: RunFolder, machine_rank: int) -> Path:
 def start_run(profile: Profile, *, detach: bool = False, resume: str | None = None, run_dir: Path | None = None,
               given_as: str | None = None, given_keys: Collection[str] | None = None,
               progress: Callable[[int, int], None] | None = None,
+              decode_progress: Callable[[int, int], None] | None = None,
               decode_first: Callable[[int, int], None] | None = None) -> StartedRun:
     """Write the run folder and start the trainer process.
 
@@ -86,7 +87,8 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
 
     ``resume``: a checkpoint path or "latest" ("latest" of a run that saved none trains it from the
     start). Without it, a folder that already has checkpoints is refused (RunExistsError) instead of
-    silently starting over. ``progress``: told (done, total) as the images' headers are checked (``check_inputs``).
+    silently starting over. ``progress``, ``decode_progress``: told (done, total) as the images' headers are checked,
+    and as the others are decoded where one could not be read (``check_inputs``).
     ``decode_first``: given, every training image is decoded before the trainer starts, and it is told (done, total).
     """
     folder = RunFolder(Path(run_dir or run_dir_for(profile)))
@@ -99,7 +101,7 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
         from_start = resume == "latest" and profile.launch.num_machines == 1 and not complete_checkpoints(folder)
         # A resume that trains from the start may change what no checkpoint was trained with: its advice says so.
         check_inputs(profile, run_dir, resuming=resume is not None and not from_start, progress=progress,
-                     run_folder=folder.path)
+                     run_folder=folder.path, decode_progress=decode_progress)
         if resume and resume != "latest":
             resume = checkpoint_named(folder, resume)
         # Machine 0 writes the run's events and state; another machine's own disk holds none of them.
