@@ -407,6 +407,10 @@ def test_a_long_but_sane_prompt_is_accepted(tmp_path: Path, capsys) -> None:
         ("optimizer.learning_rate=[1]", "--set optimizer.learning_rate=[1]: takes a number, and [1] was read as a list"),
         ("dataset.hflip=[1]", "--set dataset.hflip=[1]: takes true or false, and [1] was read as a list"),
         ("training.max_train_steps=0", "--set training.max_train_steps=0: must be at least 1, not 0"),
+        # Not pydantic's "Unable to parse input string as an integer, exceeded maximum size".
+        ("training.max_train_steps=1e20", "--set training.max_train_steps=1e20: must be at most 10000000, not 1e20\n"),
+        ("training.max_train_steps=-1e20", "--set training.max_train_steps=-1e20: must be at least 1, not -1e20\n"),
+        ("launch.machine_rank=1e20", "--set launch.machine_rank=1e20: takes a whole number, and 1e20 is too large for one"),
         ("optimizer.learning_rate=0", "--set optimizer.learning_rate=0: must be more than 0, not 0"),
         # Not "not 1000000000000000019884624838656": a float that large has no such digits to write as a whole number.
         ("optimizer.learning_rate=1e30", "--set optimizer.learning_rate=1e30: must be at most 1, not 1e+30\n"),

@@ -202,6 +202,14 @@ def problems_from(error: ValidationError, written: Callable[[str], str | None] =
             # The wizard's Base weights choice and README call the unquantized base "none": say how a profile writes it.
             message = (f"{_plain_words(item)}: to keep the base unquantized (the wizard's \"none\"), leave model.quantize "
                        "out or empty")
+        elif item["type"] == "int_parsing_size" and isinstance(item.get("input"), (int, float)):
+            # 1e20 for a count: pydantic said it "exceeded maximum size", in no word of the key's own bound.
+            value = item["input"]
+            typed = _as_written(value, written(key))
+            name, words = ("le", "at most") if value > 0 else ("ge", "at least")
+            bound = _bound(loc, name)
+            message = (f"must be {words} {bound}, not {typed}" if bound is not None
+                       else f"takes a whole number, and {typed} is too {'large' if value > 0 else 'small'} for one")
         elif item["type"] == "finite_number":
             message = "is not a finite number (nan and inf are not allowed); write an ordinary number"
         elif item["type"] == "value_error":
@@ -222,6 +230,13 @@ _BOUNDS = {"greater_than_equal": ("ge", "at least"), "greater_than": ("gt", "mor
            "less_than_equal": ("le", "at most"), "less_than": ("lt", "less than"), "multiple_of": ("multiple_of", "a multiple of")}
 _TAKES = {"int_type": "a whole number", "float_type": "a number", "bool_type": "true or false", "string_type": "text",
           "list_type": "a list"}
+
+
+def _bound(loc: tuple[Any, ...], name: str) -> Any:
+    """The field at ``loc``'s own bound ``name`` (le, ge), None where it has none."""
+    owner = _model_at(loc)
+    field = owner.model_fields.get(str(loc[-1])) if owner else None
+    return next((getattr(item, name) for item in (field.metadata if field else []) if hasattr(item, name)), None)
 
 
 def _plain_words(item: Any) -> str | None:
