@@ -53,6 +53,7 @@ def _export(args: argparse.Namespace) -> int:
     from dbtui.cli.cmd_runs import find_run
     from dbtui.format import profile_gone, resume_hint
     from dbtui.console import PhaseDisplay
+    from dbtui.cli.export_replaced import kept_copies, replaced_said
     from engine.runs.checkpoints import complete_checkpoints
     from engine.runs.export import export_checkpoint
     from engine.runs.keep import best_elsewhere
@@ -71,10 +72,13 @@ def _export(args: argparse.Namespace) -> int:
         raise DbtuiError(f"{folder.path} has nothing to export: {ended}. {resume_hint(folder)}")
     # Read before the export: a live run may save a later checkpoint during its minutes.
     latest = complete_checkpoints(folder) if args.step is None else []
+    kept = kept_copies(Path(folder.path))
     with PhaseDisplay() as display:
         outputs = export_checkpoint(Path(folder.path), args.step, emit=display)
     for fmt, path in outputs.items():
         print(f"{fmt}: {path}")
+    if said := replaced_said(kept, list(outputs.values())):
+        print(said)
     # The default stays the latest checkpoint (an unscored run has no other); a scored run's best is said beside it.
     if latest and (note := best_elsewhere(folder, latest[-1][0])):
         print(note)
