@@ -71,13 +71,21 @@ def links_out_of(folder: Path) -> str:
             "check reads only the folder's own files); copy the images in, or link the whole folder instead")
 
 
-def why_no_images(folder: Path, fix: str = "move them up into it, or make each sub-folder a concept of its own "
-                  "(concepts.N.instance_dir)") -> str:
+# What to do about an instance folder's sub-folders, said by the no-images error and the run's warning alike.
+_MOVE_UP_OR_CONCEPT = "move them up into it, or make each sub-folder a concept of its own (concepts.N.instance_dir)"
+
+
+def why_no_images(folder: Path, fix: str = _MOVE_UP_OR_CONCEPT) -> str:
     """What to add to "no images in FOLDER": its links that lead out of it (``links_out_of``), and the images in its
     sub-folders (photos sorted by date), which are not read either; ``fix`` says what to do about those."""
     below = images_in_sub_folders(folder)
-    return links_out_of(folder) + (f"{';' if _links_out(folder) else ':'} its sub-folder(s) {_names(list(below))} hold "
-                                   f"{sum(below.values())} image(s), which are not read; {fix}" if below else "")
+    return links_out_of(folder) + (f"{';' if _links_out(folder) else ':'} {_not_read(below)}; {fix}" if below else "")
+
+
+def _not_read(below: dict[str, int]) -> str:
+    """The one wording of ``images_in_sub_folders``' count that the three messages above and below share, so the
+    no-images error, the run's warning and the dataset check name the sub-folders alike."""
+    return f"its sub-folder(s) {_names(list(below))} hold {sum(below.values())} image(s), which are not read"
 
 
 def _names(names: list[str]) -> str:
@@ -129,9 +137,7 @@ def unused_instance_images(folder: Path, concept_dirs: tuple[Path, ...] = ()) ->
     below = images_in_sub_folders(folder, concept_dirs)
     if not below:
         return ""
-    return (f"its sub-folder(s) {_names(list(below))} hold {sum(below.values())} image(s), which are not read: training "
-            "reads only the images directly in the folder; move them up into it, or make each sub-folder a concept of "
-            "its own (concepts.N.instance_dir)")
+    return f"{_not_read(below)}: training reads only the images directly in the folder; {_MOVE_UP_OR_CONCEPT}"
 
 
 def unused_class_images(folder: Path, concept_dirs: tuple[Path, ...] = ()) -> tuple[int, str]:
@@ -149,9 +155,8 @@ def unused_class_images(folder: Path, concept_dirs: tuple[Path, ...] = ()) -> tu
         return 0, ""
     below = images_in_sub_folders(folder, concept_dirs)
     if below:
-        why += (f"{';' if why else ':'} its sub-folder(s) {_names(list(below))} hold {sum(below.values())} image(s), which are not read "
-                "(only the images directly in a class folder are); move them up into it, or give the sub-folder as the "
-                "class folder")
+        why += (f"{';' if why else ':'} {_not_read(below)} (only the images directly in a class folder are); move "
+                "them up into it, or give the sub-folder as the class folder")
     return links + sum(below.values()), why
 
 
