@@ -1,5 +1,5 @@
 """Field help in the words of the model's family: SDXL has two text encoders and its own sizes,
-Flux a guidance value instead of classifier-free guidance.
+Flux a guidance value instead of classifier-free guidance; and why a family does not read a field at all.
 
 The schema's docstrings (engine/profile/schema.py and training_sections.py) are the help for
 Stable Diffusion 1.x/2.x and for a model not checked yet; a family overrides only the fields where its facts differ.
@@ -41,7 +41,19 @@ HELP: dict[str, dict[str, str]] = {
     },
 }
 
+# Fields a family does not read at all, and why: greyed out, their value kept for a model of another family. One that
+# holds text stays editable, so that the problems panel's warning of it (engine/models/flux.py) can be acted on.
+UNREAD: dict[str, dict[str, str]] = {
+    "flux": {"sampling.negative_prompt": "Not used by Flux, which takes no negative prompt (its guidance is distilled "
+                                         "into the model); kept for an SD model."},
+}
+
 
 def field_help(key: str, default: str, family_id: str | None) -> str:
     """The help for field ``key`` with a model of ``family_id`` (None: not checked yet)."""
     return HELP.get(family_id or "", {}).get(key, default)
+
+
+def unread_help(key: str, family_id: str | None) -> str | None:
+    """Why a model of ``family_id`` does not read field ``key``; None where it does."""
+    return UNREAD.get(family_id or "", {}).get(key)

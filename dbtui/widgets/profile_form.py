@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Collapsible, Input, Label, Select, Static, Switch
 
-from dbtui.family_help import field_help
+from dbtui.family_help import field_help, unread_help
 from dbtui.field_rules import CONTROLS, applies, aside_note, controls_of, settle
 from dbtui.session import Session
 from dbtui.widgets.ordered_keys import OrderedInput
@@ -33,10 +33,6 @@ BASIC = [
     "optimizer.name", "optimizer.learning_rate", "dataset.resolution", "prior.enabled",
     "precision.mixed_precision", "precision.gradient_checkpointing", "saving.output_dir",
 ]
-# Fields a family does not read at all, and why: greyed out, their value kept for a model of another family. One that
-# holds text stays editable, so that the problems panel's warning of it (engine/models/flux.py) can be acted on.
-UNREAD = {"flux": {"sampling.negative_prompt": "Not used by Flux, which takes no negative prompt (its guidance is "
-                                               "distilled into the model); kept for an SD model."}}
 
 
 @dataclass(frozen=True)
@@ -194,7 +190,7 @@ class ProfileForm(Vertical):
     def unread(self, spec: FieldSpec) -> str | None:
         """Why the model's family does not read this field; None where it does. A hub id not downloaded has its name's
         family, by which the problems panel warns of the field too."""
-        return UNREAD.get(self.session.advised_family or "", {}).get(spec.key)
+        return unread_help(spec.key, self.session.advised_family)
 
     def help_text(self, spec: FieldSpec) -> str:
         if unread := self.unread(spec):
