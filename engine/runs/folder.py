@@ -33,7 +33,7 @@ from engine.runs.last_events import last_finish, last_marked, last_step
 from engine.runs.trainer_process import trainer_alive
 from engine.support.json_file import is_number
 from engine.support.plain_path import plain_path
-from engine.support.run_marks import holds_run_files
+from engine.support.run_marks import EVENTS_FILE, STATE_FILE, holds_run_files
 
 
 def run_dir_for(profile: Any) -> Path:
@@ -92,11 +92,11 @@ class RunFolder:
 
     @property
     def events(self) -> Path:
-        return self.path / "events.jsonl"
+        return self.path / EVENTS_FILE
 
     @property
     def state_file(self) -> Path:
-        return self.path / "state.json"
+        return self.path / STATE_FILE
 
     @property
     def control(self) -> Path:
