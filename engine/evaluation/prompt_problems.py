@@ -9,7 +9,6 @@ from pathlib import Path
 from engine.evaluation.prompts import concept_words, evaluation_prompts
 from engine.profile import Profile, concept_label
 from engine.profile.concept_warnings import shared_prompt_problems
-from engine.profile.output_in_data import output_in_data_problems
 from engine.profile.problems import Problem
 from engine.support.relative_paths import where_read
 
@@ -53,13 +52,6 @@ def empty_prompt_problems(profile: Profile) -> list[Problem]:
                                           "reads an empty text. Set evaluation.prompts, the prompts the scorer generates "
                                           "(sampling.prompts makes only the previews); without an identifier they measure "
                                           f"only drift from the base model: {STYLE_IDENTIFIER}")]
-
-
-def run_start_problems(profile: Profile) -> list[Problem]:
-    """What a run says as it starts, for a run whose profile ``dbtui validate`` (or the wizard's review) never checked
-    (a headless `dbtui run` reads only its log): its evaluation prompts, and a run folder among the user's pictures."""
-    return (shared_prompt_problems(profile) + shared_identifier_problems(profile) + empty_prompt_problems(profile)
-            + output_in_data_problems(profile))
 
 
 def shared_identifier_problems(profile: Profile) -> list[Problem]:

@@ -30,7 +30,6 @@ from engine.data.buckets import resolution_warnings
 from engine.data.encoders import LatentSource, TextSource
 from engine.data.examples import Example, bucket_list, build_examples
 from engine.data.images import unused_instance_images
-from engine.evaluation.prompt_problems import run_start_problems
 from engine.events import Event, PhaseFinished, PhaseStarted, RunStarted, Warning
 from engine.models.family import Components
 from engine.models.loading import load_components, resolve_model_folder, run_models
@@ -38,6 +37,7 @@ from engine.profile import Profile, dumps_profile
 from engine.profile.section import MAX_SEED
 from engine.training.preview_rounds import PreviewRounds, generation_prompts
 from engine.training.optimizer_setup import prepare_optimizer
+from engine.training.start_warnings import run_start_problems
 from engine.training.steps import batch_loss, optimizer_step
 from engine.training.text_encoders_on_demand import TextEncodersOnDemand
 from engine.training.preview_schedule import preview_scheduled
