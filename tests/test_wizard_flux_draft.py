@@ -110,3 +110,16 @@ async def test_a_flux_hub_id_not_downloaded_greys_out_the_negative_prompt() -> N
         screen, field = await negative_prompt_field(pilot, session)
         assert field.disabled
         assert "Not used by Flux" in help_of(screen, "sampling.negative_prompt")
+
+
+async def test_a_flux_hub_id_not_downloaded_has_the_flux_help() -> None:
+    """Read by its name until it downloads, black-forest-labs/FLUX.1-dev got bf16 and Flux's warnings, while the form's
+    help stayed SD's: 'fp16 (most GPUs)' beside a precision the wizard had set to bf16 because Flux overflows in fp16."""
+    app = make_app(HubEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        session = Session.for_demo()
+        session.set("model.pretrained", "black-forest-labs/FLUX.1-dev")
+        session.adopt_model(HubEngine().inspect_model("black-forest-labs/FLUX.1-dev"))
+        await open_parameters(pilot, session)
+        await settle(pilot, 0.3)
+        assert "Flux was not made for fp16" in help_of(pilot.app.screen, "precision.mixed_precision")

@@ -195,7 +195,8 @@ class ProfileForm(Vertical):
     def help_text(self, spec: FieldSpec) -> str:
         if unread := self.unread(spec):
             return unread
-        text = field_help(spec.key, spec.help, self.session.family_id)
+        # By the family the defaults, presets and warnings use: a hub id not downloaded has its name's (Flux's bf16).
+        text = field_help(spec.key, spec.help, self.session.advised_family)
         info = self.session.model_info
         if spec.key == "dataset.resolution" and self.session.family_id and info.resolution:
             text += f" This model was made for {info.resolution} px."
