@@ -100,6 +100,7 @@ async def test_problems_past_the_panels_lines_scroll_into_view_by_keyboard() -> 
         assert box in app.screen.focus_chain  # Tab reaches it, then
         box.focus()
         await pilot.press("end")
+        await pilot.wait_for_scheduled_animations()  # End's scroll is animated: settle's 0.2 s can end before it does
         await settle(pilot)
         assert end in " ".join(screen_lines(app)[-8:])
 
