@@ -254,7 +254,8 @@ def test_validate_warns_about_missing_folders_and_captions(tmp_path: Path, capsy
     assert "model.pretrained" not in out  # "m" is a hub id, looked up when the run starts
 
 
-def test_validate_asks_the_models_family_and_knows_the_built_in_names(capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_asks_the_models_family_and_knows_the_built_in_names(capsys: pytest.CaptureFixture[str],
+                                                                     tmp_path: Path) -> None:
     """What the load would refuse (a setting the family cannot honour, a built-in that does not exist) is said by validate."""
     demo = str(ROOT / "profiles" / "tiny-demo.toml")
     flux = ["--set", 'model.pretrained="builtin:tiny-flux"', "--set", 'training.method="lora"',
@@ -265,8 +266,12 @@ def test_validate_asks_the_models_family_and_knows_the_built_in_names(capsys: py
     assert "--set training.clip_skip=2: Flux uses CLIP-L" in err
     assert "dataset.resolution" not in err  # 72 is a multiple of the tiny Flux's own step (4), if not of a real Flux's 16
     assert "(as a Flux.1 model)" in err
-    assert main(["run", demo, *flux, "--set", "saving.output_dir=/nonexistent/runs"]) == 2  # refused before the load
+    # Refused before the load, and in a folder of the test's own: the launch lock is taken first (its folder made),
+    # and /nonexistent/runs left behind once made test_meter_absent_model's "/nonexistent/…" a folder that exists.
+    runs = tmp_path / "runs"
+    assert main(["run", demo, *flux, "--set", f'saving.output_dir="{runs}"']) == 2
     assert "training.clip_skip" in capsys.readouterr().err
+    assert not runs.exists()
     assert main(["validate", demo, "--set", 'model.pretrained="someone/my-flux-finetune"',
                  "--set", "training.min_snr_gamma=5"]) == 0  # a hub id not in the cache: the family is a guess, so a warning
     assert "warning: --set training.min_snr_gamma=5: min-SNR weighting" in capsys.readouterr().out
