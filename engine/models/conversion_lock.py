@@ -64,6 +64,7 @@ def converting_into(folder: Path, waiting: Callable[[Holder | None], None] | Non
 
 def _take(lock: Path, folder: Path, waiting: Callable[[Holder | None], None] | None) -> int | None:
     told = False
+    unnamed = 0  # misses in a row whose lock file named no process
     while True:
         try:
             lock.parent.mkdir(parents=True, exist_ok=True)
@@ -85,7 +86,12 @@ def _take(lock: Path, folder: Path, waiting: Callable[[Holder | None], None] | N
         holder = holder_of(lock) if not held else None
         if holder is not None and holder.stopped:
             raise held_by_stopped(folder, holder)
-        if not held and not told and waiting is not None:
+        if held or told or waiting is None:
+            continue
+        # A new holder names itself just after it takes the lock: read in between, the file names no one yet. A second
+        # miss in a row naming no one is a holder that cannot be named from here (another machine's, say).
+        unnamed = 0 if holder is not None else unnamed + 1
+        if unnamed != 1:
             waiting(holder)
             told = True
 
