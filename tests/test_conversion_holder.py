@@ -66,7 +66,8 @@ def test_a_wait_for_a_stopped_conversion_ends_and_says_how_to_go_on(other_conver
     assert not thread.is_alive()
     assert [type(error) for error in raised] == [ConversionHeldError]
     message = str(raised[0])
-    assert f"process {holder.pid}, which is stopped" in message and f"kill -CONT {holder.pid}" in message
+    assert f"process {holder.pid}, `" in message and ", which is stopped" in message  # and what it runs, between
+    assert f"kill -CONT {holder.pid}" in message
 
 
 def test_a_wait_for_a_running_conversion_names_its_process(other_conversion, tmp_path: Path) -> None:

@@ -187,7 +187,8 @@ async def test_a_wait_for_a_stopped_conversion_ends_saying_what_to_do(stopped: s
             os.kill(other.process.pid, signal.SIGCONT)
         screen = app.screen
         said = _shown(pilot, "#model-family")
-        assert f"held by process {other.process.pid}, which is stopped" in said
+        # The process, what it runs, and that it is stopped.
+        assert f"held by process {other.process.pid}, `" in said and ", which is stopped" in said
         assert f"kill -CONT {other.process.pid}" in said and "Traceback" not in said
         assert not visible(screen, "#model-warning") and not visible(screen, "#model-progress")
         assert not screen.query_one("#model-convert", Button).disabled and conversions == []

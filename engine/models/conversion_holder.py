@@ -7,6 +7,7 @@ up on one that is stopped (Ctrl-Z in its terminal), which else held it, and the 
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,46 @@ class ConversionHeldError(DbtuiError):
 class Holder:
     pid: int
     stopped: bool  # suspended (Ctrl-Z, kill -STOP): it converts nothing until continued
+    command: tuple[str, ...] = ()  # its command line, where /proc lets this user read it
+
+    @property
+    def run(self) -> str | None:
+        """The run folder of a run's trainer (``python -m engine.runs.worker RUN_DIR``, engine/runs/command.py),
+        which converts the run's base model before its first step; else None."""
+        if "engine.runs.worker" not in self.command:
+            return None
+        after = self.command[self.command.index("engine.runs.worker") + 1:]
+        return after[0] if after else None
+
+    @property
+    def what(self) -> str:
+        """``process PID`` and what it runs, where that can be read."""
+        if self.run is not None:
+            return f"process {self.pid}, the trainer of the run in {self.run}"
+        return f"process {self.pid}, `{_shown(self.command)}`" if self.command else f"process {self.pid}"
+
+    @property
+    def ending(self) -> str:
+        """How to end its conversion instead of waiting. A run's trainer takes a `kill` as `dbtui stop`: it ends
+        its run, once its conversion is done (set-up checks for a stop only between its stages), and hurries this one
+        not at all, which `kill PID` advised unsaid; any other command as the user ends it."""
+        if self.run is not None:
+            return (f"that process is the run's trainer, and a `kill` of it ends the run, once the conversion is done, "
+                    f"without hurrying this one: wait for it, or, to end the run too, `dbtui stop "
+                    f"{shlex.quote(self.run)}`")
+        if self.command:
+            return (f"to end it instead, end that command (Ctrl-C in its terminal, or `kill {self.pid}`) and this one "
+                    "converts")
+        return f"to end it instead, stop that process (`kill {self.pid}`) and this one converts"
+
+
+def _shown(command: tuple[str, ...]) -> str:
+    """The command line as typed: ``dbtui …`` for dbtui's script or ``python -m dbtui``, else as it is."""
+    if command and os.path.basename(command[0]) == "dbtui":
+        command = ("dbtui", *command[1:])
+    elif command[1:3] == ("-m", "dbtui"):
+        command = ("dbtui", *command[3:])
+    return shlex.join(command)
 
 
 def sign(fd: int) -> None:
@@ -42,14 +83,23 @@ def holder_of(lock: Path) -> Holder | None:
         return None
     number = int(pid.partition("-")[0])
     try:
-        return Holder(number, psutil.Process(number).status() == psutil.STATUS_STOPPED)
+        process = psutil.Process(number)
+        stopped = process.status() == psutil.STATUS_STOPPED
     except psutil.Error:
         return None
+    try:
+        command = tuple(process.cmdline())
+    except psutil.Error:  # another user's process, where /proc hides it: named by its pid alone
+        command = ()
+    return Holder(number, stopped, command)
 
 
 def held_by_stopped(folder: Path, holder: Holder) -> ConversionHeldError:
     return ConversionHeldError(
-        f"another conversion into {folder} is held by process {holder.pid}, which is stopped (Ctrl-Z in its terminal, "
+        f"another conversion into {folder} is held by {holder.what}, which is stopped (Ctrl-Z in its terminal, "
         f"or kill -STOP): it converts nothing until continued, so this one does not wait for it. Continue it (`fg` in "
-        f"its terminal, or `kill -CONT {holder.pid}`) and try again once it ends, or end it (`kill {holder.pid}`, then "
-        f"`kill -CONT {holder.pid}`) and try again at once")
+        f"its terminal, or `kill -CONT {holder.pid}`) and try again once it ends, " + (
+            # A trainer stopped in its set-up ends its run only once its conversion is done: no sooner for a kill.
+            f"when this one uses its conversion; to end that run too, `dbtui stop {shlex.quote(holder.run)}` as well"
+            if holder.run is not None else
+            f"or end it (`kill {holder.pid}`, then `kill -CONT {holder.pid}`) and try again at once"))

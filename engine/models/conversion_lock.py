@@ -28,9 +28,8 @@ def waiting_said(emit: Callable[[Event], None] | None, path: Path,
         return None
 
     def said(holder: Holder | None) -> None:
-        which = f"by process {holder.pid}, " if holder is not None else ""
-        ending = (f"; to end it instead, stop that process (`kill {holder.pid}`) and this one converts"
-                  if holder is not None else "")
+        which = f"by {holder.what}, " if holder is not None else ""
+        ending = f"; {holder.ending}" if holder is not None else ""
         emit(WarningEvent(
             message=f"another conversion into {folder} is under way ({which}in another terminal, run or export): "
                     f"{path.name} waits for it, and uses its folder where that holds this file's conversion",
