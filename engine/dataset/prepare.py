@@ -36,6 +36,7 @@ from engine.dataset.options import bucket_list, checked_caption_extension, check
 from engine.dataset.pool import run_phase
 from engine.dataset.prepare_captions import CAPTION, captions_of_another_extension, copy_captions
 from engine.dataset.prepare_captions import write_prepared_file as _write_output
+from engine.dataset.prepare_lock import preparing_into
 from engine.dataset.prepared_origin import MANIFEST, record_origin, refuse_copies_of_copies, unrecordable
 from engine.events import Event
 from engine.support.json_file import read_json_object
@@ -119,78 +120,79 @@ def prepare_dataset(
                             "prepare --recursive`)")
         raise DatasetError(f"no images in {src} ({', '.join(sorted(IMAGE_SUFFIXES))}): nothing to prepare, so no "
                            f"folder was made{why}")
-    manifest_path = dst / MANIFEST
-    manifest = read_json_object(manifest_path)  # damaged: the copies already there are taken for the user's own
-    unrecorded = unrecordable(dst, src, manifest)  # before the folder is made: a folder made now is new
     _make_folder(dst)
-    if not unrecorded:
-        record_origin(dst, src)
-    settings = PrepareSettings(resolution, bucketing, tuple(map(tuple, bucket_list(resolution, buckets, size_multiple))),
-                               center_crop, tuple(flatten_color), DECODING)
-    originals = {os.path.realpath(p) for p in images}
-    outputs = output_paths(images, src, dst)
-    jobs, up_to_date, kept = [], [], []
-    earlier: dict[str, dict | None] = {}  # the manifest's entries before this run, for the copies that fail
-    failed = [(str(r.path), problem_text(r.code, r.reason)) for r in listing.refused if not r.folder]
-    failed_folders = [(str(r.path), problem_text(r.code, r.reason)) for r in listing.refused if r.folder]
-    for image, output in zip(images, outputs):
-        if os.path.realpath(output) in originals:
-            failed.append((str(image), f"its copy would overwrite the original {output}"))
-            continue
-        key = str(output.relative_to(dst))
-        problem = file_problem(str(image))
-        if problem:  # a broken link, or a file that went away since the folder was listed
-            failed.append((str(image), problem_text(*problem)))
-            continue
-        if key not in manifest:
-            foreign = _foreign_file(output, caption_path(output, caption_extension))
-            if foreign:
-                kept.append((str(foreign), f"{foreign} exists and is not a copy dbtui made; it is left as it is and "
-                             f"{image.name} was not prepared: prepare into another folder, or move the file away"))
+    with preparing_into(dst):  # what it reads of the folder, and writes there, no other prepare writes meanwhile
+        manifest_path = dst / MANIFEST
+        manifest = read_json_object(manifest_path)  # damaged: the copies already there are taken for the user's own
+        unrecorded = unrecordable(dst, src, manifest)  # an empty folder (made just now) is new
+        if not unrecorded:
+            record_origin(dst, src)
+        settings = PrepareSettings(resolution, bucketing, tuple(map(tuple, bucket_list(resolution, buckets, size_multiple))),
+                                   center_crop, tuple(flatten_color), DECODING)
+        originals = {os.path.realpath(p) for p in images}
+        outputs = output_paths(images, src, dst)
+        jobs, up_to_date, kept = [], [], []
+        earlier: dict[str, dict | None] = {}  # the manifest's entries before this run, for the copies that fail
+        failed = [(str(r.path), problem_text(r.code, r.reason)) for r in listing.refused if not r.folder]
+        failed_folders = [(str(r.path), problem_text(r.code, r.reason)) for r in listing.refused if r.folder]
+        for image, output in zip(images, outputs):
+            if os.path.realpath(output) in originals:
+                failed.append((str(image), f"its copy would overwrite the original {output}"))
                 continue
-        stamp = {**_stamp(image, settings), **_caption_record(manifest.get(key))}
-        if output.exists() and manifest.get(key) == stamp:
-            up_to_date.append(str(output))
-        else:
-            jobs.append(PrepareJob(str(image), str(output), settings))
-        earlier[key] = manifest.get(key)
-        manifest[key] = stamp
-    # Claimed before any copy is written, as being made (equal to no stamp, so a re-run makes them again): the copies
-    # an interrupted prepare (Ctrl-C, a kill) left are dbtui's, not files of the user's to keep.
-    claimed = {**manifest, **{key: {"being_made": True, **_caption_record(manifest[key])}
-                              for key in (str(Path(job.output).relative_to(dst)) for job in jobs)}}
-    _write_output(manifest_path, json.dumps(claimed, indent=1, sort_keys=True))
-    outcomes = run_phase("dataset_prepare", prepare_image, jobs, workers=workers, emit=emit,
-                         description=f"preparing {len(jobs)} images")
-    written = []
-    for job, reason in zip(jobs, outcomes):
-        if reason:
-            failed.append((job.source, reason))
-            # The earlier entry (never this run's stamp) makes the next run try again, and keeps a copy an earlier
-            # run made counted as dbtui's rather than as the user's own file.
-            key = str(Path(job.output).relative_to(dst))
-            if earlier[key] is None:
-                del manifest[key]
+            key = str(output.relative_to(dst))
+            problem = file_problem(str(image))
+            if problem:  # a broken link, or a file that went away since the folder was listed
+                failed.append((str(image), problem_text(*problem)))
+                continue
+            if key not in manifest:
+                foreign = _foreign_file(output, caption_path(output, caption_extension))
+                if foreign:
+                    kept.append((str(foreign), f"{foreign} exists and is not a copy dbtui made; it is left as it is and "
+                                 f"{image.name} was not prepared: prepare into another folder, or move the file away"))
+                    continue
+            stamp = {**_stamp(image, settings), **_caption_record(manifest.get(key))}
+            if output.exists() and manifest.get(key) == stamp:
+                up_to_date.append(str(output))
             else:
-                manifest[key] = earlier[key]
-        else:
-            written.append(job.output)
-    without_original = _without_original(manifest, outputs, dst, recursive)
-    _write_output(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
-    failed_sources = {s for s, _ in failed}
-    recorded = json.dumps(manifest, sort_keys=True)
-    copies = [(image, output, manifest[key]) for image, output in zip(images, outputs)  # neither failed nor the user's
-              if str(image) not in failed_sources and (key := str(output.relative_to(dst))) in manifest]
-    captions = copy_captions(copies, src, dst, caption_extension)
-    if json.dumps(manifest, sort_keys=True) != recorded:
+                jobs.append(PrepareJob(str(image), str(output), settings))
+            earlier[key] = manifest.get(key)
+            manifest[key] = stamp
+        # Claimed before any copy is written, as being made (equal to no stamp, so a re-run makes them again): the copies
+        # an interrupted prepare (Ctrl-C, a kill) left are dbtui's, not files of the user's to keep.
+        claimed = {**manifest, **{key: {"being_made": True, **_caption_record(manifest[key])}
+                                  for key in (str(Path(job.output).relative_to(dst)) for job in jobs)}}
+        _write_output(manifest_path, json.dumps(claimed, indent=1, sort_keys=True))
+        outcomes = run_phase("dataset_prepare", prepare_image, jobs, workers=workers, emit=emit,
+                             description=f"preparing {len(jobs)} images")
+        written = []
+        for job, reason in zip(jobs, outcomes):
+            if reason:
+                failed.append((job.source, reason))
+                # The earlier entry (never this run's stamp) makes the next run try again, and keeps a copy an earlier
+                # run made counted as dbtui's rather than as the user's own file.
+                key = str(Path(job.output).relative_to(dst))
+                if earlier[key] is None:
+                    del manifest[key]
+                else:
+                    manifest[key] = earlier[key]
+            else:
+                written.append(job.output)
+        without_original = _without_original(manifest, outputs, dst, recursive)
         _write_output(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
-    misnamed = {caption for caption, _ in captions.failures}  # named there with its right name
-    orphans = tuple(str(c) for c in listing.orphan_captions if str(c) not in misnamed)
-    other, unused = captions_of_another_extension(images, caption_extension)
-    return PrepareResult(str(dst), tuple(written), tuple(up_to_date), tuple(failed), captions.copied,
-                         tuple(captions.failures), orphans, tuple(without_original), tuple(kept), tuple(captions.stale),
-                         str(captions.set_aside_in or ""), tuple(captions.edited), unrecorded, tuple(failed_folders),
-                         (other, tuple(map(str, unused))))
+        failed_sources = {s for s, _ in failed}
+        recorded = json.dumps(manifest, sort_keys=True)
+        copies = [(image, output, manifest[key]) for image, output in zip(images, outputs)  # neither failed nor the user's
+                  if str(image) not in failed_sources and (key := str(output.relative_to(dst))) in manifest]
+        captions = copy_captions(copies, src, dst, caption_extension)
+        if json.dumps(manifest, sort_keys=True) != recorded:
+            _write_output(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
+        misnamed = {caption for caption, _ in captions.failures}  # named there with its right name
+        orphans = tuple(str(c) for c in listing.orphan_captions if str(c) not in misnamed)
+        other, unused = captions_of_another_extension(images, caption_extension)
+        return PrepareResult(str(dst), tuple(written), tuple(up_to_date), tuple(failed), captions.copied,
+                             tuple(captions.failures), orphans, tuple(without_original), tuple(kept), tuple(captions.stale),
+                             str(captions.set_aside_in or ""), tuple(captions.edited), unrecorded, tuple(failed_folders),
+                             (other, tuple(map(str, unused))))
 
 
 def _caption_record(entry: object) -> dict:
