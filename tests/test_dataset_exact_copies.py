@@ -43,16 +43,18 @@ def test_copies_are_exact_copies_of_the_first_and_not_near_duplicates(phone: Pat
 
 
 def test_extra_copies_add_no_suggested_steps(phone: Path, capsys, monkeypatch) -> None:
+    shutil.copy(phone / "IMG_0003.png", phone / "IMG_0003 copy.png")  # a copy a run reads, beside its first
     report = check_dataset(phone, resolution=256, recursive=True, workers=1)
-    assert (report.summary.usable, report.summary.copies) == (7, 3)
-    assert report.summary.suggested_steps == 400  # four different photos, not seven files
+    # The sub-folders' three are checked (their copies found above) but not read by a run, so not counted.
+    assert (report.summary.usable, report.summary.copies, report.summary.sub_folder_images) == (5, 1, 3)
+    assert report.summary.suggested_steps == 400  # four different photos, not five files
     monkeypatch.setenv("COLUMNS", "240")
     assert main(["dataset", "check", "-r", str(phone)]) == 0
     out = capsys.readouterr().out
-    assert "7 images, 7 usable (3 of them exact copies)" in out
-    # A run leaving its length to the rule trains each copy (engine.data.examples): 700 steps, said beside the 400.
-    assert ("Suggested training steps: 400 (100 per usable image, its 3 exact copies not counted; set "
-            "training.max_train_steps: with it and training.num_train_epochs both empty, training runs 700 steps)") in out
+    assert "8 images, 5 usable (1 of them exact copies)" in out
+    # A run leaving its length to the rule trains each copy (engine.data.examples): 500 steps, said beside the 400.
+    assert ("Suggested training steps: 400 (100 per usable image, its 1 exact copies not counted; set "
+            "training.max_train_steps: with it and training.num_train_epochs both empty, training runs 500 steps)") in out
 
 
 def test_only_files_of_one_size_are_read_and_same_size_is_not_a_copy(tmp_path: Path) -> None:

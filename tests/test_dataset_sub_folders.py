@@ -310,9 +310,9 @@ def test_check_with_a_profile_reads_the_sub_folders_of_a_folder_named_as_caption
                        encoding="utf-8")
     assert main(["dataset", "check", str(photos), "--profile", str(profile), "-r", "--workers", "1"]) == 0
     said = " ".join(capsys.readouterr().out.split())
-    assert "5 images, 5 usable" in said
-    assert (f"2 image(s) in sub-folders of {photos} were checked, as -r asks, and are counted above: training reads "
-            "only the images directly in a concept's instance_dir") in said
+    assert "5 images, 3 usable" in said  # the 3 a run reads: the 2 below were counted before
+    assert (f"2 image(s) in sub-folders of {photos} were checked, as -r asks, and are not counted as usable nor in the "
+            "figures below: a run reads only the images directly in a concept's instance_dir") in said
 
 
 def test_check_with_a_profile_and_r_passes_over_its_class_folder_inside_folder(tmp_path: Path, capsys) -> None:
@@ -331,5 +331,22 @@ def test_check_with_a_profile_and_r_passes_over_its_class_folder_inside_folder(t
                        '[dataset]\nresolution = 64\n', encoding="utf-8")
     assert main(["dataset", "check", str(photos), "--profile", str(profile), "-r", "--workers", "1"]) == 0
     said = " ".join(capsys.readouterr().out.split())
-    assert "5 images, 5 usable" in said and "4 present" in said, said
+    assert "5 images, 3 usable" in said and "4 present" in said, said
     assert f"2 image(s) in sub-folders of {photos} were checked" in said
+
+
+def test_a_recursive_check_without_a_profile_suggests_for_the_images_a_run_reads(tmp_path: Path, capsys) -> None:
+    """`dataset check photos -r` counted the sub-folders' images as usable: 5 usable, 500 suggested steps and a bucket
+    of 5, where a run given photos trains its 3; the sub-folders' images are still checked, and said left out."""
+    from dbtui.cli import main
+
+    photos = tmp_path / "photos"
+    _images(photos, 3)
+    _images(photos / "sub", 2, seed=5)
+    assert main(["dataset", "check", str(photos), "-r", "--workers", "1", "--resolution", "64"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "5 images, 3 usable" in said and "Suggested training steps: 300 " in said, said
+    assert f"2 image(s) in sub-folders of {photos} were checked, as -r asks, and are not counted as usable" in said
+    summary = check_dataset(photos, workers=1, recursive=True, resolution=64, bucketing=True).summary
+    assert (summary.images, summary.usable, summary.sub_folder_images) == (5, 3, 2)
+    assert summary.suggested_steps == 300 and sum(summary.buckets.values()) == 3

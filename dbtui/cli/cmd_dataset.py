@@ -8,7 +8,7 @@ from typing import Any
 
 from dbtui.cli.common import ExamplesFormatter, add_overrides, finite_at_least, int_in, profile_path, user_path
 from dbtui.cli.dataset_caption import register_caption
-from dbtui.cli.dataset_report_print import print_report, say_sub_folder_images
+from dbtui.cli.dataset_report_print import print_report
 from dbtui.cli.first_lines import check_hint, print_first
 from dbtui.cli.profile_decides import (RECURSIVE_WITH_PROFILE, folder_without_profile, profile_decides,
                                      profile_values_need_profile, recursive_with_profile)
@@ -166,8 +166,6 @@ def _check(args: argparse.Namespace) -> int:
             continue
         print_report(console, report, show_info=args.all, profile_counts=bool(args.profile),
                      training=profile.training if args.profile else None, run_images=run_images)
-        if args.profile and args.recursive:
-            say_sub_folder_images(console, report)
         failed |= report.has_errors
     if unusable:
         raise DatasetError("\n".join(unusable))

@@ -38,6 +38,12 @@ def print_report(console, report, show_info: bool, profile_counts: bool = False,
     copies = f" ({s.copies} of them exact copies)" if s.copies else ""
     console.print(f"[bold]{s.images} images, {s.usable} usable[/]{copies} — {counts}"
                   + ("" if show_info or not s.counts.get("info") else " (--all lists the notes)"))
+    if s.sub_folder_images:
+        # -r reads them for their findings; counted as usable they made the suggestions of a set no run trains.
+        console.print(f"[yellow]{s.sub_folder_images} image(s) in sub-folders[/] of {markup_safe(report.folder)} were "
+                      "checked, as -r asks, and are not counted as usable nor in the figures below: a run reads only "
+                      "the images directly in a concept's instance_dir, so move them up into it or make each "
+                      "sub-folder a concept of its own (concepts.N.instance_dir)", soft_wrap=True)
     if s.buckets:
         console.print("Buckets with aspect-ratio bucketing: "
                       + ", ".join(f"{w}×{h}: {n}" for (w, h), n in s.buckets.items()))
@@ -73,15 +79,3 @@ def print_report(console, report, show_info: bool, profile_counts: bool = False,
     rule = "" if profile_counts else (f" (a suggestion: {CLASS_IMAGES_PER_IMAGE} per usable image, at least {MIN_CLASS_IMAGES} "
                                       f"and at most {MAX_CLASS_IMAGES}; a profile sets it as concepts.N.num_class_images)")
     console.print(f"Class images for prior preservation: {s.class_images_wanted} wanted{present}{rule}")
-
-
-def say_sub_folder_images(console, report) -> None:
-    """Under a FOLDER checked with --profile and -r: the images read in its sub-folders, which the figures above count
-    and a run given FOLDER as instance_dir would not read (`prepare` says the same of its copies)."""
-    root = Path(report.folder)
-    nested = sum(1 for probe in report.probes if Path(probe.path).parent != root)
-    if nested:
-        console.print(f"[yellow]{nested} image(s) in sub-folders[/] of {markup_safe(report.folder)} were checked, as -r "
-                      "asks, and are counted above: training reads only the images directly in a concept's "
-                      "instance_dir, so move them up into it or make each sub-folder a concept of its own "
-                      "(concepts.N.instance_dir)", soft_wrap=True)

@@ -272,13 +272,15 @@ def check_dataset(
     if present and num_class_images != 0:
         findings += class_image_findings(Path(class_dir), num_class_images, max_pixels=max_pixels, workers=workers, emit=emit)
     order = {"error": 0, "warning": 1, "info": 2}
+    # -r reads the sub-folders' images for their findings; a run reads only the folder's own (engine.data.images).
+    left_out = frozenset(p.path for p in probes if Path(p.path).parent != Path(folder))
     findings.sort(key=lambda f: (f.path, order[f.severity], f.code))
     return DatasetReport(
         folder=folder_name,
         resolution=resolution,
         findings=tuple(findings),
         summary=summarise(probes, findings, image_buckets, num_class_images, present, class_generated, unused,
-                          copies),
+                          copies, left_out),
         probes=tuple(probes),
         image_buckets=image_buckets,
     )

@@ -47,6 +47,7 @@ class Summary:
     class_images_generated_in: str | None = None  # that set's folder
     class_images_unused: int = 0  # pictures in the class folder that are not used (links out of it, sub-folders)
     copies: int = 0  # usable images that are exact copies of another usable one: not counted in the suggestions
+    sub_folder_images: int = 0  # images in sub-folders (read by -r) that a run leaves out: in ``images`` alone
 
     @property
     def class_images_to_generate(self) -> int:
@@ -82,14 +83,18 @@ def summarise(
     class_generated: tuple[Path | None, int] = (None, 0),
     class_images_unused: int = 0,
     copy_groups: Sequence[Sequence[str]] = (),
+    left_out: frozenset[str] = frozenset(),
 ) -> Summary:
-    """``copy_groups``: groups of files with the same bytes; each group's usable files beyond one are one picture."""
-    failed = {f.path for f in findings if f.severity == "error"}
+    """``copy_groups``: groups of files with the same bytes; each group's usable files beyond one are one picture.
+    ``left_out``: the images of sub-folders, which a recursive check reads and a run does not: counted in ``images``
+    alone, so that the usable count and the suggestions are the run's."""
+    # An image with an error does not train, nor one a run does not read: neither fills a bucket nor counts.
+    failed = {f.path for f in findings if f.severity == "error"} | left_out
     usable = sum(1 for p in probes if p.path not in failed)
     copies = sum(max(0, sum(1 for path in group if path not in failed) - 1) for group in copy_groups)
     histogram: dict[tuple[int, int], int] = {}
     for path, bucket in image_buckets.items():
-        if path not in failed:  # an image with an error does not train, so it fills no bucket
+        if path not in failed:
             histogram[bucket] = histogram.get(bucket, 0) + 1
     wanted = class_images_wanted if class_images_wanted is not None else min(
         MAX_CLASS_IMAGES, max(MIN_CLASS_IMAGES, CLASS_IMAGES_PER_IMAGE * (usable - copies)))
@@ -105,4 +110,5 @@ def summarise(
         class_images_generated_in=str(class_generated[0]) if class_generated[0] else None,
         class_images_unused=class_images_unused,
         copies=copies,
+        sub_folder_images=sum(1 for p in probes if p.path in left_out),
     )
