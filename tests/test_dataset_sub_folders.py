@@ -350,3 +350,17 @@ def test_a_recursive_check_without_a_profile_suggests_for_the_images_a_run_reads
     summary = check_dataset(photos, workers=1, recursive=True, resolution=64, bucketing=True).summary
     assert (summary.images, summary.usable, summary.sub_folder_images) == (5, 3, 2)
     assert summary.suggested_steps == 300 and sum(summary.buckets.values()) == 3
+
+
+def test_prepare_r_names_an_image_it_leaves_out_by_its_path_under_the_folder(tmp_path: Path) -> None:
+    """`prepare photos out -r` where out/a/0.png and out/b/0.png are the user's: both were told "0.png was not
+    prepared", not which of photos/a/0.png and photos/b/0.png."""
+    from engine.dataset import prepare_dataset
+
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    for sub in ("a", "b"):
+        _images(photos / sub, 1)
+        _images(out / sub, 1, seed=3)
+    reasons = sorted(reason for _, reason in prepare_dataset(photos, out, resolution=64, workers=1, recursive=True).kept)
+    assert f"and a/0.png (in {photos}) was not prepared" in reasons[0], reasons
+    assert f"and b/0.png (in {photos}) was not prepared" in reasons[1], reasons

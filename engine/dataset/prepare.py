@@ -147,8 +147,10 @@ def prepare_dataset(
             if key not in manifest:
                 foreign = _foreign_file(output, caption_path(output, caption_extension))
                 if foreign:
+                    # Named under src: two sub-folders' x.png were both "x.png" to a prepare -r.
                     kept.append((str(foreign), f"{foreign} exists and is not a copy dbtui made; it is left as it is and "
-                                 f"{image.name} was not prepared: prepare into another folder, or move the file away"))
+                                 f"{image.relative_to(src)} (in {src}) was not prepared: prepare into another folder, "
+                                 "or move the file away"))
                     continue
             stamp = {**_stamp(image, settings), **_caption_record(manifest.get(key))}
             if output.exists() and manifest.get(key) == stamp:
