@@ -55,3 +55,26 @@ def test_run_folders_in_the_instance_folder_are_not_said_to_be_its_photos(tmp_pa
     # startswith: the run also warns that saving.output_dir is inside concepts.0.instance_dir (output_in_data)
     said = [e.message for e in events if e.kind == "warning" and e.message.startswith("concepts.0.instance_dir:")]
     assert len(said) == 1 and "its sub-folder(s) 'web' hold 1 image(s), which are not read" in said[0], said
+
+
+def test_a_run_says_once_of_the_caption_files_of_another_extension_it_leaves_unread(tmp_path: Path) -> None:
+    """a.caption beside a.txt (two captioning tools): `dataset check` warned that training reads a.txt alone, and the
+    run trained without a word of a.caption."""
+    from engine.runs.in_process import train
+    from tests.training_helpers import tiny_profile
+
+    photos = tmp_path / "photos"
+    _images(photos, 3)
+    for i in range(3):
+        (photos / f"{i}.txt").write_text("photo of zwx dog\n", encoding="utf-8")
+    for i in range(2):
+        (photos / f"{i}.caption").write_text("photo of zwx dog on grass\n", encoding="utf-8")
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 1}, concepts=[
+        {"instance_dir": str(photos), "instance_prompt": "photo of zwx dog", "caption_mode": "caption_file"}])
+    events = []
+    train(profile, tmp_path / "runs" / "t", sinks=[events.append])
+    said = [e.message for e in events if e.kind == "warning" and "caption file" in e.message]
+    assert len(said) == 1, said
+    assert said[0].startswith("concepts.0.instance_dir: 2 image(s) have a second caption file that training does not "
+                              "read (such as 0.caption beside 0.txt)"), said
+    assert 'set dataset.caption_extension = ".caption"' in said[0]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from engine.data.caption_text import CaptionFileError, caption_words, read_caption
 from engine.dataset.caption_renames import rename_advice
-from engine.dataset.files import USUAL_CAPTION_EXTENSIONS, caption_owners, caption_path, how_misnamed
+from engine.data.unread_captions import unread_caption_files
+from engine.dataset.files import caption_owners, caption_path, how_misnamed
 from engine.dataset.report import Finding
 
 
@@ -44,19 +45,12 @@ def shared_caption_findings(images: list[Path], extension: str) -> list[Finding]
 def other_extension_findings(images: list[Path], extension: str) -> list[Finding]:
     """An image with a caption file of the caption extension and one of another usual extension (a.txt and a.caption,
     written by two captioning tools): training reads the first alone, and the other was left out without a word."""
-    found = []
-    for image in images:
-        used = caption_path(image, extension)
-        if not os.path.lexists(used):
-            continue
-        for other in USUAL_CAPTION_EXTENSIONS:
-            if other != extension.lower() and os.path.lexists(unread := caption_path(image, other)):
-                found.append(Finding(str(unread), "caption_other_extension", "warning",
-                                     f"{image.name} has two caption files, {used.name} and {unread.name}: training "
-                                     f"reads {used.name} alone (the caption extension is {extension})",
-                                     f"move what {unread.name} says into {used.name} and delete it, or set "
-                                     f"dataset.caption_extension = \"{other}\" to train with it instead"))
-    return found
+    return [Finding(str(unread), "caption_other_extension", "warning",
+                    f"{image.name} has two caption files, {used.name} and {unread.name}: training reads {used.name} "
+                    f"alone (the caption extension is {extension})",
+                    f"move what {unread.name} says into {used.name} and delete it, or set "
+                    f"dataset.caption_extension = \"{unread.suffix}\" to train with it instead")
+            for image, used, unread in unread_caption_files(images, extension)]
 
 
 def captioned_images(images: list[Path], extension: str) -> int:

@@ -18,7 +18,6 @@ from engine.dataset.errors import DatasetError
 from engine.support.prepared_marks import is_prepared_folder
 
 IMAGE_EXTENSIONS = IMAGE_SUFFIXES
-USUAL_CAPTION_EXTENSIONS = (".txt", ".caption")  # what captioning tools write
 
 
 @dataclass(frozen=True)

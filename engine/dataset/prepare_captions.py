@@ -21,7 +21,8 @@ from engine.dataset.caption_files import atomic_write_text
 from engine.dataset.caption_renames import rename_advice
 from engine.dataset.captions import HISTORY_DIR, CaptionStore, read_caption
 from engine.dataset.errors import CaptionError, DatasetError
-from engine.dataset.files import USUAL_CAPTION_EXTENSIONS, caption_owners, caption_path, how_misnamed, misnamed_captions
+from engine.data.unread_captions import USUAL_CAPTION_EXTENSIONS
+from engine.dataset.files import caption_owners, caption_path, how_misnamed, misnamed_captions
 
 CAPTION = "caption"  # the manifest entry's key for the SHA-256 of the caption dbtui last copied beside the copy
 

@@ -29,7 +29,8 @@ from engine.data.batches import Batch, epoch_batches, optimizer_steps, process_b
 from engine.data.buckets import resolution_warnings
 from engine.data.encoders import LatentSource, TextSource
 from engine.data.examples import Example, bucket_list, build_examples
-from engine.data.images import unused_instance_images
+from engine.data.images import list_images, unused_instance_images
+from engine.data.unread_captions import unread_captions_warning
 from engine.events import Event, PhaseFinished, PhaseStarted, RunStarted, Warning
 from engine.models.family import Components
 from engine.models.loading import load_components, resolve_model_folder, run_models
@@ -196,13 +197,18 @@ class Trainer:
         """Each instance folder's sub-folders' images, which the run leaves out: a phone's 2023/holiday/ went untrained
         without a word where `dataset check` warned of it. The runs' folder (`validate` warns of one inside an
         instance folder) and this run's own (saving.output_dir at the instance folder; its previews on a resume) are
-        dbtui's, not the user's photos."""
+        dbtui's, not the user's photos. And the caption files of another extension beside those it reads."""
         concept_dirs = (*self.instance_dirs, *(folder for folder in self.class_dirs if folder), self.run_dir,
                         self.run_dir.parent)
         for index, folder in enumerate(self.instance_dirs):
             said = unused_instance_images(folder, concept_dirs)
             if said:
                 self.emit(Warning(message=f"concepts.{index}.instance_dir: {said}"))
+            # a.caption beside a.txt: `dataset check` names each, while the run left it untrained without a word.
+            unread = unread_captions_warning(list_images(folder), self.profile.dataset.caption_extension,
+                                             self.profile.concepts[index].caption_mode)
+            if unread:
+                self.emit(Warning(message=f"concepts.{index}.instance_dir: {unread}"))
 
     def half_precision(self) -> contextlib.AbstractContextManager:
         """Autocast to the weight dtype for inference (samples, class images); off when weights are fp32. Its cache
