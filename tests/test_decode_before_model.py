@@ -75,9 +75,9 @@ def test_a_record_that_cannot_be_written_only_means_decoding_again(tmp_path: Pat
 
 def test_the_pool_names_every_bad_image_in_the_folders_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Decoded in threads, which finish in any order: the message still names them as the folder lists them."""
-    from engine.data import decoding
+    from engine.data import decode_budget
 
-    monkeypatch.setattr(decoding, "default_workers", lambda: 4)
+    monkeypatch.setattr(decode_budget, "default_workers", lambda: 4)
     folder = tmp_path / "photos"
     _photos(folder, 6)
     for name in ("a_cut.jpg", "m_cut.jpg", "x_cut.jpg"):
@@ -134,7 +134,7 @@ def test_the_pools_threads_leave_the_processs_warnings_filters_alone(tmp_path: P
 
     from PIL import Image
 
-    from engine.data import decoding
+    from engine.data import decode_budget
 
     entered_off_main: list[str] = []
 
@@ -145,7 +145,7 @@ def test_the_pools_threads_leave_the_processs_warnings_filters_alone(tmp_path: P
             return super().__enter__()
 
     monkeypatch.setattr(warnings, "catch_warnings", Watched)
-    monkeypatch.setattr(decoding, "default_workers", lambda: 4)
+    monkeypatch.setattr(decode_budget, "default_workers", lambda: 4)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     folder = tmp_path / "photos"
     folder.mkdir()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from engine.data import decoding
+from engine.data import decode_budget, decoding
 
 
 def _pictures(folder: Path, sides: list[int]) -> list[Path]:
@@ -19,9 +19,9 @@ def _pictures(folder: Path, sides: list[int]) -> list[Path]:
 
 
 def test_large_pictures_are_decoded_by_fewer_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(decoding, "default_workers", lambda: 64)
+    monkeypatch.setattr(decode_budget, "default_workers", lambda: 64)
     paths = _pictures(tmp_path / "photos", [100, 1000] * 40)
-    monkeypatch.setattr(decoding, "DECODE_BUDGET_BYTES", 1000 * 1000 * 6 * 4)  # four of the largest at once
+    monkeypatch.setattr(decode_budget, "DECODE_BUDGET_BYTES", 1000 * 1000 * 6 * 4)  # four of the largest at once
     widths: list[int] = []
     real = decoding.ThreadPoolExecutor
 
@@ -36,8 +36,34 @@ def test_large_pictures_are_decoded_by_fewer_threads(tmp_path: Path, monkeypatch
 
 def test_small_pictures_keep_a_thread_a_cpu_and_a_huge_one_keeps_one(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(decoding, "default_workers", lambda: 8)
+    monkeypatch.setattr(decode_budget, "default_workers", lambda: 8)
     paths = _pictures(tmp_path / "photos", [64] * 10)
-    assert decoding.decode_workers(paths) == 8
-    monkeypatch.setattr(decoding, "DECODE_BUDGET_BYTES", 10)
-    assert decoding.decode_workers(paths) == 1
+    assert decode_budget.decode_workers(paths) == 8
+    assert decode_budget.decode_workers(paths, most=3) == 3  # --workers still limits
+    monkeypatch.setattr(decode_budget, "DECODE_BUDGET_BYTES", 10)
+    assert decode_budget.decode_workers(paths) == 1
+
+
+def test_dataset_check_shares_the_budget_of_the_runs_decode_pass(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dataset check` started a process a CPU, each decoding a picture of its own: a 96-CPU machine with 100 MP photos
+    ran out of memory where the run's decode pass, capped at 2 GiB, did not. --workers still limits."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from engine.dataset import check_dataset, pool
+
+    for module in (decode_budget, pool):
+        monkeypatch.setattr(module, "default_workers", lambda: 96)
+    monkeypatch.setattr(decode_budget, "DECODE_BUDGET_BYTES", 1000 * 1000 * 6 * 4)  # four of the largest at once
+    widths: list[int] = []
+
+    def watched(max_workers: int, **_: object) -> ThreadPoolExecutor:  # threads: spawning 96 processes is not the test
+        widths.append(max_workers)
+        return ThreadPoolExecutor(max_workers=max_workers)
+
+    monkeypatch.setattr(pool, "ProcessPoolExecutor", watched)
+    photos = tmp_path / "photos"
+    _pictures(photos, [100] * 59 + [1000])
+    check_dataset(photos, resolution=64, workers=None)
+    check_dataset(photos, resolution=64, workers=2)
+    assert widths == [4, 2]

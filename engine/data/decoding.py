@@ -1,31 +1,26 @@
 """Decoding every training image once, before the model loads: one damaged past its header (a JPEG cut short) stops
 the run in seconds, not after minutes of loading a model on a rented card.
 
-Images are decoded in a thread pool sized by the CPUs (Pillow lets go of the GIL while it decodes), and those the
-run's record holds (engine/data/decoded_record.py) are not decoded again: a re-run or a resume pays nothing.
+Images are decoded in a thread pool sized by the CPUs and a memory budget shared with `dataset check`
+(engine/data/decode_budget.py; Pillow lets go of the GIL while it decodes), and those the run's record holds
+(engine/data/decoded_record.py) are not decoded again: a re-run or a resume pays nothing.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from engine.data.decode_budget import decode_workers
 from engine.data.decoded_record import DecodedRecord
 from engine.data.examples import UnreadableImagesError, build_examples, unreadable_said
-from engine.data.images import DataError, decoded_rgb, image_size, list_images, named_files
+from engine.data.images import DataError, decoded_rgb, list_images, named_files
 from engine.data.pixel_limit import pixel_limit_is_an_error
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
-from engine.support.cpus import default_workers
 
 PHASE = "checking_images"
-# What the pool's pictures may hold at once: each thread holds one decoded picture and its RGB copy, and a thread a CPU
-# on a 64-CPU machine held several GB for 100 MP photos.
-DECODE_BUDGET_BYTES = 2 * 1024**3
-
-
 def _decodes(path: Path) -> bool:
     """Whether ``path`` decodes whole (the picture itself dropped at once: a pool holds one per thread)."""
     try:
@@ -33,17 +28,6 @@ def _decodes(path: Path) -> bool:
     except DataError:
         return False
     return True
-
-
-def decode_workers(paths: list[Path]) -> int:
-    """Threads for decoding ``paths``: one a CPU, fewer where the largest picture (by its header) times them would pass
-    ``DECODE_BUDGET_BYTES``; at least one."""
-    largest = 0
-    for path in paths:
-        with contextlib.suppress(DataError):  # its decode says why it cannot be read
-            width, height = image_size(path)
-            largest = max(largest, width * height * 3 * 2)
-    return max(1, min(default_workers(), len(paths), DECODE_BUDGET_BYTES // max(largest, 1)))
 
 
 def _decode_all(paths: list[Path], done_one: Callable[[int], bool]) -> tuple[list[Path], set[Path]]:

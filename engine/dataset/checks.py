@@ -12,6 +12,7 @@ from typing import Any
 from engine.data.buckets import Bucket, nearest_bucket
 from engine.data.caption_text import CaptionFileError, caption_words
 from engine.data.captions import CAPTION_FILE_MODES, caption_for, training_caption
+from engine.data.decode_budget import decode_workers
 from engine.data.images import DataError, unused_class_images
 from engine.dataset.caption_file_findings import (misnamed_finding, orphan_caption_findings, other_extension_findings,
                                                   shared_caption_findings, unused_caption_findings)
@@ -227,7 +228,9 @@ def check_dataset(
     refused = [r for r in listing.refused if not r.folder]  # a refused sub-folder is a finding, not an image
     folder_name = str(folder)
     probe = functools.partial(probe_image, max_pixels=max_pixels) if max_pixels else probe_image
-    probes: list[ImageProbe] = run_phase("dataset_check", probe, [str(p) for p in images], workers=workers,
+    # A process a CPU held a decoded picture each: a 96-CPU machine ran out of memory on huge photos.
+    probes: list[ImageProbe] = run_phase("dataset_check", probe, [str(p) for p in images],
+                                         workers=decode_workers(images, workers),
                                          emit=emit, description=_checking(len(images), len(refused)))
     probes += [ImageProbe(str(r.path), r.code, r.reason) for r in refused]
     probes.sort(key=lambda p: p.path)

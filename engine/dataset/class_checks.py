@@ -7,6 +7,7 @@ import functools
 from collections.abc import Callable
 from pathlib import Path
 
+from engine.data.decode_budget import decode_workers
 from engine.dataset import files
 from engine.dataset.image_probe import probe_image, problem_text
 from engine.dataset.pool import run_phase
@@ -22,7 +23,7 @@ def class_image_findings(class_dir: Path, count: int | None, *, max_pixels: int 
     cannot read; the generated ones in its sub-folders are dbtui's, written whole."""
     images = [str(path) for path in files.list_images(class_dir)[:count]]
     probe = functools.partial(probe_image, max_pixels=max_pixels) if max_pixels else probe_image
-    probes = run_phase("dataset_check", probe, images, workers=workers, emit=emit,
+    probes = run_phase("dataset_check", probe, images, workers=decode_workers(images, workers), emit=emit,
                        description=f"checking {len(images)} class images")
     return [Finding(p.path, p.error, "error", problem_text(p.error, p.reason), FIX) for p in probes if not p.ok]
 
