@@ -72,3 +72,17 @@ def test_validate_still_reads_only_the_headers(tmp_path: Path) -> None:
 
     said = " ".join(problem.message for problem in path_problems(_profile(tmp_path)))
     assert "a_text.jpg" in said and "z_cut.jpg" not in said
+
+
+def test_a_file_named_like_the_message_is_no_picture_cut_short(tmp_path: Path) -> None:
+    """The refusal told a picture cut short past its header by the words "cannot be decoded" in the problem's message,
+    which names the user's files too: a text file 'cannot be decoded.jpg', and no picture cut short, had the refusal
+    say validate lists all "but for the pictures cut short past their header"."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    textured(0, (64, 64)).save(photos / "good.png")
+    (photos / "cannot be decoded.jpg").write_text("not a picture", encoding="utf-8")
+    profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(photos), "instance_prompt": "zwx"}])
+    with pytest.raises(RunInputsMissingError) as refused:
+        check_inputs(profile)
+    assert str(refused.value).endswith("`dbtui validate PROFILE` lists these too."), str(refused.value)

@@ -4,6 +4,7 @@ after its model has loaded, and stops on the first folder holding one (a text fi
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from engine.builtin import is_builtin
@@ -12,6 +13,13 @@ from engine.data.images import list_images, unreadable_headers
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile
 
+
+@dataclass(frozen=True)
+class DamagedImagesProblem(Problem):
+    """A folder's image files a run cannot read, said as the trainer says it. ``cut_short``: how many of them have a
+    header that reads but pixels that do not decode, which validate (reading headers alone) does not find."""
+
+    cut_short: int = 0
 
 def header_problems(profile: Profile, progress: Callable[[int, int], None] | None = None, *,
                     decode: bool = False, decode_progress: Callable[[int, int], None] | None = None) -> list[Problem]:
@@ -28,7 +36,8 @@ def header_problems(profile: Profile, progress: Callable[[int, int], None] | Non
     every = [path for _, paths in folders for path in paths]
     bad = set(unreadable_headers(every, progress))
     cut = set(cut_short([path for path in every if path not in bad], decode_progress) if decode and bad else [])
-    return [Problem(key, damaged_said([p for p in paths if p in bad], [p for p in paths if p in cut]))
+    return [DamagedImagesProblem(key, damaged_said([p for p in paths if p in bad], [p for p in paths if p in cut]),
+                                 cut_short=len(cut.intersection(paths)))
             for key, paths in folders if bad.intersection(paths) or cut.intersection(paths)]
 
 

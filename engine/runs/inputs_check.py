@@ -24,7 +24,9 @@ def check_inputs(profile: Profile, run_dir: Path | None = None, resuming: bool =
     empty ones a new run cannot start from (``run_dir`` given: the run folder is not made from saving.output_dir).
     ``resuming``: a missing library's advice keeps the settings the checkpoints were trained with. ``progress``: told
     (done, total) as the images' headers are read; ``decode_progress`` as the others are decoded, where a header could
-    not be read. ``run_folder``: where the run trains, whose own conversion of a single file its load reuses (``run_dir`` is given only where the folder was named, not worked out)."""
+    not be read. ``run_folder``: where the run trains, whose own conversion of a single file its load reuses
+    (``run_dir`` is given only where the folder was named, not worked out)."""
+    from engine.dataset.image_headers import DamagedImagesProblem
     from engine.dataset.offline_model import unreachable_model_problems
     from engine.dataset.profile_paths import path_problems
     from engine.model_problems import family_setting_problems, model_part_problems
@@ -38,9 +40,9 @@ def check_inputs(profile: Profile, run_dir: Path | None = None, resuming: bool =
               + missing_library_problems(profile, resuming) + (refused if certain else []))
     if problems := listed + (hub := unreachable_model_problems(profile.model)):  # the hub's: validate asks no network
         said = "; ".join(f"{p.key}: {p.message}" for p in problems).rstrip(".")  # a message may end its own sentence
-        # Validate reads headers alone: a picture cut short past its own (damaged_said's "cannot be decoded") is not
-        # among those it lists.
-        cut = any("cannot be decoded" in p.message for p in listed)
+        # Validate reads headers alone: a picture cut short past its own is not among those it lists. Told by a field,
+        # not by the words of the message, which also hold the user's file names.
+        cut = any(isinstance(p, DamagedImagesProblem) and p.cut_short for p in listed)
         also = (f" `dbtui validate PROFILE` lists {'the others' if hub else 'these'} too"
                 + (", but for the pictures cut short past their header, which it does not decode: `dbtui dataset check "
                    "FOLDER` names them." if cut else ".") if listed else "")
