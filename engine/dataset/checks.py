@@ -20,6 +20,7 @@ from engine.dataset.captions import read_caption
 from engine.dataset.class_checks import class_image_findings, class_images_present
 from engine.dataset.copies import copy_findings
 from engine.dataset.duplicates import DEFAULT_MAX_DISTANCE
+from engine.dataset.grey_findings import grey_findings
 from engine.dataset.files import caption_owners, caption_path, misnamed_caption, name_key, scan_folder
 from engine.dataset.image_findings import image_findings
 from engine.dataset.image_probe import ImageProbe, probe_image, problem_text
@@ -277,6 +278,8 @@ def check_dataset(
     order = {"error": 0, "warning": 1, "info": 2}
     # -r reads the sub-folders' images for their findings; a run reads only the folder's own (engine.data.images).
     left_out = frozenset(p.path for p in probes if Path(p.path).parent != Path(folder))
+    failed = {f.path for f in findings if f.severity == "error"} | left_out
+    findings += grey_findings(folder_name, [p for p in probes if p.ok and p.path not in failed])
     findings.sort(key=lambda f: (f.path, order[f.severity], f.code))
     return DatasetReport(
         folder=folder_name,

@@ -22,6 +22,8 @@ from engine.data.pixel_limit import megapixels_over, over_pixel_limit
 from engine.dataset.files import file_problem
 
 ANALYSIS_SIDE = 512  # blur and hashes are measured on a copy this long, so thresholds are size-free
+CHROMA_SIDE = 64  # colour is measured on a copy about this long: a grey picture is grey at any size
+_GREY_MODES = ("1", "L", "LA", "La", *WIDE_GREY_MODES)
 _ROTATING_ORIENTATIONS = {5, 6, 7, 8}  # EXIF values that swap width and height
 
 
@@ -61,6 +63,7 @@ class ImageProbe:
     frames: int = 1  # more than one: animated, and only the first frame trains
     bits: int = 8  # bits per channel as stored (16 for 16-bit PNG/TIFF, even when Pillow reads it as RGB)
     colour_profile: bool = False  # carries an embedded colour profile of its own colour space, applied when read
+    chroma: float = 0.0  # mean of max(R, G, B) − min(R, G, B), 0–255, of a small copy: near 0 for a grey picture
 
     @property
     def ok(self) -> bool:
@@ -117,13 +120,15 @@ def _probe(path: str, max_pixels: int) -> ImageProbe:
         if orientation in _ROTATING_ORIENTATIONS:
             width, height = height, width
         if fmt == "JPEG" and mode in ("RGB", "L"):
-            image.draft("L", (ANALYSIS_SIDE, ANALYSIS_SIDE))
+            # YCbCr, not L: its Y is the grey copy draft("L") decoded, and its chroma is kept for the colour.
+            image.draft("YCbCr" if mode == "RGB" else "L", (ANALYSIS_SIDE, ANALYSIS_SIDE))
         image.load()
         transparent = _is_transparent(image)
         grey = _grey(image)
+        chroma = _chroma(image)
     verify_png(path, fmt)
     return ImageProbe(path, None, "", fmt, mode, width, height, orientation, transparent, laplacian_variance(grey),
-                      _phash(grey), frames, bits, colour_profile)
+                      _phash(grey), frames, bits, colour_profile, chroma)
 
 
 def count_frames(image: Image.Image) -> int:
@@ -161,6 +166,16 @@ def _grey(image: Image.Image) -> Image.Image:
         grey = image.convert("L")
     grey.thumbnail((ANALYSIS_SIDE, ANALYSIS_SIDE), Image.Resampling.BILINEAR)
     return grey
+
+
+def _chroma(image: Image.Image) -> float:
+    """How colourful ``image`` is (see ``ImageProbe.chroma``), measured on a copy reduced to about ``CHROMA_SIDE``."""
+    if image.mode in _GREY_MODES:
+        return 0.0
+    factor = max(1, min(image.size) // CHROMA_SIDE)
+    small = image.reduce(factor) if image.mode in ("RGB", "RGBA", "YCbCr", "CMYK") else image
+    rgb = np.asarray(small.convert("RGB"), dtype=np.int16)
+    return float((rgb.max(axis=2) - rgb.min(axis=2)).mean())
 
 
 def _is_transparent(image: Image.Image) -> bool:
