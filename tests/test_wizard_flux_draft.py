@@ -49,6 +49,23 @@ async def test_a_new_flux_draft_starts_in_bf16_and_a_precision_set_by_hand_stays
         assert app.session.get("precision.mixed_precision") == "no"
 
 
+async def test_an_sd_model_checked_after_a_flux_one_takes_back_its_bf16_but_not_the_users() -> None:
+    """A new draft checked with a Flux model got bf16, and kept it when the user then checked an SD model instead:
+    SD's default is fp16, and nobody had chosen bf16."""
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await at_a_new_profiles_model_step(pilot)
+        await check_model(pilot, "models/flux")
+        assert app.session.get("precision.mixed_precision") == "bf16"
+        await check_model(pilot, "builtin:tiny-sd1")
+        assert app.session.get("precision.mixed_precision") is None  # the schema's default, as a draft never on Flux
+
+        await check_model(pilot, "models/flux")
+        app.session.edit("precision.mixed_precision", "bf16")  # the user's own choice, at the value Flux put
+        await check_model(pilot, "builtin:tiny-sd1")
+        assert app.session.get("precision.mixed_precision") == "bf16"
+
+
 
 async def test_a_new_draft_for_a_flux_hub_id_not_downloaded_starts_in_bf16() -> None:
     """black-forest-labs/FLUX.1-dev, the Model step's own example, is read by its name until it downloads: the draft
@@ -123,3 +140,4 @@ async def test_a_flux_hub_id_not_downloaded_has_the_flux_help() -> None:
         await open_parameters(pilot, session)
         await settle(pilot, 0.3)
         assert "Flux was not made for fp16" in help_of(pilot.app.screen, "precision.mixed_precision")
+

@@ -11,9 +11,16 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {"flux": {"precision.mixed_precisio
 
 
 def adopt_family_defaults(session: Session) -> None:
-    """Set each of the checked model's family defaults the draft does not name. A value the user set stays, as does an
-    opened profile's: a saved profile names every setting, so only a new draft lacks them. A hub id not downloaded has
-    its name's family, as the problems panel warns by (black-forest-labs/FLUX.1-dev in fp16)."""
+    """Set each of the checked model's family defaults the draft does not name, after taking back those the family
+    checked before put and nobody changed since (Flux's bf16 on an SD model checked after it). A value the user set
+    stays, as does a preset's and an opened profile's: a saved profile names every setting, so only a new draft lacks
+    them. A hub id not downloaded has its name's family, as the problems panel warns by (black-forest-labs/FLUX.1-dev
+    in fp16)."""
+    for key, put in session.family_put.items():
+        if session.get(key) == put and key not in session.preset_left:
+            session.set(key, None)
+    session.family_put = {}
     for key, value in FAMILY_DEFAULTS.get(session.advised_family or "", {}).items():
         if session.get(key) is None:
             session.set(key, value)
+            session.family_put[key] = value
