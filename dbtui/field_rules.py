@@ -36,9 +36,9 @@ def _on(value: Any) -> bool:
     return bool(value)
 
 
-# Not a profile key: the family of the model the model step checked (``Session.family_id``), for the
-# fields one family cannot honour (engine/models/<family>.py ``check_profile``). While the model is
-# unchecked, the family's fields are kept as they are.
+# Not a profile key: the family of the model the model step checked (``Session.advised_family``: a hub id not
+# downloaded has its name's, as the help, the defaults and the problems panel have), for the fields one family cannot
+# honour (engine/models/<family>.py ``check_profile``). While the model is unchecked, the family's fields are kept.
 FAMILY = "model step's family"
 
 
@@ -83,7 +83,7 @@ def in_force(session: Session, control: str) -> Any:
     """The control's value in the draft, else the schema's default (every control sits in a section
     whose default is an instance, such as ``TrainingSection()``)."""
     if control == FAMILY:
-        return session.family_id
+        return session.advised_family
     value = session.get(control)
     if value is not None:
         return value
@@ -93,7 +93,7 @@ def in_force(session: Session, control: str) -> Any:
 
 def _decided(session: Session, rule: Rule) -> bool:
     """Whether the rule's control is known: a family rule waits for the model step's check."""
-    return FAMILY not in rule.controls or session.family_id is not None
+    return FAMILY not in rule.controls or session.advised_family is not None
 
 
 def applies(session: Session, key: str) -> bool:
@@ -138,7 +138,7 @@ def settle(session: Session, changed: Iterable[str]) -> set[str]:
                 moved.add(key)
             elif holds and value is not None:
                 session.aside.pop(key, None)  # the draft has its own value now (a preset's)
-    if FAMILY in changed and session.family_id is not None:
+    if FAMILY in changed and session.advised_family is not None:
         moved |= _settle_exports(session)
     # A control set aside or restored moves the fields it decides (Flux sets train_text_encoder aside).
     if moved & CONTROLS - changed:
@@ -149,7 +149,7 @@ def settle(session: Session, changed: Iterable[str]) -> set[str]:
 def _settle_exports(session: Session) -> set[str]:
     """Set aside the export formats the model's family refuses (an SDXL preset's "safetensors" under Flux), keeping the
     others, and add back those set aside that it writes. ``{EXPORT}`` where the list moved, else none."""
-    refused = REFUSED_EXPORTS.get(session.family_id or "", ())
+    refused = REFUSED_EXPORTS.get(session.advised_family or "", ())
     listed: list[str] = list(session.get(EXPORT) or [])
     aside: list[str] = session.aside.pop(EXPORT, [])
     out = [name for name in listed if name in refused]

@@ -9,8 +9,8 @@ from textual.widgets import Input
 from dbtui.app import make_app
 from dbtui.engine_facade import ModelInfo
 from dbtui.session import Session
-from test_flux_wizard import flux_draft, open_parameters
-from test_wizard_sdxl import SIZE, at_a_new_profiles_model_step, check_model, help_of, settle
+from test_flux_wizard import FLUX_REFUSES, flux_draft, open_parameters, sd_draft_flux_refuses
+from test_wizard_sdxl import SIZE, at_a_new_profiles_model_step, check_model, help_of, settle, visible
 from wizard_fakes import FakeEngine
 
 
@@ -141,3 +141,23 @@ async def test_a_flux_hub_id_not_downloaded_has_the_flux_help() -> None:
         await settle(pilot, 0.3)
         assert "Flux was not made for fp16" in help_of(pilot.app.screen, "precision.mixed_precision")
 
+
+async def test_a_flux_hub_id_not_downloaded_sets_aside_what_flux_refuses_and_offers_its_flow() -> None:
+    """Read by its name until it downloads, black-forest-labs/FLUX.1-dev kept min-SNR, clip skip and the text encoder
+    of a full fine-tune in the form (the family rules read the family from files alone) and hid Flux's flow options,
+    while its help and defaults were Flux's."""
+    app = make_app(HubEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_parameters(pilot, sd_draft_flux_refuses())
+        app.goto(1)
+        await settle(pilot)
+        await check_model(pilot, "black-forest-labs/FLUX.1-dev")
+        assert app.session.family_id is None and app.session.advised_family == "flux"
+        assert all(app.session.get(key) is None for key in FLUX_REFUSES)
+        app.goto(3)
+        await settle(pilot)
+        app.screen.query_one("#sec-training").collapsed = False
+        await settle(pilot, 0.3)
+        for key in FLUX_REFUSES:
+            assert not visible(app.screen, f"#row-f-{key.replace('.', '--')}"), key
+        assert visible(app.screen, "#sec-training--flow")
