@@ -18,3 +18,14 @@ async def test_a_flux_files_parts_and_convert_show_without_scrolling(conversions
         for part in PARTS:
             widget = screen.query_one(part)
             assert widget.display and body.region.contains_region(widget.region), (part, widget.region, body.region)
+
+
+async def test_into_is_spaced_from_its_field_as_the_part_labels_are(conversions: list[Path]) -> None:
+    """At 80x24 Into's field began one cell after the word ("Into the diffusers folder to write" read as one line),
+    where the part labels above it keep two or more and line their fields up."""
+    async with _checked(FluxConvertingEngine(), _file(Path("a"))) as pilot:
+        screen = pilot.app.screen
+        label, field = screen.query_one("#model-convert-to-label"), screen.query_one("#model-convert-to")
+        assert label.region.x + len("Into") + 2 <= field.region.x, (label.region, field.region)
+        for part in PARTS[:-1]:
+            assert screen.query_one(part).region.x == field.region.x, (part, field.region)
