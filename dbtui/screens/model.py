@@ -287,6 +287,9 @@ aside, with a notification naming them (they come back if you return to the earl
         self.query_one("#model-convert", Button).disabled = self.converting == info.source
         self.query_one("#model-progress").display = self.converting == info.source  # idle, it pulses as if working
         self.query_one("#model-flux-parts").display = single and info.family_id == "flux"
+        if single and info.family_id == "flux":
+            # The parts and Convert are what such a file needs next: in view however many rows the help above wraps to.
+            self.call_after_refresh(self.query_one("#model-convert-row").scroll_visible, animate=False)
         self.folder_line = folder_text(info)
         self.query_one("#model-folder", Static).update(self.folder_line)
         if single:
