@@ -60,7 +60,10 @@ class SimpleCaptions:
         self._undo: list[dict[Path, str | None]] = []
 
     def images(self) -> list[Path]:
-        return sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGES)
+        from engine.dataset.files import checked_folder
+
+        # The real store's DatasetError for a folder missing or a file, which the wizard shows: not a raw OSError.
+        return sorted(p for p in checked_folder(self.folder).iterdir() if p.suffix.lower() in IMAGES)
 
     def path_for(self, image) -> Path:
         return Path(image).with_suffix(self.extension)
