@@ -76,7 +76,7 @@ def test_a_profile_in_a_wide_encoding_is_told_by_its_name(encoding: str, named: 
 
 def test_a_utf8_bom_is_accepted(tmp_path: Path, capsys) -> None:
     path = write(tmp_path, b"\xef\xbb\xbf" + GOOD.encode())
-    assert main(["validate", str(path)]) == 0
+    assert main(["validate", "--elsewhere", str(path)]) == 0
     assert "valid" in capsys.readouterr().out
 
 
@@ -360,7 +360,7 @@ def test_a_huge_sampling_prompt_in_the_file_is_refused(tmp_path: Path, capsys) -
 
 def test_a_long_but_sane_prompt_is_accepted(tmp_path: Path, capsys) -> None:
     path = write(tmp_path, GOOD)
-    assert main(["validate", str(path), "--set", f'concepts.0.instance_prompt="{"zwx dog " * 100}"']) == 0
+    assert main(["validate", "--elsewhere", str(path), "--set", f'concepts.0.instance_prompt="{"zwx dog " * 100}"']) == 0
 
 
 # -- --set overrides name themselves -------------------------------------------------------
@@ -464,10 +464,10 @@ def test_a_table_override_is_blamed_only_for_the_keys_it_names(tmp_path: Path, c
     """A warning on a key the file sets was shown as the --set's, though the table did not name it."""
     path = write(tmp_path, GOOD + '[training]\nmax_train_steps = 10\n[optimizer]\nlr_scheduler = "constant_with_warmup"\n'
                  'lr_warmup_steps = 5000\n')
-    assert main(["validate", str(path), "--set", "optimizer={learning_rate=2e-6}"]) == 0
+    assert main(["validate", "--elsewhere", str(path), "--set", "optimizer={learning_rate=2e-6}"]) == 0
     line = path.read_text().splitlines().index("lr_warmup_steps = 5000") + 1
     assert f"warning: {path}:{line}: optimizer.lr_warmup_steps: is 5000" in capsys.readouterr().out
-    err = user_error(capsys, ["validate", str(path), "--set", 'optimizer={learning_rate="x"}'])
+    err = user_error(capsys, ["validate", "--elsewhere", str(path), "--set", 'optimizer={learning_rate="x"}'])
     assert """--set optimizer={learning_rate="x"}: optimizer.learning_rate: takes a number""" in err
 
 
@@ -560,7 +560,7 @@ def test_validate_warns_of_an_output_dir_that_is_a_file(below: str, tmp_path: Pa
     """validate said "valid" and only run refused it."""
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("keep me")
-    assert main(["validate", str(DEMO), "--set", f"saving.output_dir='{blocker}{below}'"]) == 0
+    assert main(["validate", "--elsewhere", str(DEMO), "--set", f"saving.output_dir='{blocker}{below}'"]) == 0
     out = capsys.readouterr().out
     warning = next(line for line in out.splitlines() if "saving.output_dir" in line)
     assert warning.startswith("  warning: --set saving.output_dir") and f"'{blocker}' is a file, not a folder" in warning
@@ -606,7 +606,7 @@ def test_fit_probes_the_run_folder_and_leaves_nothing_behind(tmp_path: Path) -> 
 
 def test_a_folder_name_too_long_for_the_file_system_is_a_warning(tmp_path: Path, capsys) -> None:
     path = write(tmp_path, GOOD.replace('"data/dog"', f'"{tmp_path / ("d" * 300)}"'))
-    assert main(["validate", str(path)]) == 0
+    assert main(["validate", "--elsewhere", str(path)]) == 0
     assert "cannot read folder" in capsys.readouterr().out
 
 
@@ -660,9 +660,9 @@ def test_a_step_count_past_any_fine_tune_is_refused(key: str, tmp_path: Path, ca
 
 def test_an_interval_may_be_written_huge_to_mean_never_but_not_past_what_toml_holds(tmp_path: Path, capsys) -> None:
     path = write(tmp_path, GOOD)
-    assert main(["validate", str(path), "--set", "saving.every_n_steps=99999999"]) == 0
+    assert main(["validate", "--elsewhere", str(path), "--set", "saving.every_n_steps=99999999"]) == 0
     capsys.readouterr()
-    err = user_error(capsys, ["validate", str(path), "--set", "saving.every_n_steps=99999999999999999999999"])
+    err = user_error(capsys, ["validate", "--elsewhere", str(path), "--set", "saving.every_n_steps=99999999999999999999999"])
     assert "saving.every_n_steps" in err
 
 
@@ -677,7 +677,7 @@ def test_a_folder_of_image_links_that_lead_out_of_it_is_said_to_be_so(tmp_path: 
     linked.mkdir()
     (linked / "a.png").symlink_to(elsewhere / "a.png")
     path = write(tmp_path, GOOD)
-    assert main(["validate", str(path), "--set", f'concepts.0.instance_dir="{linked}"']) == 0
+    assert main(["validate", "--elsewhere", str(path), "--set", f'concepts.0.instance_dir="{linked}"']) == 0
     out = capsys.readouterr().out
     assert f"no images in '{linked}': its 1 image link(s) lead out of the folder" in out
 

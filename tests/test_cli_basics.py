@@ -247,7 +247,7 @@ def test_validate_warns_about_missing_folders_and_captions(tmp_path: Path, capsy
     profile = tmp_path / "p.toml"
     profile.write_text(f'[[concepts]]\ninstance_dir = "{images}"\ninstance_prompt = "x"\ncaption_mode = "caption_file"\n'
                        f'[[concepts]]\ninstance_dir = "{tmp_path / "nope"}"\ninstance_prompt = "y"\n[model]\npretrained = "m"\n')
-    assert main(["validate", str(profile)]) == 0
+    assert main(["validate", "--elsewhere", str(profile)]) == 0
     out = capsys.readouterr().out
     assert "concepts.0.caption_mode: 1 image(s) have no caption file, e.g. a.png" in out
     assert "concepts.1.instance_dir: folder" in out and "does not exist" in out
@@ -297,10 +297,10 @@ def test_validate_warns_about_empty_caption_files(tmp_path: Path, capsys: pytest
     profile = tmp_path / "p.toml"
     profile.write_text(f'[[concepts]]\ninstance_dir = "{images}"\ninstance_prompt = "x"\ncaption_mode = "caption_file"\n'
                        '[model]\npretrained = "m"\n')
-    assert main(["validate", str(profile)]) == 0
+    assert main(["validate", "--elsewhere", str(profile)]) == 0
     assert "concepts.0.caption_mode: 1 caption file(s) are empty, e.g. a.txt" in capsys.readouterr().out
     (images / "a.txt").write_text("photo of zwx dog\n")
-    assert main(["validate", str(profile)]) == 0
+    assert main(["validate", "--elsewhere", str(profile)]) == 0
     assert "empty" not in capsys.readouterr().out
 
 
@@ -315,7 +315,7 @@ def test_a_caption_that_cannot_be_read_stops_a_run_before_the_model_loads(
     profile.write_text(f'name = "r"\n[[concepts]]\ninstance_dir = "{images}"\ninstance_prompt = "x"\ncaption_mode = "{mode}"\n'
                        f'[model]\npretrained = "builtin:tiny-sd1"\n[saving]\noutput_dir = "{tmp_path / "runs"}"\n')
     said = f"concepts.0.caption_mode: 1 caption file(s) cannot be read, e.g. caption file '{images / 'a.txt'}' is not UTF-8"
-    assert main(["validate", str(profile)]) == 0
+    assert main(["validate", "--elsewhere", str(profile)]) == 0
     assert said in " ".join(capsys.readouterr().out.split())
     assert main(["run", str(profile), "--plain"]) == 2
     assert said in " ".join(capsys.readouterr().err.split()) and not (tmp_path / "runs").exists()
@@ -327,7 +327,7 @@ def test_a_run_whose_model_or_images_are_missing_stops_before_its_trainer_starts
     profile = tmp_path / "p.toml"
     profile.write_text(f'name = "r"\n[[concepts]]\ninstance_dir = "{tmp_path / "nope"}"\ninstance_prompt = "y"\n'
                        f'[model]\npretrained = "{tmp_path / "no-model"}"\n[saving]\noutput_dir = "{tmp_path / "runs"}"\n')
-    assert main(["validate", str(profile)]) == 0
+    assert main(["validate", "--elsewhere", str(profile)]) == 0
     assert f"warning: {profile}:6: model.pretrained: '{tmp_path / 'no-model'}' does not exist on this machine" in capsys.readouterr().out
     assert main(["run", str(profile), "--plain"]) == 2
     err = capsys.readouterr().err
@@ -376,7 +376,7 @@ def test_a_missing_relative_folder_says_where_relative_paths_are_read_from(tmp_p
     monkeypatch.chdir(tmp_path)
     profile = tmp_path / "p.toml"
     profile.write_text('[[concepts]]\ninstance_dir = "data/dog"\ninstance_prompt = "x"\n[model]\npretrained = "m"\n')
-    assert main(["validate", str(profile)]) == 0
+    assert main(["validate", "--elsewhere", str(profile)]) == 0
     assert f"folder 'data/dog' does not exist (relative paths are read from the folder dbtui runs in, {tmp_path})" in \
         capsys.readouterr().out
 
@@ -413,32 +413,32 @@ def test_a_class_folder_that_is_a_file_or_the_instance_folder_is_a_problem(tmp_p
     base = (f'[[concepts]]\ninstance_dir = "{images}"\ninstance_prompt = "zwx"\nclass_prompt = "a disc"\n'
             '[prior]\nenabled = true\n[model]\npretrained = "m"\n')
     profile.write_text(base.replace('class_prompt', f'class_dir = "{images / "a.png"}"\nclass_prompt'))
-    assert main(["validate", str(profile)]) == 0
+    assert main(["validate", "--elsewhere", str(profile)]) == 0
     assert "concepts.0.class_dir: '" in (out := capsys.readouterr().out) and "a.png' is a file: give a folder" in out
     profile.write_text(base.replace('class_prompt', f'class_dir = "{images}/"\nclass_prompt'))
-    assert main(["validate", str(profile)]) == 2  # typed as the instance folder: wrong on every machine
+    assert main(["validate", "--elsewhere", str(profile)]) == 2  # typed as the instance folder: wrong on every machine
     assert "concepts.0.class_dir: is the instance folder" in capsys.readouterr().err
     other = tmp_path / "cat"
     other.mkdir()
     profile.write_text(base.replace('class_prompt', f'class_dir = "{other}"\nclass_prompt')
                        + f'[[concepts]]\ninstance_dir = "{other}"\ninstance_prompt = "qxr"\n'
                        f'class_dir = "{tmp_path / "cats"}"\nclass_prompt = "a cat"\n')
-    assert main(["validate", str(profile)]) == 2
+    assert main(["validate", "--elsewhere", str(profile)]) == 2
     assert "concepts.0.class_dir: is the instance folder of concept 2 (concepts.1): those subject photos" in capsys.readouterr().err
     demo = str(ROOT / "profiles" / "tiny-demo.toml")  # a built-in folder is the same folder by its name
-    assert main(["validate", demo, "--set", "prior.enabled=true", "--set", 'concepts.0.class_dir="builtin:demo-instance"',
+    assert main(["validate", "--elsewhere", demo, "--set", "prior.enabled=true", "--set", 'concepts.0.class_dir="builtin:demo-instance"',
                  "--set", 'concepts.0.class_prompt="a disc"']) == 2
     assert 'class_dir="builtin:demo-instance": is the instance folder' in capsys.readouterr().err
 
 
 def test_an_instance_folder_that_is_a_file_or_empty_is_said_as_such(tmp_path: Path, capsys) -> None:
     demo = str(ROOT / "profiles" / "tiny-demo.toml")
-    assert main(["validate", demo, "--set", f'concepts.0.instance_dir="{tmp_path / "a.png"}"']) == 0
+    assert main(["validate", "--elsewhere", demo, "--set", f'concepts.0.instance_dir="{tmp_path / "a.png"}"']) == 0
     assert "does not exist" in capsys.readouterr().out
     (tmp_path / "a.png").write_bytes(b"x")
-    assert main(["validate", demo, "--set", f'concepts.0.instance_dir="{tmp_path / "a.png"}"']) == 0
+    assert main(["validate", "--elsewhere", demo, "--set", f'concepts.0.instance_dir="{tmp_path / "a.png"}"']) == 0
     assert "a.png' is a file: give the folder that holds your subject's images" in capsys.readouterr().out
-    assert main(["validate", demo, "--set", 'concepts.0.instance_dir=" "']) == 2  # was the current folder, trained as it is
+    assert main(["validate", "--elsewhere", demo, "--set", 'concepts.0.instance_dir=" "']) == 2  # was the current folder, trained as it is
     assert "concepts.0.instance_dir=\" \": is empty; give the folder" in capsys.readouterr().err
 
 
@@ -527,7 +527,7 @@ def test_two_concepts_with_one_prompt_are_a_warning(second_prompt: str, warned: 
     profile = tmp_path / "two.toml"
     profile.write_text(demo.replace("[dataset]", concept.replace('"builtin:demo-instance"', f'"{second}"')
                                     .replace('"photo of zwx disc"', f'"{second_prompt}"') + "[dataset]", 1))
-    assert main(["validate", str(profile)]) == 0
+    assert main(["validate", "--elsewhere", str(profile)]) == 0
     out = capsys.readouterr().out
     # Each warning names the line its value is on, as an error does.
     line = next(n for n, text in enumerate(profile.read_text().splitlines(), 1) if second_prompt in text)
@@ -552,9 +552,9 @@ def test_a_folder_that_is_not_a_diffusers_model_is_said_by_validate_and_refused_
 
 def _model_said_by_validate_and_refused_by_run(model: str, said: str, output_dir: Path, capsys) -> None:
     demo = str(ROOT / "profiles" / "tiny-demo.toml")
-    assert main(["validate", demo, "--set", f'model.pretrained="{model}"']) == 0
-    out = capsys.readouterr().out
-    assert 'warning: --set model.pretrained="' in out and said in out  # a long override is shown shortened
+    assert main(["validate", demo, "--set", f'model.pretrained="{model}"']) == 2  # as the run: this machine lacks it
+    err = capsys.readouterr().err
+    assert '  --set model.pretrained="' in err and said in err  # a long override is shown shortened
     assert main(["run", demo, "--set", f'model.pretrained="{model}"', "--set", f"saving.output_dir={output_dir}"]) == 2
     assert said in capsys.readouterr().err and not output_dir.exists()
 
@@ -598,7 +598,7 @@ def test_a_logger_whose_package_is_missing_is_said_before_the_run_starts(tmp_pat
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
     demo = str(ROOT / "profiles" / "tiny-demo.toml")
     wandb = ["--set", 'logging.logger="wandb"']
-    assert main(["validate", demo, *wandb]) == 0
+    assert main(["validate", "--elsewhere", demo, *wandb]) == 0
     assert 'warning: --set logging.logger="wandb": "wandb" needs the wandb package: pip install wandb' in capsys.readouterr().out
     assert main(["run", demo, *wandb, "--set", f"saving.output_dir={tmp_path / 'out'}"]) == 2
     assert "pip install wandb" in capsys.readouterr().err and not (tmp_path / "out").exists()

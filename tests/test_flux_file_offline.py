@@ -46,7 +46,7 @@ def flux_profile(tmp_path: Path, tiny_flux: Path, monkeypatch: pytest.MonkeyPatc
 def test_validate_says_offline_what_the_run_would_fail_for(flux_profile: Path, monkeypatch: pytest.MonkeyPatch,
                                                            capsys) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert main(["validate", str(flux_profile)]) == 0  # this machine lacks it: a warning, as an uncached hub id is
+    assert main(["validate", "--elsewhere", str(flux_profile)]) == 0  # this machine lacks it: a warning, as an uncached hub id is
     assert f"{flux_profile}:2: model.pretrained: '{flux_profile.parent / 'flux1-dev-mine.safetensors'}' {SAID}" \
         in capsys.readouterr().out
     assert main(["run", str(flux_profile)]) == 2
@@ -58,17 +58,17 @@ def test_validate_says_offline_what_the_run_would_fail_for(flux_profile: Path, m
 def test_components_in_the_cache_or_a_hub_to_download_them_from_are_no_problem(
         flux_profile: Path, tiny_flux: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # online: the run downloads them; validate asks no network
-    assert main(["validate", str(flux_profile)]) == 0
+    assert main(["validate", "--elsewhere", str(flux_profile)]) == 0
     assert "model.pretrained" not in capsys.readouterr().out
     repo = flux_profile.parent / "hub" / "models--black-forest-labs--FLUX.1-dev"
     shutil.copytree(tiny_flux, repo / "snapshots" / ("0" * 40))
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("0" * 40)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert main(["validate", str(flux_profile)]) == 0
+    assert main(["validate", "--elsewhere", str(flux_profile)]) == 0
     assert "model.pretrained" not in capsys.readouterr().out
     shutil.rmtree(repo / "snapshots" / ("0" * 40) / "text_encoder_2")  # a partial copy: the run's conversion says so
-    assert main(["validate", str(flux_profile)]) == 0
+    assert main(["validate", "--elsewhere", str(flux_profile)]) == 0
     assert "the components black-forest-labs/FLUX.1-dev lack T5" in capsys.readouterr().out
 
 

@@ -44,7 +44,7 @@ def test_validate_lists_them_and_a_clean_folder_passes(tmp_path: Path, capsys: p
     folder = _folder(tmp_path)
     profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(folder), "instance_prompt": "photo of zwx disc"}])
     path = save_profile(profile, tmp_path / "p.toml")
-    main(["validate", str(path)])
+    main(["validate", "--elsewhere", str(path)])
     out = capsys.readouterr().out
     assert "concepts.0.instance_dir: 2 image file(s) cannot be read as pictures" in out
     assert "text.jpg" in out and "x.png" in out
@@ -94,7 +94,7 @@ def test_validate_says_no_caption_problem_of_a_file_that_is_no_picture(
     (folder / "y.txt").write_bytes(b"\xc3\x28")  # no UTF-8
     profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(folder), "instance_prompt": "photo of zwx disc",
                                                 "caption_mode": "caption_file"}])
-    main(["validate", str(save_profile(profile, tmp_path / "p.toml"))])
+    main(["validate", "--elsewhere", str(save_profile(profile, tmp_path / "p.toml"))])
     out = capsys.readouterr().out
     assert "3 image file(s) cannot be read as pictures" in out
     assert "concepts.0.caption_mode" not in out

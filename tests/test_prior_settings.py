@@ -129,7 +129,7 @@ def test_a_class_folder_reaching_the_instance_folder_by_a_link_or_a_file_stays_a
     (tmp_path / "link").symlink_to(folder)
     (tmp_path / "afile").write_text("x")
     for class_dir, said in ((tmp_path / "link", "is the instance folder"), (tmp_path / "afile", "is a file")):
-        argv = ["validate", str(DEMO), "--set", f'concepts.0.instance_dir="{folder}"', "--set", f'concepts.0.class_dir="{class_dir}"']
+        argv = ["validate", "--elsewhere", str(DEMO), "--set", f'concepts.0.instance_dir="{folder}"', "--set", f'concepts.0.class_dir="{class_dir}"']
         assert main(argv) == 0
         assert said in capsys.readouterr().out
 
@@ -138,7 +138,7 @@ def test_a_class_folder_under_a_file_is_said_before_the_run(tmp_path: Path, caps
     """validate said valid, and `run` loaded the model and failed on it before generating the first class image."""
     (tmp_path / "afile").write_text("x")
     set_class_dir = ["--set", f'concepts.0.class_dir="{tmp_path / "afile" / "class"}"']
-    assert main(["validate", str(DEMO), *set_class_dir]) == 0
+    assert main(["validate", "--elsewhere", str(DEMO), *set_class_dir]) == 0
     assert f"'{tmp_path / 'afile'}' is a file, so" in capsys.readouterr().out
     assert main(["run", str(DEMO), *set_class_dir, "--set", f'saving.output_dir="{tmp_path / "runs"}"']) == 2
     assert "cannot start the run: concepts.0.class_dir:" in capsys.readouterr().err

@@ -43,7 +43,7 @@ def _folder(tmp_path: Path) -> Path:
 def test_validate_and_run_name_odd_file_names_escaped(tmp_path: Path, capsys) -> None:
     profile = tmp_path / "p.toml"
     profile.write_text(PROFILE.format(folder=_folder(tmp_path), runs=tmp_path / "runs"), encoding="utf-8")
-    assert main(["validate", str(profile)]) == 0
+    assert main(["validate", "--elsewhere", str(profile)]) == 0
     out = capsys.readouterr().out
     warnings = [line for line in out.splitlines() if line.startswith("  warning:")]
     assert len(warnings) == 3 and len(out.splitlines()) == 4, out  # the header, and one line a warning
@@ -68,7 +68,7 @@ def test_validate_names_invisible_and_reordering_characters_escaped(tmp_path: Pa
     (folder / "cut.txt").write_text("photo of zwx disc", encoding="utf-8")
     profile = tmp_path / "p.toml"
     profile.write_text(PROFILE.format(folder=folder, runs=tmp_path / "runs"), encoding="utf-8")
-    assert main(["validate", str(profile)]) == 0
+    assert main(["validate", "--elsewhere", str(profile)]) == 0
     out = capsys.readouterr().out
     assert "\u200b" not in out and "\u202e" not in out, out
     assert r"photo\u200b.txt" in out and r"x\u202egnp.jpg" in out

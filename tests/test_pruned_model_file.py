@@ -47,7 +47,7 @@ def _without(whole: Path, dropped: str, out: Path) -> Path:
 def test_validate_names_the_part_a_single_file_lacks_as_the_conversion_does(
         whole_files: dict[str, Path], family: str, dropped: str, said: str, tmp_path: Path, capsys) -> None:
     pruned = _without(whole_files[family], dropped, tmp_path / "pruned.safetensors")
-    assert main(["validate", str(profile_file(tmp_path, model={"pretrained": str(pruned)}))]) == 0
+    assert main(["validate", "--elsewhere", str(profile_file(tmp_path, model={"pretrained": str(pruned)}))]) == 0
     out = capsys.readouterr().out
     assert f"model.pretrained: '{pruned}' {said}" in out and ADVICE in out
     [problem] = model_source_problems(str(pruned))
@@ -181,7 +181,7 @@ def test_validate_and_the_wizard_s_model_step_name_what_a_ckpt_lacks(whole_files
     source, legacy = tmp_path / "pruned.ckpt", tmp_path / "legacy.ckpt"
     torch.save({"state_dict": weights}, source)
     torch.save({"state_dict": weights}, legacy, _use_new_zipfile_serialization=False)
-    assert main(["validate", str(profile_file(tmp_path, model={"pretrained": str(source)}))]) == 0
+    assert main(["validate", "--elsewhere", str(profile_file(tmp_path, model={"pretrained": str(source)}))]) == 0
     out = capsys.readouterr().out
     assert f"model.pretrained: '{source}' {VAE}" in out and ADVICE in out
     assert model_source_problems(str(legacy)) == []

@@ -47,8 +47,9 @@ def _draft(tmp_path: Path, *, empty: bool) -> Session:
 
 
 def _validate_warnings(capsys: pytest.CaptureFixture[str], path: Path) -> set[str]:
-    """``dbtui validate``'s warnings, without the file and line each starts with."""
-    assert main(["validate", str(path)]) == 0
+    """``dbtui validate --elsewhere``'s warnings (what this machine lacks among them), without the file and line each
+    starts with."""
+    assert main(["validate", "--elsewhere", str(path)]) == 0
     lines = [line.removeprefix("  warning: ") for line in capsys.readouterr().out.splitlines()[1:]]
     return {line.split(": ", 1)[1] for line in lines}
 
@@ -62,6 +63,9 @@ def test_the_review_says_what_validate_says_and_an_empty_folder_stops_the_run(tm
     assert "learns both folders as one subject" in warnings[0].message
     said = _validate_warnings(capsys, session.save(tmp_path / "p.toml"))
     assert said == {f"{p.key}: {p.message}" for p in missing_here + warnings}
+    # What stops the wizard's Train stops validate too (exit 2), as it stops the run.
+    assert main(["validate", str(tmp_path / "p.toml")]) == 2
+    assert f"concepts.2.instance_dir: no images in '{tmp_path / 'empty'}'" in capsys.readouterr().err
 
 
 def test_class_settings_while_prior_preservation_is_off_are_a_warning(tmp_path: Path, capsys) -> None:
