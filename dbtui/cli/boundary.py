@@ -6,7 +6,8 @@ Exit statuses (the README lists them too):
   2  dbtui could not use what you gave it (profile, file, folder, option): the message says why;
   3  a bug in dbtui: a short message, and the traceback in a log file it names;
   130 interrupted (Ctrl-C);
-  141 its output was closed (`| head`) while it followed a run that goes on (dbtui/cli/output_closed.py).
+  141 its output was closed (`| head`) while it followed a run that goes on, or before it started one
+      (dbtui/cli/output_closed.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from dbtui.cli.output_closed import RunLeftUnwatchedError
+from dbtui.cli.output_closed import OutputClosedError
 from engine.builtin import cache_dir
 from engine.errors import DbtuiError
 
@@ -31,7 +32,7 @@ EXIT_PROBLEMS = 1
 EXIT_USER_ERROR = 2
 EXIT_BUG = 3
 EXIT_INTERRUPTED = 130
-EXIT_RUN_LEFT_UNWATCHED = 141  # as a shell reports a process that SIGPIPE ended: 128 + 13
+EXIT_OUTPUT_CLOSED = 141  # as a shell reports a process that SIGPIPE ended: 128 + 13
 
 
 def crash_log_dir() -> Path:
@@ -88,11 +89,11 @@ def run_guarded(command: Callable[[], int], argv: list[str]) -> int:
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         return _interrupted()
-    except RunLeftUnwatchedError as left:
+    except OutputClosedError as left:
         _discard_output()
         with contextlib.suppress(OSError):  # `2>&1 | head`: stderr is the closed pipe too
             print(f"dbtui: {left}", file=sys.stderr, flush=True)
-        return EXIT_RUN_LEFT_UNWATCHED
+        return EXIT_OUTPUT_CLOSED
     except BrokenPipeError:
         # `dbtui runs | head` closed our output: nothing left to tell anyone.
         _discard_output()

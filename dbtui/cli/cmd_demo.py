@@ -65,7 +65,7 @@ def builtins_built(profile: Profile) -> bool:
 
 def _demo(args: argparse.Namespace) -> int:
     from dbtui.cli.boundary import EXIT_INTERRUPTED
-    from dbtui.cli.output_closed import run_goes_on_if_output_closed
+    from dbtui.cli.output_closed import run_goes_on_if_output_closed, say_before_start
     from dbtui.cli.watch import print_best, watch
     from dbtui.format import resume_hint
     from dbtui.console import make_display
@@ -91,8 +91,9 @@ def _demo(args: argparse.Namespace) -> int:
         save_profile(profile, path)
     except OSError as error:
         raise unusable_folder(workdir, error, setting="--workdir") from None
-    print(f"demo profile: {path}" + ("" if builtins_built(profile) else
-                                     "\nbuilding the tiny model and demo images on first use (seconds)…"), flush=True)
+    say_before_start(f"demo profile: {path}" + ("" if builtins_built(profile) else
+                                                "\nbuilding the tiny model and demo images on first use (seconds)…"),
+                     left=f"; it wrote the demo profile {path}")
     started = start_run(profile, given_as=shlex.quote(str(path)))
     folder = started.folder
     with run_goes_on_if_output_closed(folder):

@@ -56,13 +56,14 @@ def _take_profile_from_resume(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from dbtui.cli.output_closed import say_before_start
     from dbtui.cli.watch import show_started_run
     from engine.family_sizes import load_profile_with_family_step
     from engine.runs.launcher import machine_profile, start_run
 
     _take_profile_from_resume(args)
     profile = load_profile_with_family_step(args.profile, args.set)
-    print(f"running: {equivalent_command(args)}", flush=True)
+    say_before_start(f"running: {equivalent_command(args)}")
     # A refusal's suggested command keeps the user's other overrides; only the name is to change.
     keys = [item.partition("=")[0].strip() for item in args.set]
     kept = [f"--set {shlex.quote(item)}" for item, key in zip(args.set, keys) if key != "name"]
