@@ -254,6 +254,7 @@ class RichDashboard:
         self.samples = ""
         self.scores = scores or ScoreTrack()  # ``scores``: a resume's earlier rounds, which its best step is chosen among
         self.ended = False  # the run said its last word: no step qualifies, rather than none yet
+        self.failure = ""  # a failure's reason and advice: said on stderr once the panel is drawn for good
         # Live's refresh, 4 times a second on its own thread, draws the state as it is then: a panel redrawn only for
         # an event kept the state before the last events of a burst (an attach's replay; a run's last step, then its
         # export) for as long as no other event came. The lock keeps that thread from reading what an event changes.
@@ -266,6 +267,8 @@ class RichDashboard:
 
     def __exit__(self, *exc: Any) -> None:
         self.live.__exit__(*exc)  # stopping draws the last state
+        if self.failure:  # after the panel, not over it: `2>err.log` keeps why the run failed, as --plain's does
+            print(self.failure, file=sys.stderr, flush=True)
 
     def _drawn(self) -> Any:
         with self._lock:
@@ -334,7 +337,11 @@ class RichDashboard:
             if text in self.warnings:
                 self.warnings.remove(text)
             self.warnings.append(text)
-        elif kind in ("checkpoint_saved", "run_finished", "run_failed", "run_started"):
+        elif kind == "run_failed":
+            self.failure = describe(event) or ""
+            at = f" at step {event.step}" if event.step is not None else ""
+            self.notes.append(f"failed{at} (the reason follows on stderr)")
+        elif kind in ("checkpoint_saved", "run_finished", "run_started"):
             self.notes.append(describe(event) or "")
 
 

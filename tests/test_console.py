@@ -243,3 +243,19 @@ def test_plain_run_lines_say_a_failure_and_warnings_on_stderr(capsys: pytest.Cap
     assert err == ("warning: fp16 weights imported as fp32 — nothing to do\n"
                    "failed: the loss became nan at step 2\n  advice: lower optimizer.learning_rate\n")
     assert out.getvalue().startswith("step 1/2") and "failed" not in out.getvalue() and "warning" not in out.getvalue()
+
+
+def test_the_dashboard_says_a_failure_on_stderr_and_draws_itself_on_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    """On a terminal `dbtui run P 2>err.log` left err.log without why the run failed: the dashboard's note of it went
+    to stdout, where --plain's goes to stderr."""
+    from engine.events import RunFailed
+
+    out = io.StringIO()
+    with RichDashboard("demo", console=_console(out, terminal=True)) as dashboard:
+        dashboard(StepEnded(step=1, total_steps=2, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4, it_per_s=1.0,
+                            eta_s=1.0))
+        dashboard(RunFailed(reason="the loss became nan at step 2", advice="lower optimizer.learning_rate", step=2))
+    assert capsys.readouterr().err == "failed: the loss became nan at step 2\n  advice: lower optimizer.learning_rate\n"
+    drawn = out.getvalue()
+    assert "1/2" in drawn and "failed at step 2 (the reason follows on stderr)" in drawn
+    assert "the loss became nan" not in drawn and "advice" not in drawn
