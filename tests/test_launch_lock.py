@@ -66,3 +66,22 @@ def test_a_folder_made_again_by_a_third_launch_is_waited_for_not_launched_unlock
     with launch_lock.launching(folder):
         pass
     assert len(calls) == 2 and taken[0][0] is not None  # tried again, and locked
+
+
+def test_a_launch_is_waited_for_as_long_as_its_checks_may_take_and_the_message_says_what_it_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lock's limit and message said a launch "takes a second or two", since its input checks (every training image
+    read, thousands decoded on a slow disk) run under the lock: a second launch gave up on a first that was only slow."""
+    import fcntl
+
+    from engine.runs.folder import RunFolderError
+
+    assert launch_lock.LAUNCH_WAIT_S >= 2000 * 0.1  # 2000 photos decoded at about 0.1 s each, on one core
+    monkeypatch.setattr(launch_lock, "LAUNCH_WAIT_S", 0.3)
+    folder = RunFolder(tmp_path / "runs" / "r").create()
+    with open(folder.launching, "w") as other:
+        fcntl.flock(other, fcntl.LOCK_EX)  # another launch, inside its checks
+        with pytest.raises(RunFolderError) as refused, launch_lock.launching(folder):
+            pass
+    said = str(refused.value)
+    assert "second or two" not in said and "checking its images and starting its trainer" in said

@@ -11,7 +11,11 @@ from pathlib import Path
 
 from engine.runs.folder import RunFolder, RunFolderError
 
-LAUNCH_WAIT_S = 60.0  # a launch holds the lock for a second or two; one held longer is stuck
+# A launch holds the lock through its input checks (every training image's header read, all of them decoded where one
+# is damaged or with --detach) and its trainer's start: thousands of photos on a slow disk take minutes (2000 decoded
+# at ~0.1 s each: over 3 min on one core). A launcher that dies lets go at once (an OS lock), so only a live one that
+# hangs is waited for this long.
+LAUNCH_WAIT_S = 600.0
 
 
 @contextlib.contextmanager
@@ -118,7 +122,7 @@ def _wait_or_give_up(folder: RunFolder, deadline: float) -> None:
     """A moment's wait before trying the lock again; RunFolderError once another launch has held it past ``deadline``."""
     if time.monotonic() > deadline:
         raise RunFolderError(
-            f"another launch into {folder.path} has been starting its trainer for over {LAUNCH_WAIT_S:.0f} s "
-            f"(it takes a second or two); see what runs there with `dbtui runs {shlex.quote(str(folder.path.parent))}`, "
-            "then try again") from None
+            f"another launch into {folder.path} has been checking its images and starting its trainer for over "
+            f"{LAUNCH_WAIT_S:.0f} s, longer than thousands of photos take to check on a slow disk, so it is likely stuck; "
+            f"see what runs there with `dbtui runs {shlex.quote(str(folder.path.parent))}`, then try again") from None
     time.sleep(0.05)
