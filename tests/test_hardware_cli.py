@@ -211,3 +211,12 @@ def test_hardware_with_a_profile_measures_free_disk_where_its_runs_go(tmp_path: 
     assert json.loads(capsys.readouterr().out)["disk_path"] == str(tmp_path)
     assert main(["hardware", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["disk_path"] == str(here)
+
+
+def test_off_a_terminal_no_line_ends_in_spaces(tmp_path: Path, capsys) -> None:
+    """`dbtui hardware > hw.txt`: Rich padded the tables' lines to their width, which a script grepping for
+    'xformers +no$' or diffing two machines' outputs met."""
+    assert main(["hardware", "--card", "24", "--output-dir", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if line.startswith(("GPU ", "xformers ", "lora "))], lines  # the tables are there
+    assert [line for line in lines if line != line.rstrip()] == []
