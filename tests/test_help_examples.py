@@ -55,3 +55,15 @@ def test_the_demo_example_changes_the_demo(monkeypatch, capsys) -> None:
     assert overrides
     for override in overrides:
         assert loads_profile(demo_profile_text(), [override.strip()]) != loads_profile(demo_profile_text()), override
+
+
+@pytest.mark.parametrize("command", _commands(build_parser()), ids=" ".join)
+def test_no_example_line_passes_80_columns(command: tuple[str, ...], monkeypatch, capsys) -> None:
+    """Examples keep their lines as written (ExamplesFormatter), so one wider than 80 columns wrapped at the terminal's
+    edge, in the middle of a command, in `dbtui run --help` and six others."""
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    out = capsys.readouterr().out
+    examples = out[out.index("examples:"):].splitlines()
+    assert [line for line in examples if len(line) > 80] == []

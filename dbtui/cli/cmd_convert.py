@@ -45,11 +45,15 @@ IMPORT_EPILOG = """\
 examples:
   dbtui convert to-diffusers v1-5-pruned-emaonly.safetensors models/sd15
   dbtui convert to-diffusers sd_xl_base_1.0.safetensors models/sdxl
-  dbtui convert to-diffusers my-sd15-finetune.ckpt models/mine --tokenizer models/sd15
-  dbtui convert to-diffusers pruned-no-vae.safetensors models/mine --vae stabilityai/sd-vae-ft-mse
-  dbtui convert to-diffusers flux1-dev-fp8.safetensors models/flux --components models/FLUX.1-dev
-  dbtui convert to-diffusers flux1-dev.safetensors models/flux --vae ae.safetensors \\
-      --clip-l clip_l.safetensors --t5 t5xxl_fp16.safetensors
+  dbtui convert to-diffusers my-sd15-finetune.ckpt models/mine \\
+      --tokenizer models/sd15
+  dbtui convert to-diffusers pruned-no-vae.safetensors models/mine \\
+      --vae stabilityai/sd-vae-ft-mse
+  dbtui convert to-diffusers flux1-dev-fp8.safetensors models/flux \\
+      --components models/FLUX.1-dev
+  dbtui convert to-diffusers flux1-dev.safetensors models/flux \\
+      --vae ae.safetensors --clip-l clip_l.safetensors \\
+      --t5 t5xxl_fp16.safetensors
 """
 
 EXPORT_HELP = """\
@@ -62,7 +66,8 @@ v; v-prediction SDXL files carry the v_pred marker those clients read.
 EXPORT_EPILOG = """\
 examples:
   dbtui convert to-single-file runs/zwx/outputs/diffusers zwx.safetensors --half
-  dbtui convert to-single-file runs/zwx/outputs/diffusers zwx.ckpt --base-model sd15
+  dbtui convert to-single-file runs/zwx/outputs/diffusers zwx.ckpt \\
+      --base-model sd15
 """
 
 LORA_HELP = """\
@@ -82,7 +87,9 @@ alpha into the weights.
 LORA_EPILOG = """\
 examples:
   dbtui convert lora-to-kohya runs/zwx/outputs/lora zwx-lora.safetensors
-  dbtui convert lora-to-kohya runs/zwx/outputs/lora/pytorch_lora_weights.safetensors zwx-lora.safetensors --overwrite
+  dbtui convert lora-to-kohya \\
+      runs/zwx/outputs/lora/pytorch_lora_weights.safetensors \\
+      zwx-lora.safetensors --overwrite
 """
 
 LORA_BACK_EPILOG = """\

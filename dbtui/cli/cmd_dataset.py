@@ -37,7 +37,8 @@ def _register_check(commands: argparse._SubParsersAction) -> None:
         description="Check each image for what spoils DreamBooth training (unreadable files, low "
         "resolution, blur, transparency, duplicates, missing or over-long captions, a poor "
         "identifier) and summarise the dataset. Exit status 1 when there is any error.",
-        epilog="examples:\n  dbtui dataset check photos/ --prompt 'photo of ohwx dog' --identifier ohwx --model ./sd15\n"
+        epilog="examples:\n  dbtui dataset check photos/ --prompt 'photo of ohwx dog' --identifier ohwx \\\n"
+        "      --model ./sd15\n"
         "  dbtui dataset check --profile my.toml\n"
         "  dbtui dataset check --profile my.toml --set concepts.0.instance_dir=photos/v2",
         formatter_class=ExamplesFormatter,
@@ -73,9 +74,12 @@ def _register_prepare(commands: argparse._SubParsersAction) -> None:
         "RGB (transparency flattened), centre-cropped or bucket-fitted to the resolution, PNG; "
         "captions are copied. Originals are never modified; re-running skips up-to-date copies.",
         epilog="examples:\n  dbtui dataset prepare photos/ prepared/ --resolution 768\n"
-        "  dbtui dataset prepare photos/ prepared/ --bucketing --model ./sdxl   # buckets in SDXL's size steps\n"
-        "  dbtui dataset prepare photos/ prepared/ --profile my.toml           # at the sizes my.toml trains at\n"
-        "  dbtui dataset prepare photos/ prepared/ --profile my.toml --set dataset.resolution=1024",
+        "  # buckets in SDXL's size steps:\n"
+        "  dbtui dataset prepare photos/ prepared/ --bucketing --model ./sdxl\n"
+        "  # at the sizes my.toml trains at:\n"
+        "  dbtui dataset prepare photos/ prepared/ --profile my.toml\n"
+        "  dbtui dataset prepare photos/ prepared/ --profile my.toml \\\n"
+        "      --set dataset.resolution=1024",
         formatter_class=ExamplesFormatter,
     )
     prepare.add_argument("folder", type=user_path, help="folder with the original images")

@@ -31,8 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "seen the demo's subject, the zwx disc (a blue star in red and yellow rings): within the run it turns "
         "from a white shape (evaluation/step-000000/ in the run folder: the model before training) to its rings "
         "around a blue centre (the previews in samples/, the last step's most of all).",
-        epilog="examples:\n  dbtui demo\n  dbtui demo --plain --set training.max_train_steps=150   # half the steps: "
-        "done sooner",
+        epilog="examples:\n  dbtui demo\n  dbtui demo --plain --set training.max_train_steps=150  # done sooner",
         formatter_class=ExamplesFormatter,
     )
     parser.add_argument("--workdir", default="dbtui-demo", help="folder for the demo's profile and runs (default: %(default)s)")

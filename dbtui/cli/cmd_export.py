@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "wrote before as one copy beside the new (diffusers.previous/, NAME.previous.safetensors): each can be "
         "gigabytes, so delete them once the new one is right.",
         epilog="examples:\n  dbtui export runs/my-run --step 800\n  dbtui export my-run          # the latest checkpoint\n"
-        "  dbtui export my-run --step 1000   # where it finished, in the formats saving.export lists now",
+        "  dbtui export my-run --step 1000   # where it ended, in saving.export's formats",
         formatter_class=ExamplesFormatter)
     export.add_argument("run", help="run folder or name under runs/")
     export.add_argument("--dir", default="runs", help="where to look for run names (default: %(default)s)")

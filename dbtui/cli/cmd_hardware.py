@@ -25,11 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "xformers, RAM and free disk, then say in words what this machine can train. The advice is for "
         "SD1.x unless --family or --profile names SD2.x, SDXL or Flux. Each preset of the family is listed with the "
         "GPU memory it needs by the memory meter and the cards it fits.",
-        epilog="examples:\n  dbtui hardware                               this machine, SD1.x presets\n"
+        epilog="examples:\n  dbtui hardware                     # this machine, SD1.x presets\n"
+        "  # SDXL presets, and the one to pick on each card to rent:\n"
         "  dbtui hardware --family sdxl --card 24 --card T4\n"
-        "                                               SDXL presets, and the one to pick on each card to rent\n"
-        "  dbtui hardware --profile my.toml             for its model, as it trains (prior preservation or not),\n"
-        "                                               free disk measured at its saving.output_dir\n"
+        "  # for its model, as it trains (prior preservation or not), with free disk\n"
+        "  # measured at its saving.output_dir:\n"
+        "  dbtui hardware --profile my.toml\n"
         "  dbtui hardware --json --card 16 | jq '.presets | map_values(.fits)'\n\n"
         "--family and --profile go one at a time: a profile's model decides its family.",
         formatter_class=ExamplesFormatter,

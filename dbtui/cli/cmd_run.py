@@ -16,8 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "writes <saving.output_dir>/<name>/. Progress shows as a live dashboard on a terminal, or as "
         "plain lines under nohup/CI/--plain. Ctrl-C saves a checkpoint and stops (twice: at once).",
         epilog="examples:\n  dbtui run my.toml\n  dbtui run my.toml --detach     # survives logout; dbtui attach to watch\n"
-        "  dbtui run my.toml --resume     # continue its run from the latest checkpoint (so does --resume my.toml)\n"
-        "  dbtui resume runs/my-run       # continue a stopped run (its own profile and --set values)",
+        "  dbtui run my.toml --resume     # continue its run from the latest checkpoint\n"
+        "  dbtui run --resume my.toml     # the same\n"
+        "  dbtui resume runs/my-run       # a stopped run: its own profile, --set values",
         formatter_class=ExamplesFormatter,
     )
     parser.add_argument("profile", nargs="?", type=profile_path, help="path to a .toml profile")

@@ -60,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "stored in RUN/profile.toml (so every --set it was started with still applies). A finished run "
         "is refused: its outputs are kept.",
         epilog="examples:\n  dbtui resume runs/my-run\n  dbtui resume my-run --detach\n"
-        "  dbtui resume runs/my-run --from 800   # from an earlier checkpoint: the later ones are set aside",
+        "  dbtui resume runs/my-run --from 800  # an earlier one: later ones set aside",
         formatter_class=ExamplesFormatter)
     resume.add_argument("run", help="run folder or name under runs/")
     resume.add_argument("--dir", default="runs", help="where to look for run names (default: %(default)s)")

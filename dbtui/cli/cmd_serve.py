@@ -53,10 +53,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "only: from your computer run `ssh -L 8000:127.0.0.1:8000 HOST` and open the address it prints, "
         "http://127.0.0.1:8000/?token=…. The token is new each time and is the only login: without it "
         "any web page open in your browser could reach 127.0.0.1 and drive the wizard. Keep it to yourself.",
-        epilog="examples:\n  dbtui serve                    then, on your computer: ssh -L 8000:127.0.0.1:8000 HOST\n"
-        "  dbtui serve --port 8080        then: ssh -L 8080:127.0.0.1:8080 HOST (the port it serves on, on\n"
-        "                                 both sides, so the address it prints opens as printed)\n"
-        "  dbtui serve --public-url https://gpu.example.org/dbtui   behind a reverse proxy serving it there",
+        epilog="examples:\n  dbtui serve              # then, on your computer:\n"
+        "                           #   ssh -L 8000:127.0.0.1:8000 HOST\n"
+        "  dbtui serve --port 8080  # then: ssh -L 8080:127.0.0.1:8080 HOST\n"
+        "                           # (the port it serves on, on both sides, so the\n"
+        "                           # address it prints opens as printed)\n"
+        "  # behind a reverse proxy serving it there:\n"
+        "  dbtui serve --public-url https://gpu.example.org/dbtui",
         formatter_class=ExamplesFormatter,
     )
     parser.add_argument("--port", type=int_in(1, 65535), default=8000, help="port on 127.0.0.1 (default: %(default)s)")
