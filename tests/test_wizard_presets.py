@@ -81,7 +81,7 @@ async def test_a_card_too_small_for_every_preset_of_the_family_is_offered_none_a
         note = screen.query_one("#par-no-preset")
         said = str(note.render())
         assert note.display and said.startswith("No preset fits this card for this model.") and "11.0 GB" in said
-        assert "train SDXL or SD1.5 here, or use a larger" in said
+        assert "train SDXL or SD1.5 here, or use a card of 12 GB or more" in said
     # A card that holds the smallest is offered it, with no such note.
     async with started(GpuEngine(12), Session(), "models/flux") as (app, pilot):
         screen = await at_step(app, pilot, 3, "ParametersScreen")

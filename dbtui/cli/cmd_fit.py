@@ -63,6 +63,7 @@ def _advice(profile, estimate, card_gb: float, fitting_gb: float | None, bf16: b
     shrink what misses it. Where even every such saver at once, taking the whole of each part of the estimate it
     shrinks, leaves the steps or the previews too large, no saver is offered: the card is. ``bf16``: whether the card
     trains in it (a T4 is offered no setting that needs it)."""
+    from engine.hardware.card_names import smallest_card_gb
     from engine.memory.estimate import GIB, gb_beside
     from engine.memory.cuts import cuts_text, fit_cuts
     from engine.memory.savers import memory_advice
@@ -71,7 +72,9 @@ def _advice(profile, estimate, card_gb: float, fitting_gb: float | None, bf16: b
     steps_need = max(estimate.card_need, estimate.sampling_card_need)
     a_card = _a_card(card_gb)
     found = fit_cuts(profile, estimate, card, bf16)
-    bigger = f"rent {fitting_gb:g} GB or more" if fitting_gb else f"use a card of more than {card_gb:g} GB"
+    # None of the cards asked holds it: the smallest sold size that does, where "more than 16 GB" named none.
+    rent = fitting_gb or smallest_card_gb(estimate.run_need / GIB)
+    bigger = f"rent {rent:g} GB or more" if rent else f"use a card of more than {card_gb:g} GB"
 
     def settings(too: str = "") -> str:
         what = "the previews" if estimate.sampling_card_need > estimate.card_need else "the steps"

@@ -54,6 +54,16 @@ NO_BF16 = {"t4", "v100", "p100", "p40", "p4", "k80", "m40", "m60", "titanrtx", "
            "m6000"}
 
 
+def smallest_card_gb(need_gb: float) -> float | None:
+    """The smallest size a card with bf16 is sold with that holds ``need_gb``, to name where a card is too small; None
+    above every one. Cards that CUDA reports smaller than sold (``REPORTED_GB``) are left out: "a card of 24 GB or more"
+    read as an L4's 24, which holds 22."""
+    sizes = {gb for name, gb in CARD_GB.items() if name not in NO_BF16 and name not in REPORTED_GB}
+    sizes |= {gb for name, sold in SIZES_OF.items() if name not in NO_BF16 for gb in sold}
+    return min((gb for gb in sizes if gb >= need_gb), default=None)
+
+
+
 class UnknownCardError(DbtuiError, ValueError):
     """A card named that is not known here, or that is sold in several sizes."""
 

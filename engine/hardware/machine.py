@@ -207,6 +207,16 @@ def _gb_beyond(size: int, hw: Hardware) -> str:
     return gb_beside(size, (_nominal_gb(hw),))
 
 
+def _larger_card(need: MemoryEstimate | None) -> str:
+    """"use a card of 12 GB or more": the smallest size a card is sold with that holds ``need``'s whole run by the
+    meter, where "use a larger card" left the user to guess which to rent."""
+    from engine.hardware.card_names import smallest_card_gb
+    from engine.memory.estimate import GIB
+
+    card = None if need is None else smallest_card_gb(need.run_need / GIB)
+    return "use a larger card" if card is None else f"use a card of {card:g} GB or more"
+
+
 def _sd_verdict(hw: Hardware, *, sd2: bool = False, prior: bool = True) -> tuple[str, str]:
     if not hw.gpus:
         return (f"No NVIDIA GPU found: training real models here would take days. {DEMO_TIP}", "cpu-demo")
@@ -217,7 +227,8 @@ def _sd_verdict(hw: Hardware, *, sd2: bool = False, prior: bool = True) -> tuple
             break
     else:  # even the LoRA misses the card
         return (f"{about}: too little even for a LoRA, which needs {_needs(preset, hw, 0, sd2=sd2, prior=prior)} "
-                f"({'with prior preservation and ' if prior else ''}previews); use a larger card.", preset)
+                f"({'with prior preservation and ' if prior else ''}previews); "
+                f"{_larger_card(_meter_need(preset, hw, sd2=sd2, prior=prior))}.", preset)
     if preset == "full-8bit" and not gpu.bf16:
         what = _SD_FULL_8BIT_FP16
     te_preset, te_card, _ = _SD_TIERS[0]
@@ -239,7 +250,8 @@ def _sdxl_verdict(hw: Hardware, *, prior: bool = True) -> tuple[str, str]:
     full_fits = _meter_fits("sdxl-full", hw, SDXL_FULL_GB, prior=prior)
     if not _meter_fits("sdxl-lora", hw, SDXL_LORA_MIN_GB, prior=prior):
         sentence = (f"{about} too little even for a LoRA, which needs {_needs('sdxl-lora', hw, SDXL_LORA_MIN_GB, prior=prior)} "
-                    f"({SDXL_LORA_RECOMMENDED_GB} GB recommended); train an SD1.5 model here, or use a larger card.")
+                    f"({SDXL_LORA_RECOMMENDED_GB} GB recommended); train an SD1.5 model here, or "
+                    f"{_larger_card(_meter_need('sdxl-lora', hw, prior=prior))}.")
     elif not full_fits and not fits(SDXL_LORA_RECOMMENDED_GB):
         sentence = (f"{about} a LoRA fits, tightly: keep gradient checkpointing, cached latents and 8-bit Adam, and lower "
                     f"the rank if memory runs out; {full}.")
@@ -289,7 +301,7 @@ def _flux_verdict(hw: Hardware, *, prior: bool = True) -> tuple[str, str]:
         need = _meter_need(smallest, hw, prior=prior)
         size = f"{_gb_beyond(need.run_need, hw)} GB" if need is not None else "more"
         sentence = (f"{about} too little even for a LoRA on an NF4 base at 512 px, which needs {size} by the memory "
-                    "meter; train SDXL or SD1.5 here, or use a larger card.")
+                    f"meter; train SDXL or SD1.5 here, or {_larger_card(need)}.")
         preset = smallest
     if not gpu.bf16:
         sentence += " This GPU has no bf16: Flux then trains in fp16, which it was not made for; a card with bf16 is safer."
