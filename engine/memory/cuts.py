@@ -15,18 +15,21 @@ from engine.memory.savers import AT_SAMPLING, IN_STEP, Saver, fit_savers, joined
 class Cut:
     """A saver, the bytes it takes away on the card at the moment that needs the most (or, where it takes nothing
     there, at the other that misses the card: ``at`` names it), whether the meter's parts say how much (else: at most
-    that), and whether alone it brings every moment that misses the card under it."""
+    that), whether alone it brings every moment that misses the card under it, and the moment whose gap its known
+    figure closes where it closes that one alone ("the steps", with the previews still over the card)."""
 
     saver: Saver
     saved: int
     known: bool
     enough: bool
     at: str = ""
+    closes: str = ""
 
 
 def fit_cuts(profile: Any, estimate: MemoryEstimate, card: int, bf16: bool = True) -> list[Cut] | None:
-    """``fit_savers`` for a card of ``card`` bytes as cuts, those known to close the gap alone first, then by what they
-    take away; None where no setting helps."""
+    """``fit_savers`` for a card of ``card`` bytes as cuts, those known to close the gap alone first, then those known
+    to close the gap where they are said, then by what they take away; None where no setting helps. An "up to" figure is
+    a bound: checkpointing's "up to 1.3 GB" stood above the fused step's measured 3.3 GB that closed the steps' gap."""
     found = fit_savers(profile, estimate, card, bf16)
     if found is None:
         return None
@@ -45,16 +48,23 @@ def fit_cuts(profile: Any, estimate: MemoryEstimate, card: int, bf16: bool = Tru
         enough = saver.share is not None and all(saved(saver, moment) >= moment[3] for moment in missing)
         # A previews' saver where the steps miss the card too takes nothing from the steps: said at the previews.
         said_at = next((moment for moment in [largest, *missing] if saved(saver, moment)), largest)
+        closes = saver.share is not None and said_at[3] > 0 and saved(saver, said_at) >= said_at[3]
         return Cut(saver, saved(saver, said_at), saver.share is not None, enough,
-                   "" if said_at is largest else f" at {said_at[0]}")
+                   "" if said_at is largest else f" at {said_at[0]}", said_at[0] if closes and not enough else "")
 
-    return sorted(map(cut, found), key=lambda cut: (not cut.enough, -cut.saved))
+    return sorted(map(cut, found), key=lambda cut: (not cut.enough, not cut.closes, -cut.saved))
 
 
 def cuts_text(cuts: list[Cut], card_gb: float) -> str:
     """The cuts as settings to write, each with what it saves; where none is known to close the gap alone, that said."""
     said = joined([(cut.saver, f"{cut.saver.tip}, {'about' if cut.known else 'up to'} {cut.saved / GIB:.1f} GB less{cut.at}"
-                                f"{' (enough on its own)' if cut.enough else ''}") for cut in cuts])
+                                f"{_enough_mark(cut)}") for cut in cuts])
     if any(cut.enough for cut in cuts):
         return said
     return f"{said}; no one of these alone is known to bring it under {card_gb:g} GB: take several"
+
+
+def _enough_mark(cut: Cut) -> str:
+    if cut.enough:
+        return " (enough on its own)"
+    return f" (enough for {cut.closes})" if cut.closes else ""
