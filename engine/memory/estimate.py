@@ -68,6 +68,9 @@ class MemoryEstimate:
     sampling: int = 0
     # Made on a family's published architecture guessed from the name of a model not on this machine.
     guessed_architecture: bool = False
+    # Part of weights: what model.quantize = "nf4" would take off them, the layers it quantizes as held now less as
+    # NF4 stores them (a LoRA's base not in NF4 yet; 0 otherwise). The LoRA, embeddings and norms stay as they are.
+    nf4_saving: int = 0
 
     @property
     def peak_allocated(self) -> int:

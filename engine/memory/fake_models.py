@@ -14,9 +14,10 @@ import torch
 
 from engine.memory.architecture import Architecture
 from engine.memory.inputs import as_metered
-from engine.memory.quantized_layers import stand_in_quantized
+from engine.memory.quantized_layers import nf4_saving, stand_in_quantized
 from engine.models.deferred_parts import DeferredParts
 from engine.models.family import Components
+from engine.models.quantize import block_linear_layers
 from engine.training.precision import weight_dtype
 from engine.training.trainable import prepare_models
 
@@ -42,6 +43,7 @@ class PreparedModel:
     components: Components
     unet_params: list[torch.nn.Parameter]
     text_params: list[torch.nn.Parameter]
+    nf4_saving: int = 0  # bytes model.quantize = "nf4" would take off the weights (a LoRA's base not yet in NF4)
 
     @property
     def trainable(self) -> list[torch.nn.Parameter]:
@@ -117,9 +119,11 @@ def build_fake_model(architecture: Architecture, profile: Any, mode: Any, *, tra
     says at its requested precision, the trained weights in ``trained_dtype``."""
     # The precision a GPU trains at (engine.training.precision.effective_precision would say fp32 here).
     dtype = weight_dtype(profile.precision.mixed_precision)
+    lora = profile.training.method == "lora"
     with torch.device("meta"):
         parts = architecture.build()
-        if profile.model.quantize and profile.training.method == "lora":  # as prepare_models quantizes
+        quantizable = [layer for _, _, layer in block_linear_layers(parts.unet)] if lora else []
+        if profile.model.quantize and lora:  # as prepare_models quantizes
             stand_in_quantized(parts.unet, profile.model.quantize, compute_dtype=dtype)
     # The noise schedule's tables must be CPU tensors, not meta ones.
     scheduler = type(parts.scheduler).from_config(parts.scheduler.config)
@@ -130,5 +134,7 @@ def build_fake_model(architecture: Architecture, profile: Any, mode: Any, *, tra
     )
     unet_params, text_params = prepare_models(components, _as_measured(profile), torch.device("meta"), dtype,
                                               trained_dtype=trained_dtype)
+    # Read once set up: the layers NF4 would quantize, in the dtype prepare_models left them (or as quantized now).
+    saving = 0 if profile.model.quantize == "nf4" else nf4_saving(quantizable, profile.model.quantize)
     fakes = _to_fake([components.unet, components.vae, *components.text_encoders], mode)
-    return PreparedModel(components, [fakes[id(p)] for p in unet_params], [fakes[id(p)] for p in text_params])
+    return PreparedModel(components, [fakes[id(p)] for p in unet_params], [fakes[id(p)] for p in text_params], saving)

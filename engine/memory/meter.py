@@ -192,5 +192,5 @@ def estimate_peak(profile: Any, *, architecture: Architecture | str | Path | Non
         autocast_weight_copies=copies, peak_phase=phase, model=arch.label, batch=shape.batch, height=height, width=width,
         seconds=time.perf_counter() - started, notes=tuple(notes), caching=caching_bytes, sampling=sampling_bytes,
         caching_text=caching is not None and caching.text,
-        guessed_architecture=arch.guessed,
+        guessed_architecture=arch.guessed, nf4_saving=model.nf4_saving,
     )

@@ -90,3 +90,16 @@ def stand_in_quantized(model: torch.nn.Module, kind: Quantization, *, compute_dt
     for parent, name, layer in layers:
         setattr(parent, name, QuantizedLinearStandIn(layer, kind, compute_dtype))
     return len(layers)
+
+
+def nf4_saving(layers: list[torch.nn.Linear], held: Quantization | None) -> int:
+    """Bytes that NF4 takes off ``layers``, those ``quantize_blocks`` quantizes: as held now (quantized as ``held``,
+    or where None in their weights' own dtype, as the trainer set them up) less as NF4 stores them. Neither their
+    biases nor any other weight (a LoRA's, the embeddings, the norms) is quantized."""
+
+    def now(layer: torch.nn.Linear) -> int:
+        if held:
+            return quantized_bytes(layer.out_features, layer.in_features, held)
+        return layer.weight.numel() * layer.weight.element_size()
+
+    return sum(now(layer) - quantized_bytes(layer.out_features, layer.in_features, "nf4") for layer in layers)

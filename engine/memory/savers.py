@@ -12,14 +12,15 @@ from engine.memory.estimate import ALLOCATOR_SLACK, MemoryEstimate
 # The estimate's parts (MemoryEstimate) a saver can shrink; "lora" is the LoRA's own weights, inside "weights";
 # "step_weights" is "weights" at the steps only (cached latents take the VAE off the GPU, and the previews bring it
 # back); "per_image" is the activations that grow with the images of a pass (all but autocast's weight copies, which
-# do not); and "previews" is what the sampling moment (MemoryEstimate.sampling) holds beyond the step's weights and
-# optimizer state: the VAE back on the GPU and one generation.
+# do not); "previews" is what the sampling moment (MemoryEstimate.sampling) holds beyond the step's weights and
+# optimizer state: the VAE back on the GPU and one generation; and "nf4" is what NF4 takes off "weights"
+# (MemoryEstimate.nf4_saving), taken whole.
 _ALL = frozenset({"weights", "gradients", "optimizer_state", "activations", "caches", "previews"})
 # What is on the GPU at a step's peak, and at the sampling moment (the step's gradients, activations and caches are
 # gone by then).
-IN_STEP = frozenset({"weights", "step_weights", "lora", "gradients", "optimizer_state", "activations", "per_image",
+IN_STEP = frozenset({"weights", "step_weights", "lora", "nf4", "gradients", "optimizer_state", "activations", "per_image",
                       "caches"})
-AT_SAMPLING = frozenset({"weights", "lora", "optimizer_state", "previews"})
+AT_SAMPLING = frozenset({"weights", "lora", "nf4", "optimizer_state", "previews"})
 # fp32 weights per byte of optimizer state (engine/memory/optimizer_state.py): the LoRA's size read from its state, as
 # its gradients may not be alive at the peak. Adafactor's factored state says nothing of it.
 _WEIGHTS_PER_STATE_BYTE = {"adamw": 0.5, "adamw8bit": 2.0, "lion": 1.0, "lion8bit": 4.0, "prodigy": 1.0}
@@ -110,10 +111,12 @@ def most_saved(found: list[Saver], profile: Any, estimate: MemoryEstimate, prese
     previews = max(0, estimate.sampling - estimate.weights - estimate.optimizer_state)  # at most: the VAE is in it too
     sizes = {"weights": estimate.weights, "step_weights": estimate.weights, "gradients": estimate.gradients,
              "optimizer_state": estimate.optimizer_state, "activations": estimate.activations, "caches": estimate.caches,
-             "per_image": estimate.activations - estimate.autocast_weight_copies, "lora": lora, "previews": previews}
+             "per_image": estimate.activations - estimate.autocast_weight_copies, "lora": lora, "previews": previews,
+             "nf4": estimate.nf4_saving}
     # The LoRA's weights are inside "weights", "step_weights" is "weights", "per_image" is inside "activations": each
     # counted once.
-    inside = {"lora": {"weights", "step_weights"}, "step_weights": {"weights"}, "per_image": {"activations"}}
+    inside = {"lora": {"weights", "step_weights"}, "nf4": {"weights", "step_weights"}, "step_weights": {"weights"},
+              "per_image": {"activations"}}
     return sum(sizes[part] for part in parts if not inside.get(part, set()) & parts)
 
 
@@ -143,7 +146,7 @@ def savers(profile: Any, bf16: bool = True) -> list[Saver]:
     flux = likely_family(profile.model.pretrained) == "flux"
     quantize = _nf4_tip(profile.model.quantize)
     if flux and profile.training.method == "lora" and quantize:
-        add(quantize, "weights", share=_nf4_share(profile.model.quantize))
+        add(quantize, "nf4", share=1.0)
     if not profile.precision.gradient_checkpointing:
         add("turn on gradient checkpointing (precision.gradient_checkpointing = true)", "activations")
     if profile.precision.mixed_precision == "no":
@@ -181,7 +184,7 @@ def savers(profile: Any, bf16: bool = True) -> list[Saver]:
             if flux else "train a LoRA (training.method = \"lora\"), which needs far less", *_ALL, rival="method")
     else:
         if not flux and quantize:
-            add(quantize, "weights", share=_nf4_share(profile.model.quantize))
+            add(quantize, "nf4", share=1.0)
         if profile.training.lora is not None and profile.training.lora.rank > 8:
             add(f"lower the LoRA rank (training.lora.rank = {profile.training.lora.rank // 2})", "lora", "gradients", "optimizer_state",
                 share=0.5)
@@ -190,11 +193,6 @@ def savers(profile: Any, bf16: bool = True) -> list[Saver]:
         add(f"lower dataset.resolution to {LOWER_RESOLUTION}", "per_image", "caches", "previews",
             share=1 - (LOWER_RESOLUTION / profile.dataset.resolution) ** 2)
     return found
-
-
-def _nf4_share(quantize: str | None) -> float:
-    """The share of the base's weights NF4 takes away: three quarters of 16 bits, half of 8."""
-    return 0.5 if quantize else 0.75
 
 
 def _nf4_tip(quantize: str | None) -> str | None:
