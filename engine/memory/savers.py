@@ -150,9 +150,8 @@ def savers(profile: Any, bf16: bool = True) -> list[Saver]:
     if not profile.precision.gradient_checkpointing:
         add("turn on gradient checkpointing (precision.gradient_checkpointing = true)", "activations")
     if profile.precision.mixed_precision == "no":
-        # Flux in fp16 overflows to NaN (Flux.profile_warnings): bf16 only.
-        precisions = "\"bf16\", on Ampere and newer" if flux else "\"fp16\", or \"bf16\" on Ampere and newer"
-        add(f"use mixed precision (precision.mixed_precision = {precisions})", "weights", "activations", "caches", "previews")
+        add(f"use mixed precision (precision.mixed_precision = {_half_precision(profile, flux, bf16)})", "weights",
+            "activations", "caches", "previews")
     if profile.optimizer.name in ("adamw", "lion"):
         # 8 bits for each of fp32's 32: the state's block-wise scales are a sliver beside it.
         add(f"use the 8-bit optimizer (optimizer.name = \"{profile.optimizer.name}8bit\")", "optimizer_state", share=0.75)
@@ -165,9 +164,11 @@ def savers(profile: Any, bf16: bool = True) -> list[Saver]:
         # Refused under fp16 only: a card without bf16 fuses it in fp32.
         if not profile.optimizer.fused_backward and (bf16 or profile.precision.mixed_precision == "no"):
             unscaled = in_bf16 if profile.precision.mixed_precision == "fp16" else ""
+            # Without bf16 the mixed precision offered is fp16, which refuses the fused step: the two are not both taken.
+            kept = "" if bf16 else "; it needs bf16 or fp32, so keep precision.mixed_precision = \"no\" with it"
             add("fuse the optimizer step into the backward pass, so no full set of gradients exists "
-                f"({unscaled}optimizer.fused_backward = true, with gradient_accumulation_steps = 1)", "gradients", share=1.0,
-                rival="accumulation")
+                f"({unscaled}optimizer.fused_backward = true, with gradient_accumulation_steps = 1{kept})", "gradients",
+                share=1.0, rival="accumulation")
     if profile.training.train_text_encoder:
         add("stop training the text encoder (training.train_text_encoder = false)", *_ALL)
     if not profile.dataset.cache_latents:
@@ -193,6 +194,17 @@ def savers(profile: Any, bf16: bool = True) -> list[Saver]:
         add(f"lower dataset.resolution to {LOWER_RESOLUTION}", "per_image", "caches", "previews",
             share=1 - (LOWER_RESOLUTION / profile.dataset.resolution) ** 2)
     return found
+
+
+def _half_precision(profile: Any, flux: bool, bf16: bool) -> str:
+    """The mixed precision an fp32 profile is told of. Flux in fp16 overflows to NaN (Flux.profile_warnings), and the
+    profile rules refuse the fused step under fp16, which a full fine-tune is offered or uses: bf16 alone for those where
+    the card has it. A full fine-tune already fused on a card without bf16 is told that fp16 needs it unfused."""
+    if flux or (bf16 and profile.training.method == "full"):
+        return "\"bf16\", on Ampere and newer"
+    if profile.training.method == "full" and profile.optimizer.fused_backward:
+        return "\"fp16\", with optimizer.fused_backward = false: fp16 refuses the fused step"
+    return "\"fp16\", or \"bf16\" on Ampere and newer" if bf16 else "\"fp16\""
 
 
 def _nf4_tip(quantize: str | None) -> str | None:
