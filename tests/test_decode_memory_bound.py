@@ -67,3 +67,31 @@ def test_dataset_check_shares_the_budget_of_the_runs_decode_pass(tmp_path: Path,
     check_dataset(photos, resolution=64, workers=None)
     check_dataset(photos, resolution=64, workers=2)
     assert widths == [4, 2]
+
+
+@pytest.mark.parametrize("task", ["prepare", "add a tag"])
+def test_prepare_and_a_bulk_caption_edit_share_the_budget_too(task: str, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dataset prepare` (each process decodes an original whole to resize it) and a bulk caption edit (which reads the
+    pictures without a caption) still started a process a CPU whatever the pictures' size."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from engine.dataset import CaptionStore, pool, prepare_dataset
+
+    for module in (decode_budget, pool):
+        monkeypatch.setattr(module, "default_workers", lambda: 96)
+    monkeypatch.setattr(decode_budget, "DECODE_BUDGET_BYTES", 1000 * 1000 * 6 * 4)  # four of the largest at once
+    widths: list[int] = []
+
+    def watched(max_workers: int, **_: object) -> ThreadPoolExecutor:  # threads: spawning 96 processes is not the test
+        widths.append(max_workers)
+        return ThreadPoolExecutor(max_workers=max_workers)
+
+    monkeypatch.setattr(pool, "ProcessPoolExecutor", watched)
+    photos = tmp_path / "photos"
+    _pictures(photos, [100] * 59 + [1000])
+    if task == "prepare":
+        prepare_dataset(photos, tmp_path / "prepared", resolution=64)
+    else:
+        CaptionStore(photos).add_tag("sks")
+    assert widths == [4]

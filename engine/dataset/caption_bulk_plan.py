@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from engine.data.caption_text import CaptionFileError, caption_words, read_caption
+from engine.data.decode_budget import decode_workers
 from engine.dataset.caption_changes import Change, Unreadable, refuse_too_big
 from engine.dataset.caption_files import caption_bytes, dangling_caption, not_to_replace
 from engine.dataset.caption_renames import rename_advice
@@ -84,6 +85,6 @@ def _not_images(images: list[Path], emit: Emit) -> dict[Path, str]:
     caption created beside it would train nothing. A picture over the pixel limit is one, and keeps its caption."""
     if not images:
         return {}
-    probes = run_phase("caption_images", probe_image, [str(i) for i in images], emit=emit,
-                       description=f"reading the {len(images)} images without a caption")
+    probes = run_phase("caption_images", probe_image, [str(i) for i in images], workers=decode_workers(images),
+                       emit=emit, description=f"reading the {len(images)} images without a caption")
     return {Path(p.path): problem_text(p.error, p.reason) for p in probes if p.error not in (None, "too_many_pixels")}

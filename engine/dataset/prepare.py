@@ -22,6 +22,7 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from engine.data.buckets import Bucket, nearest_bucket
 from engine.data.colours import to_rgb
+from engine.data.decode_budget import decode_workers
 from engine.data.images import IMAGE_SUFFIXES, int32_decoding, upright, verify_png, why_no_images, within_reach
 from engine.data.pixel_limit import over_pixel_limit, pixel_limit_is_an_error
 from engine.dataset.errors import DatasetError
@@ -164,7 +165,9 @@ def prepare_dataset(
         claimed = {**manifest, **{key: {"being_made": True, **_caption_record(manifest[key])}
                                   for key in (str(Path(job.output).relative_to(dst)) for job in jobs)}}
         _write_output(manifest_path, json.dumps(claimed, indent=1, sort_keys=True))
-        outcomes = run_phase("dataset_prepare", prepare_image, jobs, workers=workers, emit=emit,
+        # Each worker holds a decoded original: sized by the budget the run's decode pass and dataset check share.
+        outcomes = run_phase("dataset_prepare", prepare_image, jobs,
+                             workers=decode_workers([job.source for job in jobs], workers), emit=emit,
                              description=f"preparing {len(jobs)} images")
         written = []
         for job, reason in zip(jobs, outcomes):
