@@ -91,3 +91,21 @@ def test_a_stopped_runs_trainer_is_not_advised_a_kill(tmp_path: Path) -> None:
     message = str(raised.value)
     assert f"the trainer of the run in {run}, which is stopped" in message and f"`dbtui stop {run}`" in message
     assert f"`kill {holder.pid}`" not in message
+
+
+def test_a_dbtui_command_is_shown_as_typed(tmp_path: Path) -> None:
+    """A console script runs under its interpreter (its shebang), so /proc reads `…/python3 …/bin/dbtui ARGS`: that
+    was shown whole, where `dbtui ARGS` is what the user typed in the other terminal."""
+    folder, script = tmp_path / "models" / "m-diffusers", tmp_path / "bin" / "dbtui"
+    script.parent.mkdir()
+    script.write_text(f"#!{sys.executable}\n{HOLD}", encoding="utf-8")
+    script.chmod(0o755)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    holder = subprocess.Popen([str(script), str(folder)], stdout=subprocess.PIPE, env=env)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+        said = _said_while_waiting(folder, holder)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert f"by process {holder.pid}, `dbtui {folder}`," in said.message, said.message

@@ -58,8 +58,9 @@ class Holder:
 
 def _shown(command: tuple[str, ...]) -> str:
     """The command line as typed: ``dbtui …`` for dbtui's script or ``python -m dbtui``, else as it is."""
-    if command and os.path.basename(command[0]) == "dbtui":
-        command = ("dbtui", *command[1:])
+    if len(command) > 1 and os.path.basename(command[1]) == "dbtui":
+        # A script's shebang makes its interpreter the process: /proc reads `…/python3 …/bin/dbtui ARGS`.
+        command = ("dbtui", *command[2:])
     elif command[1:3] == ("-m", "dbtui"):
         command = ("dbtui", *command[3:])
     return shlex.join(command)
