@@ -36,3 +36,18 @@ def test_a_run_whose_output_closed_before_its_start_starts_none_and_ends_141(com
     assert not list(tmp_path.glob("**/runs/*"))  # no run folder
     if command[0] == "demo":
         assert "; it wrote the demo profile demo/tiny-demo.toml" in done.stderr
+
+
+def test_a_resume_whose_output_closed_before_its_start_starts_no_trainer_and_ends_141(tmp_path: Path) -> None:
+    """`dbtui resume RUN | true` ended 0, nothing said, its trainer training unwatched: the line was said after the
+    start. From an earlier checkpoint, to see the later one put back where no trainer started."""
+    from engine.runs.checkpoints import complete_checkpoints
+    from tests.runs_helpers import run_with_checkpoints
+
+    folder, _ = run_with_checkpoints(tmp_path, [500, 1000])
+    done = _with_output_closed("resume", str(folder.path), "--from", str(folder.checkpoints / "step-00000500"),
+                               cwd=tmp_path)
+    assert done.returncode == 141, done.stderr
+    assert "before the run started, so none was started" in done.stderr
+    assert not folder.state_file.exists()  # the launcher writes it once the trainer is started
+    assert [step for step, _ in complete_checkpoints(folder)] == [500, 1000]

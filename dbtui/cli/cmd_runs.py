@@ -212,6 +212,7 @@ def _makes_no_previews(folder) -> bool:
 
 
 def _resume(args: argparse.Namespace) -> int:
+    from dbtui.cli.output_closed import say_before_start
     from dbtui.cli.watch import show_started_run
     from dbtui.format import profile_gone
     from engine.runs.inputs_check import RunInputsMissingError
@@ -228,13 +229,15 @@ def _resume(args: argparse.Namespace) -> int:
         started = start_run(profile, detach=args.detach, resume=args.checkpoint, run_dir=folder.path,
                             given_as=shlex.quote(str(folder.profile)), progress=header_progress(),
                             decode_progress=header_progress(what="decoding images"),
-                            decode_first=header_progress(what="decoding images") if args.detach else None)
+                            decode_first=header_progress(what="decoding images") if args.detach else None,
+                            # Said once it is sure to (a refusal says why alone), and before the trainer starts: a
+                            # closed output then stops the command there, as `dbtui run`'s does.
+                            before_start=lambda: say_before_start(f"resuming {folder.path} ({profile.name})"))
     except RunInputsMissingError as error:
         # `resume` takes no --set: a moved model or image folder's new place goes in the profile it trains.
         error.advice = (f"where a file or folder it names was moved, write its new place in {folder.profile} (the "
                         f"profile `dbtui resume` trains), then `dbtui resume {shlex.quote(str(folder.path))}` again")
         raise
-    print(f"resuming {folder.path} ({profile.name})", flush=True)  # once it is sure to: a refusal says why alone
     return show_started_run(started, profile.name, plain=args.plain, every=profile.logging.every_n_steps,
                             detach=args.detach)
 

@@ -78,7 +78,8 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
               given_as: str | None = None, given_keys: Collection[str] | None = None,
               progress: Callable[[int, int], None] | None = None,
               decode_progress: Callable[[int, int], None] | None = None,
-              decode_first: Callable[[int, int], None] | None = None) -> StartedRun:
+              decode_first: Callable[[int, int], None] | None = None,
+              before_start: Callable[[], None] | None = None) -> StartedRun:
     """Write the run folder and start the trainer process.
 
     ``given_as``: the profile as the user named it (its path, and the command line's other ``--set``
@@ -90,6 +91,8 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     silently starting over. ``progress``, ``decode_progress``: told (done, total) as the images' headers are checked,
     and as the others are decoded where one could not be read (``check_inputs``).
     ``decode_first``: given, every training image is decoded before the trainer starts, and it is told (done, total).
+    ``before_start``: called once every check has passed, just before the trainer starts; what it raises leaves the
+    run as it was, no trainer started.
     """
     folder = RunFolder(Path(run_dir or run_dir_for(profile)))
     # Locked from before the checks (seconds: the headers, the decode): a `dbtui stop` asked meanwhile finds the
@@ -165,6 +168,8 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
         process = None
         try:
             with log:
+                if before_start is not None:
+                    before_start()
                 log_offset = log.tell()
                 process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                            start_new_session=own_session, env=dict(os.environ, PYTHONUNBUFFERED="1"))
