@@ -112,9 +112,10 @@ def _check(args: argparse.Namespace) -> int:
 
     from dbtui.cli.dataset_check_profile import (checked_concepts, loaded_readers, profile_checks, read_from,
                                                  refuse_missing_folders, run_instance_images)
-    from dbtui.console import PhaseDisplay, make_console
+    from dbtui.cli.unpadded import unpadded_console
+    from dbtui.console import PhaseDisplay
 
-    console = make_console()
+    console = unpadded_console()
     runs: list[tuple[str | None, str | None, dict[str, Any]]] = []  # as profile_checks gives them
     run_images = None
     # Every refusal comes before the tokenizers are read: reading them took seconds before a wrong flag was named (or
@@ -197,7 +198,8 @@ def _model_size_multiple(model: str | None) -> int:
 def _prepare(args: argparse.Namespace) -> int:
     from engine.dataset import prepare_dataset, prepare_settings
 
-    from dbtui.console import PhaseDisplay, make_console
+    from dbtui.cli.unpadded import unpadded_console
+    from dbtui.console import PhaseDisplay
 
     if args.profile:
         from engine.family_sizes import load_profile_with_family_step
@@ -214,7 +216,7 @@ def _prepare(args: argparse.Namespace) -> int:
                    "center_crop": not args.no_center_crop,
                    "caption_extension": ".txt" if args.caption_extension is None else args.caption_extension,
                    "size_multiple": _model_size_multiple(args.model)}
-    console = make_console()
+    console = unpadded_console()
     with PhaseDisplay(console=console) as progress:
         result = prepare_dataset(args.folder, args.output, flatten_color=_colour(args.flatten_color),
                                  recursive=args.recursive, workers=args.workers, emit=progress, **options)

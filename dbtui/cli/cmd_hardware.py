@@ -91,24 +91,22 @@ def _hardware(args: argparse.Namespace) -> int:
         return 0
     from rich.markup import escape
 
-    from dbtui.cli.unpadded import unpadded_off_a_terminal
-    from dbtui.console import make_console
+    from dbtui.cli.unpadded import unpadded_console
     from dbtui.widgets.hardware_table import hardware_table
 
-    console = make_console()
-    with unpadded_off_a_terminal(console):
-        console.print(hardware_table(hardware))
-        if family_note:
-            console.print(f"\n{escape(family_note)}")
-        console.print(f"\n[b]{sentence}[/b]\nRecommended preset: {_recommended(preset, small, family, trains_prior)}")
-        for (card, said, best), too in zip(card_advice, small_cards):
-            console.print(f"\n[b]--card {escape(card.label)}:[/b] {escape(said)}\nRecommended preset for it: "
-                          f"{_recommended(best, too, family, trains_prior)}")
-        if estimates:
-            console.print()
-            # No row marked as the one to pick where even the smallest does not fit this GPU.
-            console.print(_estimates_table(estimates, None if small else preset, bf16, console.width, cards, own,
-                                           trains_prior))
+    console = unpadded_console()
+    console.print(hardware_table(hardware))
+    if family_note:
+        console.print(f"\n{escape(family_note)}")
+    console.print(f"\n[b]{sentence}[/b]\nRecommended preset: {_recommended(preset, small, family, trains_prior)}")
+    for (card, said, best), too in zip(card_advice, small_cards):
+        console.print(f"\n[b]--card {escape(card.label)}:[/b] {escape(said)}\nRecommended preset for it: "
+                      f"{_recommended(best, too, family, trains_prior)}")
+    if estimates:
+        console.print()
+        # No row marked as the one to pick where even the smallest does not fit this GPU.
+        console.print(_estimates_table(estimates, None if small else preset, bf16, console.width, cards, own,
+                                       trains_prior))
     return 0
 
 

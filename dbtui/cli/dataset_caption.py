@@ -59,11 +59,11 @@ def register_caption(commands: argparse._SubParsersAction) -> None:
 
 
 def _caption(args: argparse.Namespace) -> int:
-    from dbtui.console import make_console
+    from dbtui.cli.unpadded import unpadded_console
 
     refuse_stray_options(args, args.usage_error)
     folders, extension = _folders(args)
-    console = make_console()
+    console = unpadded_console()
     captioner = None
     if args.auto:  # once for every folder: each concept's loaded the model again (BLIP's base: seconds each)
         from engine.dataset import load_captioner

@@ -20,9 +20,9 @@ def print_rows(rows: list[tuple[str, str, str, str, str, str]], note: str = "") 
 
     from rich.text import Text
 
-    from dbtui.console import make_console
+    from dbtui.cli.unpadded import unpadded_console
 
-    console = make_console()
+    console = unpadded_console()
     if console.width >= TABLE_WIDTH and (not console.is_terminal or _run_column_width(console, rows) >= RUN_WIDTH):
         table = _table(rows)
         if not console.is_terminal:  # no terminal folds the lines: as wide as the table wants, each path on one line
