@@ -103,7 +103,9 @@ def _register_prepare(commands: argparse._SubParsersAction) -> None:
 
 def _add_common(parser: argparse.ArgumentParser, recursive: str = "include sub-folders") -> None:
     parser.add_argument("--recursive", "-r", action="store_true", help=recursive)
-    parser.add_argument("--workers", type=int_in(1), help="worker processes (default and most: one per CPU)")
+    # The cap is engine/data/decode_budget.DECODE_BUDGET_BYTES, said here without importing Pillow for --help.
+    parser.add_argument("--workers", type=int_in(1), help="worker processes (default and most: one per CPU, fewer "
+                        "where as many of the largest picture decoded at once would pass 2 GiB of memory)")
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -1,5 +1,5 @@
-"""How many pictures may be decoded at once: the run's decode pass (threads) and `dataset check` (processes) share
-one memory budget, so a machine of many CPUs and huge photos does not run out of memory in either."""
+"""How many pictures may be decoded at once: the run's decode pass (threads), `dataset check` and `dataset prepare`
+(processes) share one memory budget, so a machine of many CPUs and huge photos does not run out of memory in any."""
 
 from __future__ import annotations
 
