@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from engine.events import RunStarted, StepEnded
 from engine.runs.folder import RunFolder, RunState
 
@@ -75,4 +77,44 @@ def test_run_and_resume_whose_output_closes_while_they_follow_say_the_run_goes_o
                               events_offset=0, log_offset=0, own_session=False)
     code = run_guarded(lambda: watch.show_started_run(started, "live", plain=True, every=1, detach=False), ["run"])
     assert code == 141
+    assert f"`dbtui attach {folder.path}` watches it" in capsys.readouterr().err
+
+
+class _ClosedPipe:
+    """A stdout whose reader is gone: every write fails as a pipe's does."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_resume_whose_output_closed_at_its_first_line_says_the_run_goes_on(
+        tmp_path: Path, trainer_of, monkeypatch, capsys, detach: bool) -> None:
+    """`dbtui resume RUN | true` ended 0 without a word: --detach's folder, and the first lines a followed run says, were
+    said once the trainer was started, outside what watched for a closed output, and the run trained on unwatched (the
+    "resuming …" line itself is said before the start: tests/test_output_closed_before_start.py)."""
+    from types import SimpleNamespace
+
+    from dbtui.cli import main
+    from engine.runs import launcher
+
+    folder = _run_folder(tmp_path / "runs" / "live", "stopped", os.getpid())
+    folder.profile.write_text((ROOT / "profiles" / "tiny-demo.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    started = SimpleNamespace(folder=folder, main_machine=True, from_start=False, set_aside=[],
+                              process=SimpleNamespace(pid=0), events_offset=0, log_offset=0, own_session=False)
+
+    def start_run(*args, **kwargs):
+        folder.write_state(RunState(**{**folder.read_state().__dict__, "status": "running",
+                                       "pid": trainer_of(folder.path)}))
+        return started
+
+    monkeypatch.setattr(launcher, "start_run", start_run)
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    assert main(["resume", str(folder.path), "--plain", *(["--detach"] if detach else [])]) == 141
     assert f"`dbtui attach {folder.path}` watches it" in capsys.readouterr().err

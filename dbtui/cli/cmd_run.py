@@ -72,9 +72,9 @@ def _run(args: argparse.Namespace) -> int:
                         given_keys=keys, progress=header_progress(),
                         decode_progress=header_progress(what="decoding images"),
                         decode_first=header_progress(what="decoding images") if args.detach else None)
+    changed = ""
     if started.changed:  # the profile file read again, without the --set values the run was started with
         kept = machine_profile(started.folder, started.machine_rank)  # machine N keeps its own
-        print(f"this profile changes the run's settings, as its {kept.name} kept them: "
-              f"{started.changed}", flush=True)
+        changed = f"this profile changes the run's settings, as its {kept.name} kept them: {started.changed}"
     return show_started_run(started, profile.name, plain=args.plain, every=profile.logging.every_n_steps,
-                            detach=args.detach)
+                            detach=args.detach, said=changed)

@@ -241,34 +241,40 @@ def print_best(folder: RunFolder, *, ended: bool) -> None:
         print(said)
 
 
-def show_started_run(started: Any, title: str, *, plain: bool, every: int, detach: bool) -> int:
-    """What ``dbtui run`` and ``dbtui resume`` print once the trainer is started; the exit status."""
+def show_started_run(started: Any, title: str, *, plain: bool, every: int, detach: bool, said: str = "") -> int:
+    """What ``dbtui run`` and ``dbtui resume`` print once the trainer is started (``said`` first: the command's own
+    line); the exit status."""
     from dbtui.console import make_display
 
     folder = started.folder
+    # From here the trainer runs: a reader gone at any line (`dbtui resume RUN | true`) leaves it training unwatched,
+    # which ended 0 without a word where the first line was the command's own or the detached run's folder.
+    with run_goes_on_if_output_closed(folder):
+        if said:
+            print(said, flush=True)
     if not started.main_machine:
         from dbtui.cli.other_machine import show_other_machine
 
         return show_other_machine(started, detach=detach)
-    if started.from_start:
-        # As its state said (a NaN loss fails a run, a kill -9 crashes it): "stopped" sent the user looking for a Ctrl-C.
-        ended = started.ended_as if started.ended_as in ("failed", "stopped", "crashed") else "ended"
-        print(f"{folder.path} {ended} before it saved a checkpoint: training it from the start", flush=True)
-    if started.set_aside:
-        # A resume from an earlier checkpoint leaves a branch: its checkpoints are kept, out of the way.
-        print(f"resuming from an earlier checkpoint: the {len(started.set_aside)} later one(s) of the branch this leaves "
-              f"are kept in {started.set_aside[0].parent}/ ({', '.join(p.name for p in started.set_aside)}), "
-              "where no resume takes them and nothing deletes them", flush=True)
-    if detach:
-        print(f"trainer started in the background (pid {started.process.pid})\n"
-              f"  run folder: {folder.path}\n  watch it:   dbtui attach {shlex.quote(str(folder.path))}\n"
-              f"  stop it:    dbtui stop {shlex.quote(str(folder.path))}   (saves a checkpoint first)")
-        return 0
-    from engine.runs.score_words import track_of_run
-
-    # A resume shows its own events only; its rounds are said against those its earlier attempts scored.
-    earlier = track_of_run(folder.events, started.events_offset)
     with run_goes_on_if_output_closed(folder):
+        if started.from_start:
+            # As its state said (a NaN loss fails a run, a kill -9 crashes it): "stopped" sent the user looking for a Ctrl-C.
+            ended = started.ended_as if started.ended_as in ("failed", "stopped", "crashed") else "ended"
+            print(f"{folder.path} {ended} before it saved a checkpoint: training it from the start", flush=True)
+        if started.set_aside:
+            # A resume from an earlier checkpoint leaves a branch: its checkpoints are kept, out of the way.
+            print(f"resuming from an earlier checkpoint: the {len(started.set_aside)} later one(s) of the branch this leaves "
+                  f"are kept in {started.set_aside[0].parent}/ ({', '.join(p.name for p in started.set_aside)}), "
+                  "where no resume takes them and nothing deletes them", flush=True)
+        if detach:
+            print(f"trainer started in the background (pid {started.process.pid})\n"
+                  f"  run folder: {folder.path}\n  watch it:   dbtui attach {shlex.quote(str(folder.path))}\n"
+                  f"  stop it:    dbtui stop {shlex.quote(str(folder.path))}   (saves a checkpoint first)", flush=True)
+            return 0
+        from engine.runs.score_words import track_of_run
+
+        # A resume shows its own events only; its rounds are said against those its earlier attempts scored.
+        earlier = track_of_run(folder.events, started.events_offset)
         watched = watch(folder, make_display(title, plain=plain, every=every, scores=earlier), started.process,
                         started.events_offset, started.log_offset, started.own_session)
     last = watched.last
