@@ -57,10 +57,10 @@ def test_the_demo_example_changes_the_demo(monkeypatch, capsys) -> None:
         assert loads_profile(demo_profile_text(), [override.strip()]) != loads_profile(demo_profile_text()), override
 
 
-@pytest.mark.parametrize("command", _commands(build_parser()), ids=" ".join)
+@pytest.mark.parametrize("command", [(), *_commands(build_parser())], ids=lambda command: " ".join(command) or "dbtui")
 def test_no_example_line_passes_80_columns(command: tuple[str, ...], monkeypatch, capsys) -> None:
     """Examples keep their lines as written (ExamplesFormatter), so one wider than 80 columns wrapped at the terminal's
-    edge, in the middle of a command, in `dbtui run --help` and six others."""
+    edge, in the middle of a command, in `dbtui run --help` and six others, and in `dbtui --help`, the first read."""
     monkeypatch.setenv("COLUMNS", "80")
     with pytest.raises(SystemExit):
         main([*command, "--help"])

@@ -39,8 +39,8 @@ profile; `dbtui run PROFILE` re-runs it headless (nohup, tmux, CI).
 
 EPILOG = """\
 examples:
-  dbtui demo                                   train the built-in tiny model (no GPU needed)
-  dbtui validate profiles/sd15-person.toml     list every problem in a profile
+  dbtui demo                                 # train a tiny model, no GPU needed
+  dbtui validate profiles/sd15-person.toml   # list every problem in a profile
   dbtui run my.toml --set optimizer.learning_rate=1e-6
 """
 
