@@ -62,7 +62,8 @@ def test_a_folder_made_again_by_a_third_launch_is_waited_for_not_launched_unlock
     calls = _first_open_meets(monkeypatch, gone_and_made_again)
     taken = []
     real_take = launch_lock._take_launch_lock
-    monkeypatch.setattr(launch_lock, "_take_launch_lock", lambda f: taken.append(real_take(f)) or taken[-1])
+    monkeypatch.setattr(launch_lock, "_take_launch_lock",
+                        lambda f, waiting: taken.append(real_take(f, waiting)) or taken[-1])
     with launch_lock.launching(folder):
         pass
     assert len(calls) == 2 and taken[0][0] is not None  # tried again, and locked
@@ -85,3 +86,21 @@ def test_a_launch_is_waited_for_as_long_as_its_checks_may_take_and_the_message_s
             pass
     said = str(refused.value)
     assert "second or two" not in said and "checking its images and starting its trainer" in said
+
+
+def test_a_launch_that_waits_for_another_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """A second `dbtui run` into a folder another launch holds printed nothing but its "running:" line for as long as
+    it waited (up to LAUNCH_WAIT_S, 10 minutes), which read as a hang."""
+    import fcntl
+
+    from dbtui.cli import main
+
+    monkeypatch.setattr(launch_lock, "LAUNCH_WAIT_S", 0.3)
+    monkeypatch.chdir(tmp_path)
+    folder = RunFolder(tmp_path / "runs" / "r").create()
+    demo = Path(__file__).resolve().parents[1] / "profiles" / "tiny-demo.toml"
+    with open(folder.launching, "w") as other:
+        fcntl.flock(other, fcntl.LOCK_EX)  # another launch, inside its checks
+        assert main(["run", str(demo), "--set", 'saving.output_dir="runs"', "--set", 'name="r"']) == 2
+    err = capsys.readouterr().err
+    assert err.count("waiting for another launch into runs/r to check its images and start its trainer") == 1, err

@@ -9,7 +9,7 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dbtui.cli.common import ExamplesFormatter, add_overrides
+from dbtui.cli.common import ExamplesFormatter, add_overrides, launch_waited
 from engine.errors import DbtuiError
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ def _demo(args: argparse.Namespace) -> int:
     say_before_start(f"demo profile: {path}" + ("" if builtins_built(profile) else
                                                 "\nbuilding the tiny model and demo images on first use (seconds)…"),
                      left=f"; it wrote the demo profile {path}")
-    started = start_run(profile, given_as=shlex.quote(str(path)))
+    started = start_run(profile, given_as=shlex.quote(str(path)), waiting=launch_waited)
     folder = started.folder
     with run_goes_on_if_output_closed(folder):
         watched = watch(folder, make_display(profile.name, plain=args.plain, every=5), started.process,

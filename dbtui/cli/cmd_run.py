@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 
-from dbtui.cli.common import ExamplesFormatter, add_overrides, header_progress, profile_path
+from dbtui.cli.common import ExamplesFormatter, add_overrides, header_progress, launch_waited, profile_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -71,7 +71,8 @@ def _run(args: argparse.Namespace) -> int:
     started = start_run(profile, detach=args.detach, resume=args.resume, given_as=" ".join([shlex.quote(args.profile), *kept]),
                         given_keys=keys, progress=header_progress(),
                         decode_progress=header_progress(what="decoding images"),
-                        decode_first=header_progress(what="decoding images") if args.detach else None)
+                        decode_first=header_progress(what="decoding images") if args.detach else None,
+                        waiting=launch_waited)
     changed = ""
     if started.changed:  # the profile file read again, without the --set values the run was started with
         kept = machine_profile(started.folder, started.machine_rank)  # machine N keeps its own

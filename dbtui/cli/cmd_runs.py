@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dbtui.cli.common import ExamplesFormatter, header_progress
+from dbtui.cli.common import ExamplesFormatter, header_progress, launch_waited
 from dbtui.cli.runs_listing import list_runs_command, runs_elsewhere
 from dbtui.format import resume_hint
 from engine.errors import DbtuiError
@@ -232,7 +232,8 @@ def _resume(args: argparse.Namespace) -> int:
                             decode_first=header_progress(what="decoding images") if args.detach else None,
                             # Said once it is sure to (a refusal says why alone), and before the trainer starts: a
                             # closed output then stops the command there, as `dbtui run`'s does.
-                            before_start=lambda: say_before_start(f"resuming {folder.path} ({profile.name})"))
+                            before_start=lambda: say_before_start(f"resuming {folder.path} ({profile.name})"),
+                            waiting=launch_waited)
     except RunInputsMissingError as error:
         # `resume` takes no --set: a moved model or image folder's new place goes in the profile it trains.
         error.advice = (f"where a file or folder it names was moved, write its new place in {folder.profile} (the "

@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from dbtui.format import PriceError, read_price
 
@@ -112,3 +113,12 @@ def header_progress(after: float = 1.0, what: str = "checking image headers") ->
         print(f"{chr(13) if tty else ''}{what}: {done}/{total}", end=end, file=sys.stderr, flush=True)
 
     return progress
+
+
+def launch_waited(folder: Path) -> None:
+    """Said on stderr where another launch into ``folder`` holds it: that wait may take minutes (its images checked),
+    and was silent, read as a hang."""
+    from engine.runs.launch_lock import LAUNCH_WAIT_S
+
+    print(f"waiting for another launch into {folder} to check its images and start its trainer (at most "
+          f"{LAUNCH_WAIT_S / 60:.0f} min)…", file=sys.stderr, flush=True)

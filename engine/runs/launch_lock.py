@@ -6,7 +6,7 @@ import contextlib
 import os
 import shlex
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from engine.runs.folder import RunFolder, RunFolderError
@@ -19,9 +19,10 @@ LAUNCH_WAIT_S = 600.0
 
 
 @contextlib.contextmanager
-def launching(folder: RunFolder) -> Iterator[None]:
+def launching(folder: RunFolder, waiting: Callable[[], None] | None = None) -> Iterator[None]:
     """Held while a launcher checks that no trainer runs in ``folder`` and starts one, until the new
-    trainer's state is written: a second ``dbtui run`` at the same moment waits, then finds it running.
+    trainer's state is written: a second ``dbtui run`` at the same moment waits, then finds it running. ``waiting``:
+    told once where another launch holds it, so that a wait of minutes is said, not taken for a hang.
 
     An OS lock (flock), so one left by a killed launcher is gone with its process. Where it cannot be
     had (a folder this user cannot write, a disk without locks) the launch goes on unlocked, and the
@@ -30,7 +31,7 @@ def launching(folder: RunFolder) -> Iterator[None]:
     folder keeps no empty file of the launch.
     """
     try:
-        fd, made = _take_launch_lock(folder)
+        fd, made = _take_launch_lock(folder, waiting)
     except OSError:
         fd = None
     if fd is None:
@@ -70,7 +71,7 @@ def _remove_made(folder: RunFolder, top: Path) -> None:
         above.rmdir()  # raises where another run or a file of the user's has come: it stays
 
 
-def _take_launch_lock(folder: RunFolder) -> tuple[int | None, Path | None]:
+def _take_launch_lock(folder: RunFolder, waiting: Callable[[], None] | None = None) -> tuple[int | None, Path | None]:
     """The locked file descriptor of RUN/.launching, waiting at most LAUNCH_WAIT_S (None on a disk without locks), and
     the highest folder this launch made to hold it (the run folder, or a new saving.output_dir above it; None: it made
     none): at any try, as a failed launch may remove the one this one waited in."""
@@ -94,6 +95,9 @@ def _take_launch_lock(folder: RunFolder) -> tuple[int | None, Path | None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
+            if waiting is not None:
+                waiting()
+                waiting = None
             _wait_or_give_up(folder, deadline)
             continue
         except OSError:  # no locks on this disk

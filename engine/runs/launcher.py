@@ -79,7 +79,8 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
               progress: Callable[[int, int], None] | None = None,
               decode_progress: Callable[[int, int], None] | None = None,
               decode_first: Callable[[int, int], None] | None = None,
-              before_start: Callable[[], None] | None = None) -> StartedRun:
+              before_start: Callable[[], None] | None = None,
+              waiting: Callable[[Path], None] | None = None) -> StartedRun:
     """Write the run folder and start the trainer process.
 
     ``given_as``: the profile as the user named it (its path, and the command line's other ``--set``
@@ -93,11 +94,13 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     ``decode_first``: given, every training image is decoded before the trainer starts, and it is told (done, total).
     ``before_start``: called once every check has passed, just before the trainer starts; what it raises leaves the
     run as it was, no trainer started.
+    ``waiting``: told the run folder once, where another launch into it is under way and this one waits for it.
     """
     folder = RunFolder(Path(run_dir or run_dir_for(profile)))
     # Locked from before the checks (seconds: the headers, the decode): a `dbtui stop` asked meanwhile finds the
     # launch under way (engine.runs.launch_held), and its request is kept, not dropped with older ones below.
-    with launching(folder):  # until this launch's trainer has written its state
+    said = None if waiting is None else lambda: waiting(folder.path)
+    with launching(folder, said):  # until this launch's trainer has written its state
         left = requests_left(folder)  # asked of a trainer that is gone: dropped below, unlike those asked of this launch
         # Stopped before its first checkpoint: nothing is lost by training from the start. With several
         # machines the worker's own check stays, since each machine must see the checkpoint.
