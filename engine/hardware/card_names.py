@@ -63,7 +63,6 @@ def smallest_card_gb(need_gb: float) -> float | None:
     return min((gb for gb in sizes if gb >= need_gb), default=None)
 
 
-
 class UnknownCardError(DbtuiError, ValueError):
     """A card named that is not known here, or that is sold in several sizes."""
 

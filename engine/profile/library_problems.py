@@ -1,6 +1,6 @@
 """Libraries a profile's settings need that this machine lacks (found, not imported: importing DeepSpeed takes
-seconds, bitsandbytes one or two). What a machine lacks, not what the profile gets wrong: ``dbtui validate`` warns,
-a run here refuses, before its model loads."""
+seconds, bitsandbytes one or two). What a machine lacks, not what the profile gets wrong: ``dbtui validate`` and a
+run here refuse it (validate's ``--elsewhere`` warns instead), before a model loads."""
 
 from __future__ import annotations
 

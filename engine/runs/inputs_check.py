@@ -19,9 +19,10 @@ class RunInputsMissingError(DbtuiError):
 def check_inputs(profile: Profile, run_dir: Path | None = None, resuming: bool = False,
                  progress: Callable[[int, int], None] | None = None, run_folder: Path | None = None,
                  decode_progress: Callable[[int, int], None] | None = None) -> None:
-    """What ``dbtui validate`` warns of (a profile may be written for another machine) stops a run here, in
-    seconds, rather than in the trainer after the model has loaded; so do settings the model's family refuses, and
-    empty ones a new run cannot start from (``run_dir`` given: the run folder is not made from saving.output_dir).
+    """What ``dbtui validate`` refuses (a warning with ``--elsewhere``: a profile written for another machine) stops
+    a run here, in seconds, rather than in the trainer after the model has loaded; so do settings the model's family
+    refuses, and empty ones a new run cannot start from (``run_dir`` given: the run folder is not made from
+    saving.output_dir).
     ``resuming``: a missing library's advice keeps the settings the checkpoints were trained with. ``progress``: told
     (done, total) as the images' headers are read; ``decode_progress`` as the others are decoded, where a header could
     not be read. ``run_folder``: where the run trains, whose own conversion of a single file its load reuses
