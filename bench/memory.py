@@ -18,7 +18,8 @@ busy 2-core machine).
 person/style ones) merged onto a new profile of a model of its family, at 512 px unless the
 preset sets its own size: without and with prior preservation, and a bf16 preset also as a GPU
 without bf16 trains it (fp16). The SD presets are measured again on SD2.1-base (its configs ship
-with dbtui), whose text encoder is three times SD1.5's, for SD2 models' advice. ``dbtui hardware``
+with dbtui), whose text encoder is three times SD1.5's, for SD2 models' advice, and on SD2.1-v at
+its 768 px, the size they keep for a draft of it. ``dbtui hardware``
 reads the table (engine/memory/preset_table.py); run this again after changing a preset. About a
 quarter of an hour on a CPU.
 
@@ -228,14 +229,15 @@ PRESET_MODELS = {"cpu-demo": "builtin:tiny-sd1", "sdxl-lora": "builtin:sdxl-rand
 SD15 = "builtin:sd15-random"
 
 
-def measure_preset(settings: dict, pretrained: str):
-    """A PresetEstimate of one preset."""
+def measure_preset(settings: dict, pretrained: str, resolution: int | None = None):
+    """A PresetEstimate of one preset, at ``resolution`` unless the preset sets its own (None: 512 px)."""
     from engine.memory import estimate_peak
-    from engine.memory.preset_table import PresetEstimate, preset_profile, uses_bf16
+    from engine.memory.preset_table import BASE_RESOLUTION, PresetEstimate, preset_profile, uses_bf16
 
     def estimate(**how):
         # Stored for any dataset: the pictures assumed, not the demo folder's read (engine/memory/pictures.py).
-        return estimate_peak(preset_profile(settings, pretrained, **how), read_pictures=False)
+        profile = preset_profile(settings, pretrained, resolution=resolution or BASE_RESOLUTION, **how)
+        return estimate_peak(profile, read_pictures=False)
 
     return PresetEstimate(settings, pretrained, no_prior=estimate(prior=False), prior=estimate(prior=True),
                           prior_fp16=estimate(prior=True, fp16=True) if uses_bf16(settings) else None)
@@ -245,18 +247,20 @@ def measure_presets() -> int:
     from dbtui.presets import PRESETS, TIER_PRESETS
     from engine.hardware.machine import FAMILY_PRESETS
     from engine.memory.estimate import GIB
-    from engine.memory.preset_table import SD2_BASE, save_preset_estimates
+    from engine.memory.preset_table import ROW_SETS, save_preset_estimates
 
-    def measured(name: str, pretrained: str):
-        row = measure_preset(PRESETS[name], pretrained)
+    def measured(name: str, pretrained: str, resolution: int | None = None):
+        row = measure_preset(PRESETS[name], pretrained, resolution)
         need = row.prior
-        print(f"{name} ({pretrained}): {need.card_need / GIB:.1f} GB on the card with prior preservation, {need.fit_line()}; "
-              f"caching pass {need.caching_card_need / GIB:.1f} GB, sampling pass {need.sampling_card_need / GIB:.1f} GB", flush=True)
+        print(f"{name} ({pretrained}, {need.width} px): {need.card_need / GIB:.1f} GB on the card with prior preservation, "
+              f"{need.fit_line()}; caching pass {need.caching_card_need / GIB:.1f} GB, sampling pass "
+              f"{need.sampling_card_need / GIB:.1f} GB", flush=True)
         return row
 
     rows = {name: measured(name, PRESET_MODELS.get(name, SD15)) for name in TIER_PRESETS}
-    sd2_rows = {name: measured(name, SD2_BASE) for name in FAMILY_PRESETS["sd"]}
-    print(f"wrote {save_preset_estimates(rows, sd2_rows)}")
+    own_rows = {family: {name: measured(name, model.pretrained, model.resolution) for name in FAMILY_PRESETS["sd"]}
+                for family, model in ROW_SETS.items()}
+    print(f"wrote {save_preset_estimates(rows, own_rows)}")
     return 0
 
 

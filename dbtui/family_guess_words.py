@@ -3,7 +3,7 @@ Hardware and Parameters steps say it: one wording for the CLI and the wizard."""
 
 from __future__ import annotations
 
-FAMILY_NAMES = {"sd": "SD1.x", "sd2": "SD2.x", "sdxl": "SDXL", "flux": "Flux"}
+FAMILY_NAMES = {"sd": "SD1.x", "sd2": "SD2.x", "sd2-768": "SD2.x", "sdxl": "SDXL", "flux": "Flux"}
 
 
 def guessed_from_name(source: str, family: str) -> str | None:

@@ -172,14 +172,15 @@ def _nested(flat: dict[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def advice_family_of(family_id: str | None, pretrained: str | None) -> str:
+def advice_family_of(family_id: str | None, pretrained: str | None, resolution: int | None = None) -> str:
     """The hardware advice's family (engine.hardware.machine.FAMILIES) for a model of ``family_id`` (None: not checked
-    yet, advised as SD1.5): an SD model ``pretrained`` that is SD2.x is advised by the presets' figures on SD2.1-base."""
-    from engine.hardware.machine import FAMILIES
+    yet, advised as SD1.5): an SD model ``pretrained`` that is SD2.x is advised by the presets' figures on SD2.1-base,
+    or on SD2.1-v at 768 px where the draft trains above 512 px (``resolution``; the SD presets keep it)."""
+    from engine.hardware.machine import FAMILIES, sized_family
     from engine.model_info import advice_family
 
     advice = advice_family(pretrained) if family_id == "sd" and pretrained else family_id
-    return advice if advice in FAMILIES else "sd"
+    return sized_family(advice, resolution) if advice in FAMILIES else "sd"
 
 
 def guessed_note(session: Session) -> str | None:
@@ -194,26 +195,27 @@ def guessed_note(session: Session) -> str | None:
 
 
 def recommended_preset(hardware: Any, family_id: str | None, demo: bool = False, pretrained: str | None = None,
-                       prior: bool = True) -> str | None:
+                       prior: bool = True, resolution: int | None = None) -> str | None:
     """The preset the hardware advice (engine.hardware.machine.verdict) recommends on ``hardware`` for a model of
-    ``family_id`` (``advice_family_of``) trained with prior preservation or without (``prior``), where the wizard
-    offers it for that model; None where even the family's smallest does not fit the card (`dbtui hardware` says
-    "none"): an 8 GB card was pre-selected flux-lora-16gb, which needs 11 GB."""
+    ``family_id`` (``advice_family_of``) trained with prior preservation or without (``prior``) at ``resolution``,
+    where the wizard offers it for that model; None where even the family's smallest does not fit the card (`dbtui
+    hardware` says "none"): an 8 GB card was pre-selected flux-lora-16gb, which needs 11 GB."""
     from engine.hardware.machine import too_small, verdict
 
-    family = advice_family_of(family_id, pretrained)
+    family = advice_family_of(family_id, pretrained, resolution)
     _, preset = verdict(hardware, family, prior)
     if too_small(hardware, preset, family, prior):
         return None
     return preset if preset in presets_for(family_id, demo) else None
 
 
-def no_preset_note(hardware: Any, family_id: str | None, pretrained: str | None = None, prior: bool = True) -> str | None:
+def no_preset_note(hardware: Any, family_id: str | None, pretrained: str | None = None, prior: bool = True,
+                   resolution: int | None = None) -> str | None:
     """Where no preset of the model's family fits the card, the sentence that says so with the hardware advice's own
     (what needs how much, what to train here instead); None where one fits, or without a GPU."""
     from engine.hardware.machine import too_small, verdict
 
-    family = advice_family_of(family_id, pretrained)
+    family = advice_family_of(family_id, pretrained, resolution)
     sentence, preset = verdict(hardware, family, prior)
     return f"No preset fits this card for this model. {sentence}" if too_small(hardware, preset, family, prior) else None
 
@@ -223,7 +225,7 @@ def preset_choices(session: Session) -> list[tuple[str, str]]:
     for by this model's figures (SD2's differ from SD1.5's) and as the draft trains, with prior preservation or
     without: judged with it always, a Flux profile without it heard "(18 GB and up)" where `dbtui hardware --profile`
     recommends it for 16 GB."""
-    family = advice_family_of(session.advised_family, session.get("model.pretrained"))
+    family = advice_family_of(session.advised_family, session.get("model.pretrained"), session.get("dataset.resolution"))
     return [(preset_label(name, family, session.trains_prior), name) for name in presets_for(session.advised_family,
                                                                                             session.demo)]
 

@@ -109,6 +109,6 @@ def test_the_advice_recommends_a_preset_only_where_its_whole_run_fits_as_the_tab
     assert previews_miss.card_need < 16 * GIB and not previews_miss.fits(16)  # the steps fit; the whole run does not
     stored = machine._meter_need
     monkeypatch.setattr(machine, "_meter_need",
-                        lambda preset, hw, *, sd2=False, prior=True: previews_miss if preset == "full"
-                        else stored(preset, hw, sd2=sd2, prior=prior))
+                        lambda preset, hw, *, family="sd", prior=True: previews_miss if preset == "full"
+                        else stored(preset, hw, family=family, prior=prior))
     assert verdict(Hardware(gpus=[Gpu(0, "GPU", 16 * 1024 - 10, None, "8.6", True)]), "sd")[1] == "full-8bit"

@@ -10,6 +10,8 @@ from engine.memory.preset_table import load_preset_estimates
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 FIGURE = re.compile(r"\b\d+\.\d GB")
+# The table's rows of SD2.x figures, by the advice family whose rows they are (the others are SD1.5's, or their own).
+SD2_ROWS = {"SD2.x": "sd2", "SD2.x at 768 px": "sd2-768"}
 
 
 def _gb(size: int) -> str:
@@ -29,12 +31,12 @@ def test_the_tier_table_gives_each_presets_whole_run_need_with_bf16_and_without(
     17.4 GB for full-text-encoder, which needs 20.7 GB on SD2)."""
     _, table = _presets_section()
     lines = table.splitlines()
-    assert any(line.startswith("| SD2.x |") for line in lines)
-    named = [(line.startswith("| SD2.x |"), *found) for line in lines
+    assert all(any(line.startswith(f"| {row} |") for line in lines) for row in SD2_ROWS)
+    named = [(SD2_ROWS.get(line.split("|")[1].strip(), "sd"), *found) for line in lines
              for found in re.findall(r"`([a-z0-9-]+)` \((\d+\.\d GB)(?:; (\d+\.\d GB))?", line)]
-    assert len(named) >= 10
-    for sd2, name, figure, without_bf16 in named:
-        rows = load_preset_estimates(sd2=sd2)
+    assert len(named) >= 14
+    for family, name, figure, without_bf16 in named:
+        rows = load_preset_estimates(family=family)
         assert figure == _gb(rows[name].need().run_need), name
         if without_bf16:
             assert without_bf16 == _gb(rows[name].need(bf16=False).run_need), name

@@ -23,7 +23,7 @@ SD15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 
 
 def test_each_sd_preset_is_measured_on_sd2_as_it_is_now() -> None:
-    sd1, sd2 = load_preset_estimates(), load_preset_estimates(sd2=True)
+    sd1, sd2 = load_preset_estimates(), load_preset_estimates(family="sd2")
     for name in FAMILY_PRESETS["sd"]:
         row = sd2[name]
         assert row.pretrained == SD2_BASE, name
@@ -48,14 +48,14 @@ def test_hardware_profile_judges_an_sd2_model_by_sd2s_figures(
     row = data["presets"]["full-text-encoder"]
     assert row["fits"]["20"] is fits, row
     assert data["card_verdicts"]["20"]["preset"] == preset, data["card_verdicts"]
-    table = load_preset_estimates(sd2=family == "sd2")
+    table = load_preset_estimates(family=family)
     assert row["run_card_gb"] == round(table["full-text-encoder"].need(prior=False).run_need / GIB, 2)  # as it trains
     assert (SD2_BASE if family == "sd2" else "builtin:sd15-random") in row["model"]
 
 
 def test_hardware_family_sd2_prints_sd2s_figures(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("COLUMNS", "200")
-    need = load_preset_estimates(sd2=True)["full-text-encoder"].need()
+    need = load_preset_estimates(family="sd2")["full-text-encoder"].need()
     assert main(["hardware", "--family", "sd2", "--output-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert SD2_BASE in out
@@ -87,7 +87,7 @@ def test_the_wizard_recommends_by_sd2s_figures_for_an_sd2_model() -> None:
 def test_the_sd2_preset_recommended_fits_the_card_by_sd2s_figures(bf16: bool) -> None:
     from engine.hardware.machine import verdict
 
-    table = load_preset_estimates(sd2=True)
+    table = load_preset_estimates(family="sd2")
     for card in (6, 8, 10, 12, 16, 20, 24, 40):
         _, preset = verdict(card_hardware(card, bf16), "sd2")
         assert table[preset].need(bf16).fits(card), (card, preset)

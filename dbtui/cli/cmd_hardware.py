@@ -44,13 +44,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--card", action="append", type=card_size, metavar="GB",
                         help=CARD_HELP + "; the advice then also names the preset to pick on each of those cards")
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--family", choices=FAMILIES, help="advice for this model family: sd (SD1.x, the default), sd2 (SD2.x at 512 px), sdxl or flux")
+    which.add_argument("--family", choices=FAMILIES, help="advice for this model family: sd (SD1.x, the default), sd2 (SD2.x at "
+                       "512 px), sd2-768 (SD2.x at 768 px, as SD2.x-v trains), sdxl or flux")
     which.add_argument("--profile", type=profile_path, metavar="PROFILE", help="advice for the model this profile trains (model.pretrained)")
     parser.set_defaults(handler=_hardware)
 
 
 def _hardware(args: argparse.Namespace) -> int:
-    from engine.hardware.machine import card_hardware, card_verdict, probe, too_small, verdict
+    from engine.hardware.machine import card_hardware, card_verdict, probe, sized_family, too_small, verdict
     from engine.memory.preset_table import profile_preset
     from engine.model_info import advice_family
 
@@ -60,7 +61,8 @@ def _hardware(args: argparse.Namespace) -> int:
 
         profile = load_profile_with_family_step(args.profile)
         source = profile.model.pretrained
-        family = advice_family(source)
+        # The SD presets keep the profile's size: an SD2.x one at 768 px is judged by their figures there.
+        family = sized_family(advice_family(source), profile.dataset.resolution)
         notes = [guessed_from_name(source, family), _other_size(args, profile.dataset.resolution, family)]
         family_note = " ".join(note for note in notes if note) or None
         # Its runs go there: the disk of the folder dbtui ran in was measured, another disk where the two differ.
@@ -152,7 +154,7 @@ def _card_prior_said(card: Card | float, estimates: dict, bf16: bool, trains_pri
 # A terminal's usual width: from it, each preset's row of the default cards' marks stays on one line.
 WHOLE_ROWS_FROM = 80
 # Whose figures the SD presets' rows are, by advice family (engine/memory/preset_table.py).
-SD_FIGURES = {"sd": "SD1.5's", "sd2": "SD2.1-base's"}
+SD_FIGURES = {"sd": "SD1.5's", "sd2": "SD2.1-base's", "sd2-768": "SD2.1-v's"}
 
 
 def _other_size(args: argparse.Namespace, resolution: int, family: str) -> str | None:
@@ -161,15 +163,16 @@ def _other_size(args: argparse.Namespace, resolution: int, family: str) -> str |
     training" for a 20 GB card, by SD1.5's 17.4 GB at 512 px, where the meter says 23.9 GB for it."""
     import shlex
 
-    from engine.memory.preset_table import BASE_RESOLUTION
+    from engine.memory.preset_table import BASE_RESOLUTION, ROW_SETS
 
-    if family not in SD_FIGURES or resolution <= BASE_RESOLUTION:  # a smaller size needs less than the figures say
+    measured_at = ROW_SETS[family].resolution if family in ROW_SETS else BASE_RESOLUTION
+    if family not in SD_FIGURES or resolution <= measured_at:  # a smaller size needs less than the figures say
         return None
     # Each card as it was first asked, once: `--card T4 --card T4` was told to run `dbtui fit … --card T4 --card T4`.
     names = dict.fromkeys(name for card in args.card or () for name in card.names)
     command = ["dbtui", "fit", args.profile, "--estimate-only", *(arg for name in names for arg in ("--card", name))]
     return (f"The SD presets keep the profile's size, {resolution} px, larger, and the figures below are {SD_FIGURES[family]} at "
-            f"{BASE_RESOLUTION} px: for this profile's own, run `{shlex.join(command)}`.")
+            f"{measured_at} px: for this profile's own, run `{shlex.join(command)}`.")
 
 
 def _family_estimates(family: str, bf16: bool) -> dict:
@@ -177,7 +180,7 @@ def _family_estimates(family: str, bf16: bool) -> dict:
     from engine.hardware.machine import FAMILY_PRESETS
     from engine.memory.preset_table import load_preset_estimates
 
-    table = load_preset_estimates(sd2=family == "sd2")
+    table = load_preset_estimates(family=family)
     return {name: table[name] for name in FAMILY_PRESETS[family] if name in table}
 
 

@@ -133,7 +133,8 @@ whether to resume it.
         """The hardware advice's preset for this model's family (advised as SD1.5 before the model was chosen), if probed."""
         report = self.session.hardware
         return None if report is None else recommended_preset(report.hardware, self.session.advised_family, self.session.demo,
-                                                                self.session.get("model.pretrained"), self.session.trains_prior)
+                                                                self.session.get("model.pretrained"), self.session.trains_prior,
+                                                                self.session.get("dataset.resolution"))
 
     def on_hardware_known(self, _: HardwareKnown) -> None:
         self._validate()  # estimated while no GPU was known: now as this one trains the settings
@@ -149,7 +150,8 @@ whether to resume it.
         to do, in place of a pre-selected preset that would not fit."""
         report = self.session.hardware
         note = None if report is None else no_preset_note(report.hardware, self.session.advised_family,
-                                                          self.session.get("model.pretrained"), self.session.trains_prior)
+                                                          self.session.get("model.pretrained"), self.session.trains_prior,
+                                                          self.session.get("dataset.resolution"))
         shown = self.query_one("#par-no-preset", Static)
         shown.update(Content(note or ""))
         shown.display = note is not None

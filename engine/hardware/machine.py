@@ -144,7 +144,8 @@ def verdict(hw: Hardware, family: str = "sd", prior: bool = True) -> tuple[str, 
     a profile whose own flux-lora-24gb needs 12.4 GB without it).
 
     ``family`` is a family id of engine/models ("sd" for SD1.x/SD2.x, "sdxl", "flux"), or "sd2" for an SD2.x model, whose
-    presets' figures are SD2.1-base's; see ``engine.model_info.advice_family``.
+    presets' figures are SD2.1-base's (see ``engine.model_info.advice_family``), or "sd2-768" for one trained above
+    512 px, whose figures are SD2.1-v's at 768 px (``sized_family``).
     """
     if family not in _VERDICTS:
         raise ValueError(f"no hardware advice for model family {family!r}; known: {', '.join(_VERDICTS)}")
@@ -165,10 +166,21 @@ _SD_TIERS = (
 _SD_FULL_8BIT_FP16 = ("full fine-tune with 8-bit Adam, gradient checkpointing and cached latents; this GPU has no bf16, "
                       "so it trains in fp16, keeping fp32 weights and a plain optimizer step.")
 # The presets each family's advice recommends, smallest first (dbtui hardware lists their estimates); SD2.x's are
-# SD's, judged by their figures on SD2.1-base.
+# SD's, judged by their figures on SD2.1-base, or on SD2.1-v at 768 px (engine.memory.preset_table.ROW_SETS).
 _SD_PRESETS = tuple(preset for preset, _, _ in reversed(_SD_TIERS))
-FAMILY_PRESETS = {"sd": _SD_PRESETS, "sd2": _SD_PRESETS, "sdxl": ("sdxl-lora", "sdxl-full"),
+FAMILY_PRESETS = {"sd": _SD_PRESETS, "sd2": _SD_PRESETS, "sd2-768": _SD_PRESETS, "sdxl": ("sdxl-lora", "sdxl-full"),
                   "flux": ("flux-lora-16gb", "flux-lora-24gb")}
+# What the SD verdict says of the model beside the card.
+_SD_MODEL_SAID = {"sd": "", "sd2": ", SD2.x", "sd2-768": ", SD2.x at 768 px"}
+
+
+def sized_family(family: str, resolution: int | None) -> str:
+    """The advice family for a model of advice family ``family`` trained at ``resolution`` px (None: its own): the SD
+    presets keep a draft's size, so an SD2.x draft above 512 px (SD2.1-v's 768) is judged by their figures at 768 px,
+    where SD2.1-base's at 512 px recommended full-text-encoder (20.7 GB) to a 22 GB card, and it needs 23.9 GB there."""
+    from engine.memory.preset_table import BASE_RESOLUTION
+
+    return "sd2-768" if family == "sd2" and resolution is not None and resolution > BASE_RESOLUTION else family
 
 
 def _nominal_gb(hw: Hardware) -> float:
@@ -177,25 +189,25 @@ def _nominal_gb(hw: Hardware) -> float:
     return hw.sold_gb if hw.sold_gb is not None else round(hw.vram_mb / 1024)
 
 
-def _meter_need(preset: str, hw: Hardware, *, sd2: bool = False, prior: bool = True) -> MemoryEstimate | None:
-    """The memory meter's stored estimate of ``preset`` as the first GPU trains it (``sd2``: on SD2.1-base); None where
-    it was never measured."""
+def _meter_need(preset: str, hw: Hardware, *, family: str = "sd", prior: bool = True) -> MemoryEstimate | None:
+    """The memory meter's stored estimate of ``preset`` as the first GPU trains it, in ``family``'s rows; None where it
+    was never measured."""
     from engine.memory.preset_table import load_preset_estimates
 
-    row = load_preset_estimates(sd2=sd2).get(preset)
+    row = load_preset_estimates(family=family).get(preset)
     return None if row is None else row.need(hw.gpus[0].bf16, prior)
 
 
-def _meter_fits(preset: str, hw: Hardware, unmeasured_gb: float = 0, *, sd2: bool = False, prior: bool = True) -> bool:
+def _meter_fits(preset: str, hw: Hardware, unmeasured_gb: float = 0, *, family: str = "sd", prior: bool = True) -> bool:
     """Whether the preset's whole run (its step, caching pass and previews) fits the card by the meter, as `dbtui
     hardware`'s table judges it; a preset the table lacks fits a card of ``unmeasured_gb`` or more."""
-    need = _meter_need(preset, hw, sd2=sd2, prior=prior)
+    need = _meter_need(preset, hw, family=family, prior=prior)
     return _nominal_gb(hw) >= unmeasured_gb if need is None else need.fits(_nominal_gb(hw))
 
 
-def _needs(preset: str, hw: Hardware, unmeasured_gb: float, *, sd2: bool = False, prior: bool = True) -> str:
+def _needs(preset: str, hw: Hardware, unmeasured_gb: float, *, family: str = "sd", prior: bool = True) -> str:
     """"14.5 GB by the memory meter", or the tier's card where the table lacks the preset."""
-    need = _meter_need(preset, hw, sd2=sd2, prior=prior)
+    need = _meter_need(preset, hw, family=family, prior=prior)
     return f"a {unmeasured_gb:g} GB card" if need is None else f"{_gb_beyond(need.run_need, hw)} GB by the memory meter"
 
 
@@ -217,22 +229,22 @@ def _larger_card(need: MemoryEstimate | None) -> str:
     return "use a larger card" if card is None else f"use a card of {card:g} GB or more"
 
 
-def _sd_verdict(hw: Hardware, *, sd2: bool = False, prior: bool = True) -> tuple[str, str]:
+def _sd_verdict(hw: Hardware, *, family: str = "sd", prior: bool = True) -> tuple[str, str]:
     if not hw.gpus:
         return (f"No NVIDIA GPU found: training real models here would take days. {DEMO_TIP}", "cpu-demo")
     gpu = hw.gpus[0]
-    about = f"{gpu.name} with {_nominal_gb(hw):g} GB" + (", SD2.x" if sd2 else "")
+    about = f"{gpu.name} with {_nominal_gb(hw):g} GB{_SD_MODEL_SAID[family]}"
     for preset, card_gb, what in _SD_TIERS:
-        if _meter_fits(preset, hw, card_gb, sd2=sd2, prior=prior):
+        if _meter_fits(preset, hw, card_gb, family=family, prior=prior):
             break
     else:  # even the LoRA misses the card
-        return (f"{about}: too little even for a LoRA, which needs {_needs(preset, hw, 0, sd2=sd2, prior=prior)} "
+        return (f"{about}: too little even for a LoRA, which needs {_needs(preset, hw, 0, family=family, prior=prior)} "
                 f"({'with prior preservation and ' if prior else ''}previews); "
-                f"{_larger_card(_meter_need(preset, hw, sd2=sd2, prior=prior))}.", preset)
+                f"{_larger_card(_meter_need(preset, hw, family=family, prior=prior))}.", preset)
     if preset == "full-8bit" and not gpu.bf16:
         what = _SD_FULL_8BIT_FP16
     te_preset, te_card, _ = _SD_TIERS[0]
-    return f"{about}: {what.format(te=_needs(te_preset, hw, te_card, sd2=sd2, prior=prior))}", preset
+    return f"{about}: {what.format(te=_needs(te_preset, hw, te_card, family=family, prior=prior))}", preset
 
 
 def _sdxl_verdict(hw: Hardware, *, prior: bool = True) -> tuple[str, str]:
@@ -309,7 +321,8 @@ def _flux_verdict(hw: Hardware, *, prior: bool = True) -> tuple[str, str]:
 
 
 _VERDICTS: dict[str, Callable[..., tuple[str, str]]] = {  # each takes (hw, *, prior)
-    "sd": _sd_verdict, "sd2": partial(_sd_verdict, sd2=True), "sdxl": _sdxl_verdict, "flux": _flux_verdict}
+    "sd": _sd_verdict, "sd2": partial(_sd_verdict, family="sd2"), "sd2-768": partial(_sd_verdict, family="sd2-768"),
+    "sdxl": _sdxl_verdict, "flux": _flux_verdict}
 FAMILIES = tuple(_VERDICTS)
 
 
@@ -327,4 +340,4 @@ def too_small(hw: Hardware, preset: str, family: str = "sd", prior: bool = True)
     """Whether ``verdict`` named ``preset`` for this GPU (for ``family``) only as the family's smallest, which does not
     fit it either."""
     unmeasured = {name: card for name, card, _ in _SD_TIERS} | {"sdxl-lora": SDXL_LORA_MIN_GB, "sdxl-full": SDXL_FULL_GB}
-    return bool(hw.gpus) and not _meter_fits(preset, hw, unmeasured.get(preset, 0), sd2=family == "sd2", prior=prior)
+    return bool(hw.gpus) and not _meter_fits(preset, hw, unmeasured.get(preset, 0), family=family, prior=prior)

@@ -10,6 +10,7 @@ cheapest row again. No torch here.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,23 @@ BASE_RESOLUTION = 512  # SD presets keep the draft's resolution: they are measur
 # The SD presets measured again on SD2.1-base, stored apart ("sd2" beside "presets"): SD2's OpenCLIP text encoder is
 # three times SD1.5's, so full-text-encoder needs 20.7 GB on it where SD1.5 needs 17.4.
 SD2_BASE = "stabilityai/stable-diffusion-2-1-base"
+# And on SD2.1-v at its own 768 px, which the SD presets keep for a draft of it: 23.9 GB for full-text-encoder, which a
+# 22 GB L4 was recommended by the 512 px figure.
+SD2_V = "stabilityai/stable-diffusion-2-1"
+SD2_V_RESOLUTION = 768
+
+
+@dataclass(frozen=True)
+class RowSet:
+    """The SD presets measured on another model than SD1.5, at its size: stored under ``key`` beside "presets"."""
+
+    key: str
+    pretrained: str
+    resolution: int
+
+
+# By advice family (engine.hardware.machine.FAMILY_PRESETS): the rows its SD presets are judged by.
+ROW_SETS = {"sd2": RowSet("sd2", SD2_BASE, BASE_RESOLUTION), "sd2-768": RowSet("sd2_768", SD2_V, SD2_V_RESOLUTION)}
 
 
 @dataclass(frozen=True)
@@ -58,14 +76,20 @@ class PresetEstimate:
                    MemoryEstimate.from_dict(data["prior"]), MemoryEstimate.from_dict(fp16) if fp16 else None)
 
 
-def load_preset_estimates(path: Path = TABLE, *, sd2: bool = False) -> dict[str, PresetEstimate]:
-    """Every stored preset estimate by preset name; empty when the table has not been generated. ``sd2``: the SD
-    presets' rows are those measured on SD2.1-base."""
+def load_preset_estimates(path: Path = TABLE, *, family: str = "sd") -> dict[str, PresetEstimate]:
+    """Every stored preset estimate by preset name; empty when the table has not been generated. ``family``: an advice
+    family of ``ROW_SETS`` takes the SD presets' rows measured for it (SD2.1-base's, SD2.1-v's at 768 px)."""
     if not path.is_file():
         return {}
+    return dict(_loaded(path, path.stat().st_mtime_ns, family))
+
+
+@functools.lru_cache(maxsize=16)
+def _loaded(path: Path, _mtime_ns: int, family: str) -> tuple[tuple[str, PresetEstimate], ...]:
+    """The table read once while the file is unchanged: the wizard's Parameters step asks for the advice on each edit."""
     data = json.loads(path.read_text(encoding="utf-8"))
-    rows = {**data["presets"], **(data.get("sd2", {}) if sd2 else {})}
-    return {name: PresetEstimate.from_dict(row) for name, row in rows.items()}
+    own = data.get(ROW_SETS[family].key, {}) if family in ROW_SETS else {}
+    return tuple((name, PresetEstimate.from_dict(row)) for name, row in {**data["presets"], **own}.items())
 
 
 def profile_preset(profile: Any, rows: dict[str, PresetEstimate]) -> str | None:
@@ -85,9 +109,13 @@ def _holds(data: dict[str, Any], settings: dict[str, Any], prefix: str = "") -> 
                else f"{prefix}{key}" in NOT_MEMORY or data.get(key) == value for key, value in settings.items())
 
 
-def save_preset_estimates(rows: dict[str, PresetEstimate], sd2_rows: dict[str, PresetEstimate], path: Path = TABLE) -> Path:
-    text = json.dumps({"generated_by": GENERATED_BY, "presets": {name: row.to_dict() for name, row in rows.items()},
-                       "sd2": {name: row.to_dict() for name, row in sd2_rows.items()}}, indent=1, ensure_ascii=False)
+def save_preset_estimates(rows: dict[str, PresetEstimate], own_rows: dict[str, dict[str, PresetEstimate]],
+                          path: Path = TABLE) -> Path:
+    """``own_rows``: by advice family of ``ROW_SETS``, its SD presets' rows."""
+    sets = {ROW_SETS[family].key: {name: row.to_dict() for name, row in family_rows.items()}
+            for family, family_rows in own_rows.items()}
+    text = json.dumps({"generated_by": GENERATED_BY, "presets": {name: row.to_dict() for name, row in rows.items()}, **sets},
+                      indent=1, ensure_ascii=False)
     path.write_text(text + "\n", encoding="utf-8")
     return path
 
@@ -105,13 +133,15 @@ def uses_bf16(settings: dict[str, Any]) -> bool:
     return settings.get("precision", {}).get("mixed_precision") == "bf16"
 
 
-def preset_profile(settings: dict[str, Any], pretrained: str, *, prior: bool, fp16: bool = False) -> Any:
-    """The profile a preset is measured as: a new profile of ``pretrained`` at 512 px with the preset
-    merged in; ``fp16``: as a GPU without bf16 trains a bf16 preset (no bf16 weights, no fused step)."""
+def preset_profile(settings: dict[str, Any], pretrained: str, *, prior: bool, fp16: bool = False,
+                   resolution: int = BASE_RESOLUTION) -> Any:
+    """The profile a preset is measured as: a new profile of ``pretrained`` at ``resolution`` with the preset
+    merged in (its own size, where it sets one); ``fp16``: as a GPU without bf16 trains a bf16 preset (no bf16
+    weights, no fused step)."""
     from engine.profile import Profile
 
     data: dict[str, Any] = {
-        "name": "preset", "model": {"pretrained": pretrained}, "dataset": {"resolution": BASE_RESOLUTION},
+        "name": "preset", "model": {"pretrained": pretrained}, "dataset": {"resolution": resolution},
         "concepts": [{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx dog",
                       "class_dir": "builtin:demo-class", "class_prompt": "photo of a dog"}],
     }
