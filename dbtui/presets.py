@@ -225,7 +225,7 @@ def preset_choices(session: Session) -> list[tuple[str, str]]:
     for by this model's figures (SD2's differ from SD1.5's) and as the draft trains, with prior preservation or
     without: judged with it always, a Flux profile without it heard "(18 GB and up)" where `dbtui hardware --profile`
     recommends it for 16 GB."""
-    family = advice_family_of(session.advised_family, session.get("model.pretrained"), session.get("dataset.resolution"))
+    family = advice_family_of(session.advised_family, session.get("model.pretrained"), session.trains_at)
     return [(preset_label(name, family, session.trains_prior), name) for name in presets_for(session.advised_family,
                                                                                             session.demo)]
 

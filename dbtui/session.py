@@ -147,6 +147,14 @@ class Session:
         value = self.get("prior.enabled")
         return value if isinstance(value, bool) else PriorSection.model_fields["enabled"].default
 
+    @property
+    def trains_at(self) -> int | None:
+        """The draft's dataset.resolution for the hardware advice (SD2.x is judged at 768 px above 512); None where
+        unset or typed as no whole number ("768px", which the profile check marks): compared with 512, that ended the
+        wizard on a TypeError."""
+        value = self.get("dataset.resolution")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
     def _name_guess(self) -> tuple[str, int] | None:
         info, source = self.model_info, self.get("model.pretrained")
         if info is None or info.source != source or info.family_id is not None or not info.supported:

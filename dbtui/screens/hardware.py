@@ -93,8 +93,7 @@ make the profile here and train it on a rented GPU.
         draft trains, with prior preservation or without, as `dbtui hardware --profile` judges it: back here from an
         SDXL model, the probe's SD1.5 advice said "full fine-tune with text-encoder training" on a 24 GB card, and a
         Flux profile without prior preservation was told flux-lora-16gb on a 16 GB card, judged with it."""
-        family = advice_family_of(self.session.advised_family, self.session.get("model.pretrained"),
-                                  self.session.get("dataset.resolution"))
+        family = advice_family_of(self.session.advised_family, self.session.get("model.pretrained"), self.session.trains_at)
         prior = self.session.trains_prior
         if family == "sd" and (prior or not report.hardware.gpus):  # the probe's own advice: SD1.5's, with prior preservation
             return report.sentence, report.preset, report.fits, family

@@ -134,7 +134,7 @@ whether to resume it.
         report = self.session.hardware
         return None if report is None else recommended_preset(report.hardware, self.session.advised_family, self.session.demo,
                                                                 self.session.get("model.pretrained"), self.session.trains_prior,
-                                                                self.session.get("dataset.resolution"))
+                                                                self.session.trains_at)
 
     def on_hardware_known(self, _: HardwareKnown) -> None:
         self._validate()  # estimated while no GPU was known: now as this one trains the settings
@@ -151,7 +151,7 @@ whether to resume it.
         report = self.session.hardware
         note = None if report is None else no_preset_note(report.hardware, self.session.advised_family,
                                                           self.session.get("model.pretrained"), self.session.trains_prior,
-                                                          self.session.get("dataset.resolution"))
+                                                          self.session.trains_at)
         shown = self.query_one("#par-no-preset", Static)
         shown.update(Content(note or ""))
         shown.display = note is not None
