@@ -15,7 +15,8 @@ from textual.widgets import Button, Input, Label, Select, Static
 from dbtui.format import PriceError, read_price
 from dbtui.messages import HardwareKnown
 from dbtui.field_rules import FAMILY, applies, in_force, settle
-from dbtui.presets import MODIFIERS, PRESET_NAMES, guessed_note, no_preset_note, preset_values, recommended_preset
+from dbtui.presets import (MODIFIERS, PRESET_NAMES, advice_family_of, guessed_note, no_preset_note, preset_values,
+                           recommended_preset)
 from dbtui.problem_lines import problem_line
 from dbtui.save_failure import save_failure
 from dbtui.screens.base import WizardScreen
@@ -251,7 +252,8 @@ whether to resume it.
 
     def _advise_again(self) -> None:
         """Prior preservation turned on or off (the person or style preset, or its switch) changes the preset the advice
-        picks for this card: a Flux draft on 16 GB is offered flux-lora-24gb, which with class images needs 17.2 GB.
+        picks for this card: a Flux draft on 16 GB is offered flux-lora-24gb, which with class images needs 17.2 GB. So
+        does an SD2.x draft's size crossing 512 px (judged by the presets' figures at 768 px above it).
         The new pick is chosen in the dropdown (unless the user chose another there) and said, for Apply."""
         before, self._advised = self._advised, self._recommended()
         self._say_no_preset()
@@ -261,7 +263,9 @@ whether to resume it.
         if choice.value in (before, Select.NULL, *MODIFIERS):
             choice.value = self._advised
         prior = "on" if self.session.trains_prior else "off"
-        self.notify(f"With prior preservation {prior}, the preset for this GPU is {PRESET_NAMES[self._advised]}: "
+        family = advice_family_of(self.session.advised_family, self.session.get("model.pretrained"), self.session.trains_at)
+        size = ", over 512 px" if family == "sd2-768" else ""
+        self.notify(f"With prior preservation {prior}{size}, the preset for this GPU is {PRESET_NAMES[self._advised]}: "
                     "choose it and press Apply")
 
     @on(Input.Changed, "#par-path, #par-price")

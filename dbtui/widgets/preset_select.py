@@ -8,6 +8,7 @@ from textual.widgets import Select
 
 from dbtui.presets import preset_choices
 from dbtui.session import Session
+from engine.memory.preset_table import BASE_RESOLUTION
 
 
 class PresetSelect(Select[str]):
@@ -21,7 +22,10 @@ class PresetSelect(Select[str]):
 
     def _what_labels(self) -> tuple[Any, ...]:
         """What the labels depend on: read at each edit of the form, cheaply (the labels read the model's files)."""
-        return self.session.trains_prior, self.session.get("model.pretrained"), self.session.advised_family
+        # And whether the size passes 512 px, above which SD2.x's presets are judged at 768 px (sized_family): not the
+        # size itself, whose every keystroke would relabel and re-advise.
+        return (self.session.trains_prior, self.session.get("model.pretrained"), self.session.advised_family,
+                (self.session.trains_at or 0) > BASE_RESOLUTION)
 
     def relabel(self) -> bool:
         """Label the presets as the draft now trains (prior preservation changes the cards each is picked for), keeping
