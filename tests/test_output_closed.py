@@ -106,7 +106,9 @@ def test_resume_whose_output_closed_at_its_first_line_says_the_run_goes_on(
 
     folder = _run_folder(tmp_path / "runs" / "live", "stopped", os.getpid())
     folder.profile.write_text((ROOT / "profiles" / "tiny-demo.toml").read_text(encoding="utf-8"), encoding="utf-8")
-    started = SimpleNamespace(folder=folder, main_machine=True, from_start=False, set_aside=[],
+    # Followed, its first line is a resume's branch note: one without it first said the watch's, already guarded.
+    aside = [] if detach else [folder.checkpoints / "step-00000010"]
+    started = SimpleNamespace(folder=folder, main_machine=True, from_start=False, set_aside=aside,
                               process=SimpleNamespace(pid=0), events_offset=0, log_offset=0, own_session=False)
 
     def start_run(*args, **kwargs):
