@@ -15,23 +15,58 @@ from typing import NamedTuple
 import pytest
 
 from engine.runs.folder import RunFolder
-from tests.runs_helpers import dbtui, profile_file, step_of, wait_for
+from tests.runs_helpers import profile_file, python, wait_for
 
 
 def _outputs_fingerprint(folder: RunFolder) -> dict[str, int]:
     return {str(p.relative_to(folder.outputs)): p.stat().st_mtime_ns for p in folder.outputs.rglob("*") if p.is_file()}
 
 
+# `dbtui run ARGS…` whose trainer holds at the step STEP until a Ctrl-C reaches it, first making the file HELD: the
+# Ctrl-C lands during the run however slow its steps, which no count of steps made sure of on a loaded machine.
+DBTUI_RUN_HELD_AT_A_STEP = """
+import sys
+from engine.runs import launcher
+from dbtui.cli import main
+worker_command = launcher.worker_command
+def held(profile, run_dir, extra=()):
+    python, _, _, *worker = worker_command(profile, run_dir, extra)  # python -m engine.runs.worker RUN …
+    return [python, "-c", TRAINER_HELD_AT_A_STEP, sys.argv[1], sys.argv[2], *worker]
+launcher.worker_command = held
+sys.exit(main(sys.argv[3:]))
+"""
+TRAINER_HELD_AT_A_STEP = """
+import sys, time
+from pathlib import Path
+from engine.runs.supervisor import Supervisor
+from engine.runs.worker import main
+held, at = Path(sys.argv[1]), int(sys.argv[2])
+on_step = Supervisor.on_step
+def held_on_step(self, trainer, step):
+    if step == at:
+        held.touch()
+        deadline = time.monotonic() + 300  # a test that failed before its Ctrl-C leaves no trainer behind for ever
+        while not self.stop_requested and time.monotonic() < deadline:
+            time.sleep(0.05)
+    on_step(self, trainer, step)
+Supervisor.on_step = held_on_step
+sys.exit(main(sys.argv[3:]))
+"""
+DBTUI_RUN_HELD_AT_A_STEP = DBTUI_RUN_HELD_AT_A_STEP.replace("TRAINER_HELD_AT_A_STEP", repr(TRAINER_HELD_AT_A_STEP))
+
+
 def test_the_resume_hint_keeps_the_overrides_and_a_finished_run_is_refused(tmp_path: Path, capsys) -> None:
     from dbtui.cli import main
 
-    # 60 steps: the Ctrl-C after step 2 lands long before the end; the resume trains what is left.
-    path = profile_file(tmp_path, training={"max_train_steps": 60}, saving={"every_n_steps": 1000})
+    # The trainer holds at step 2 until the Ctrl-C reaches it: stopped at step 2 of 4, the resume trains steps 3-4.
+    path = profile_file(tmp_path, training={"max_train_steps": 4}, saving={"every_n_steps": 1000})
     base = RunFolder(tmp_path / "runs" / "t")  # the profile's own name: must stay untouched
     folder = RunFolder(tmp_path / "runs" / "headless1")
-    run = dbtui("run", str(path), "--plain", "--set", 'name="headless1"', "--set", "training.max_train_steps=60",
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    wait_for(lambda: step_of(folder) >= 2)
+    held = tmp_path / "held"
+    run = python(DBTUI_RUN_HELD_AT_A_STEP, str(held), "2", "run", str(path), "--plain", "--set", 'name="headless1"',
+                 "--set", "training.max_train_steps=4", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                 start_new_session=True)
+    wait_for(held.exists)
     os.killpg(run.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the CLI and its trainer
     out, _ = run.communicate(timeout=300)
     assert run.returncode == 130, out  # a script sees that the run did not finish
@@ -44,7 +79,7 @@ def test_the_resume_hint_keeps_the_overrides_and_a_finished_run_is_refused(tmp_p
     assert code == 0, out
     assert f"resumed at step {stopped_at}" in out and "outputs are in" in out
     state = folder.read_state()
-    assert state.status == "finished" and state.step == 60
+    assert stopped_at == 2 and state.status == "finished" and state.step == 4
     assert not base.path.exists()
 
     kept = _outputs_fingerprint(folder)
