@@ -15,44 +15,11 @@ from typing import NamedTuple
 import pytest
 
 from engine.runs.folder import RunFolder
-from tests.runs_helpers import profile_file, python, wait_for
+from tests.runs_helpers import DBTUI_RUN_HELD_AT_A_STEP, profile_file, python, wait_for
 
 
 def _outputs_fingerprint(folder: RunFolder) -> dict[str, int]:
     return {str(p.relative_to(folder.outputs)): p.stat().st_mtime_ns for p in folder.outputs.rglob("*") if p.is_file()}
-
-
-# `dbtui run ARGS…` whose trainer holds at the step STEP until a Ctrl-C reaches it, first making the file HELD: the
-# Ctrl-C lands during the run however slow its steps, which no count of steps made sure of on a loaded machine.
-DBTUI_RUN_HELD_AT_A_STEP = """
-import sys
-from engine.runs import launcher
-from dbtui.cli import main
-worker_command = launcher.worker_command
-def held(profile, run_dir, extra=()):
-    python, _, _, *worker = worker_command(profile, run_dir, extra)  # python -m engine.runs.worker RUN …
-    return [python, "-c", TRAINER_HELD_AT_A_STEP, sys.argv[1], sys.argv[2], *worker]
-launcher.worker_command = held
-sys.exit(main(sys.argv[3:]))
-"""
-TRAINER_HELD_AT_A_STEP = """
-import sys, time
-from pathlib import Path
-from engine.runs.supervisor import Supervisor
-from engine.runs.worker import main
-held, at = Path(sys.argv[1]), int(sys.argv[2])
-on_step = Supervisor.on_step
-def held_on_step(self, trainer, step):
-    if step == at:
-        held.touch()
-        deadline = time.monotonic() + 300  # a test that failed before its Ctrl-C leaves no trainer behind for ever
-        while not self.stop_requested and time.monotonic() < deadline:
-            time.sleep(0.05)
-    on_step(self, trainer, step)
-Supervisor.on_step = held_on_step
-sys.exit(main(sys.argv[3:]))
-"""
-DBTUI_RUN_HELD_AT_A_STEP = DBTUI_RUN_HELD_AT_A_STEP.replace("TRAINER_HELD_AT_A_STEP", repr(TRAINER_HELD_AT_A_STEP))
 
 
 def test_the_resume_hint_keeps_the_overrides_and_a_finished_run_is_refused(tmp_path: Path, capsys) -> None:
