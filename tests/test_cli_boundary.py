@@ -41,14 +41,20 @@ def test_an_unexpected_error_points_to_a_log_with_the_traceback(
     assert text.startswith("dbtui dataset check photos") and "Traceback" in text and "KeyError: 'missing'" in text
 
 
-def test_a_full_disk_is_the_machines_state_not_a_bug(tmp_path: Path) -> None:
+def test_a_full_disk_is_the_machines_state_not_a_bug(tmp_path: Path, tiny_sd1: Path, demo_data: Path) -> None:
     """`dbtui validate > file` on a full disk said "This is a bug in dbtui" and wrote a crash log (to that full disk)."""
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full on this system")
+    # A cache of its own, for its logs, that lends the session's built model and images: building them (15 s) is
+    # not what is tested.
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "models").symlink_to(tiny_sd1.parent)
+    (cache / "demo-data").symlink_to(demo_data)
     with open("/dev/full", "w") as full:
         code = f"import sys\nfrom dbtui.cli import main\nsys.exit(main(['validate', {str(PROFILE)!r}]))\n"
         result = subprocess.run([sys.executable, "-c", code], stdout=full, stderr=subprocess.PIPE, text=True,
-                                env={"DBTUI_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"})
+                                env={"DBTUI_CACHE": str(cache), "PATH": "/usr/bin:/bin"})
     assert result.returncode == EXIT_USER_ERROR
     assert "the disk is full" in result.stderr and "bug" not in result.stderr
     assert not (tmp_path / "cache" / "logs").exists()
