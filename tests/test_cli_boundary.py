@@ -202,6 +202,7 @@ def test_a_command_from_the_command_line_leaves_its_objects_to_the_exit_not_a_la
     from dbtui.cli import main
 
     (tmp_path / "a.txt").write_text("zwx", encoding="utf-8")
+    gc.unfreeze()  # what conftest froze for the suite's speed
     assert gc.get_freeze_count() == 0
     assert main(["dataset", "caption", str(tmp_path), "--frequency"]) == 0 and gc.get_freeze_count() == 0
     monkeypatch.setattr(sys, "argv", ["dbtui", "dataset", "caption", str(tmp_path), "--frequency"])
