@@ -404,3 +404,25 @@ def test_a_base_round_cut_short_before_its_first_image_is_removed_not_kept_as_ea
     assert not base.with_name("step-000000-earlier-1").exists()
     assert isinstance(rescored, SamplesScored) and sorted(p.name for p in base.iterdir()) == [
         "prompt00_00.png", "prompt01_00.png", "settings.json"]
+
+
+def test_a_rounds_scoring_reads_the_scorers_small_files_its_check_read_once(
+        tmp_path: Path, demo_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check before a round's images reads CLIP's tokenizer and both image processors; its scoring reused them,
+    where it read them all again (CLIP's tokenizer alone took 0.6 s)."""
+    import engine.evaluation.scorers as scorers_module
+
+    reads: list[str] = []
+    load = scorers_module._load
+
+    def counting(loader: object, name: str, **kwargs: object) -> object:
+        reads.append(f"{getattr(loader, '__name__', loader)} {name}")
+        return load(loader, name, **kwargs)
+
+    monkeypatch.setattr(scorers_module, "_load", counting)
+    emitted: list = []
+    rounds_for(tmp_path, demo_data, OLD, emitted).score(0)
+    assert [e.step for e in emitted] == [0]
+    small = [r for r in reads if r.startswith(("AutoTokenizer", "AutoImageProcessor"))]
+    assert sorted(small) == ["AutoImageProcessor builtin:tiny-clip", "AutoImageProcessor builtin:tiny-dino",
+                             "AutoTokenizer builtin:tiny-clip"], reads

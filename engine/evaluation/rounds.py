@@ -23,7 +23,7 @@ from engine.evaluation.base_round import (BASE_SETTINGS, UNFINISHED, base_round_
                                          spelt_as_recorded)
 from engine.evaluation.metrics import mean_of, mean_similarity, paired_similarity
 from engine.evaluation.prompts import EvalPrompt, evaluation_prompts
-from engine.evaluation.scorers import Scorers, ScorersUnavailableError, check_scorers, loaded_scorers
+from engine.evaluation.scorers import Scorers, ScorersUnavailableError, SmallParts, check_scorers, loaded_scorers
 from engine.events import Event, SamplesScored, Warning
 from engine.profile import Profile
 
@@ -54,6 +54,7 @@ class Evaluation:
         self.device = device
         self.emit = emit
         self.available = True
+        self._checked: SmallParts | None = None  # what the round's check read, for its scoring
         self._instances: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # concept → (DINO, CLIP-I) features
         self._base: dict[int, torch.Tensor] | None = None  # identifier-free prompt index → base DINO features
 
@@ -108,7 +109,7 @@ class Evaluation:
         (minutes of SDXL or Flux work)."""
         if self.available:
             try:
-                check_scorers(self.settings.clip_model, self.settings.dino_model)
+                self._checked = check_scorers(self.settings.clip_model, self.settings.dino_model)
             except ScorersUnavailableError as error:
                 self._unavailable(error)
         return self.available
@@ -131,8 +132,9 @@ class Evaluation:
         """The round's event, from its images (``images_per_prompt`` per prompt, in prompt order)."""
         if not self.available:
             return None
+        checked, self._checked = self._checked, None  # one round's: a later round reads the files as they are then
         try:
-            with loaded_scorers(self.settings.clip_model, self.settings.dino_model, self.device) as scorers:
+            with loaded_scorers(self.settings.clip_model, self.settings.dino_model, self.device, checked) as scorers:
                 return self._score(step, images, scorers)
         except ScorersUnavailableError as error:  # a failure the small files did not show (the weights' own)
             self._unavailable(error)
