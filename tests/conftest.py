@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.shared_runs import plain_scored_run  # noqa: F401  (a fixture of several files)
+from tests.stack_probes import stacks_probed  # noqa: F401  (a fixture of several files)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

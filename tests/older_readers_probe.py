@@ -5,6 +5,7 @@ transformers are under test (the tests run it in the oldest declared stack's ven
 since its imports take most of its time. OUT_FILE gets each text encoder's weights (``text_model.`` dropped:
 transformers 5 has no such module) and each tokenizer's ids for PROMPT; the tokenizer classes go into its metadata. A
 folder that fails to load gets OUT_FILE.error, its traceback, in place of OUT_FILE, and the others are still read.
+``--lora BASE_DIR LORA_DIR OUT_FILE`` after the folders runs lora_probe.py's probe in the same process, the same way.
 Only the installed libraries are used: no dbtui import.
 """
 
@@ -38,10 +39,18 @@ def main(folder: str, out_file: str) -> None:
 if __name__ == "__main__":
     import traceback
 
+    import lora_probe  # beside this file: tests/stack_probes.py runs both probes in one process per stack
+
     pairs = sys.argv[1:]
-    for folder, out_file in zip(pairs[::2], pairs[1::2], strict=True):
+    lora = []
+    if "--lora" in pairs:  # --lora BASE_DIR LORA_DIR OUT_FILE: lora_probe.py's, after the folders
+        lora = pairs[pairs.index("--lora") + 1:]
+        pairs = pairs[:pairs.index("--lora")]
+    probes = [(main, (folder, out_file)) for folder, out_file in zip(pairs[::2], pairs[1::2], strict=True)]
+    probes += [(lora_probe.main, tuple(lora))] if lora else []
+    for probe, args in probes:
         try:
-            main(folder, out_file)
+            probe(*args)
         except Exception:
-            with open(f"{out_file}.error", "w", encoding="utf-8") as error:
+            with open(f"{args[-1]}.error", "w", encoding="utf-8") as error:
                 error.write(traceback.format_exc())

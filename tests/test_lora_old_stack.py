@@ -6,38 +6,29 @@ both run ``lora_probe.py`` on one LoRA file, and the fused weights must match bi
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from old_stack import oldest_declared, run_or_fail
+from old_stack import oldest_declared
 from safetensors import safe_open
 from safetensors.torch import load_file
-from test_convert_lora import _lora_pipeline
-
-from engine.convert import export_lora_diffusers
-from engine.builtin.tiny_model import build_pipeline
-
-PROBE = Path(__file__).with_name("lora_probe.py")
 
 pytestmark = pytest.mark.slow
 
 
-def _probe(python: Path | str, base: Path, lora: Path, out: Path) -> dict[str, torch.Tensor]:
-    run_or_fail([str(python), str(PROBE), str(base), str(lora), str(out)], f"loading the LoRA with {python}", 300)
-    return load_file(out)
+def _probed(stacks_probed: Path, stack: str) -> dict[str, torch.Tensor]:
+    error = stacks_probed / "lora" / f"{stack}.safetensors.error"
+    if error.exists():
+        pytest.fail(f"loading the LoRA on the {stack} stack failed:\n{error.read_text(encoding='utf-8')}")
+    return load_file(stacks_probed / "lora" / f"{stack}.safetensors")
 
 
-def test_our_diffusers_lora_loads_identically_on_the_oldest_declared_stack(old_python: Path, tmp_path: Path) -> None:
-    base = tmp_path / "base"
-    build_pipeline(seed=0).save_pretrained(base)
-    pipe = _lora_pipeline()
-    lora = export_lora_diffusers(tmp_path / "lora", unet=pipe.unet, text_encoder=pipe.text_encoder)
-
-    new = _probe(sys.executable, base, lora, tmp_path / "new.safetensors")
-    old = _probe(old_python, base, lora, tmp_path / "old.safetensors")
-    with safe_open(str(tmp_path / "old.safetensors"), framework="pt") as file:
+def test_our_diffusers_lora_loads_identically_on_the_oldest_declared_stack(stacks_probed: Path) -> None:
+    # tests/stack_probes.py built lora/base and lora/lora (our export) and ran lora_probe.py on both stacks.
+    base = stacks_probed / "lora" / "base"
+    new, old = _probed(stacks_probed, "new"), _probed(stacks_probed, "old")
+    with safe_open(str(stacks_probed / "lora" / "old.safetensors"), framework="pt") as file:
         versions = file.metadata()
     for name, version in oldest_declared().items():
         assert versions[name].startswith(version + "."), (name, versions[name])

@@ -4,7 +4,6 @@ CLIPTokenizer, the class model_index.json names, failed with a TypeError for wan
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import json
@@ -12,68 +11,42 @@ import os
 
 import pytest
 import torch
-from old_stack import run_or_fail
 from safetensors import safe_open
 from safetensors.torch import load_file
 
 from engine.convert.older_readers import write_for_older_readers
 
-PROBE = Path(__file__).with_name("older_readers_probe.py")
 BASES = ("tiny_sd1", "tiny_sdxl")
 
 
-@pytest.fixture(scope="module")
-def probed(old_python: Path, tiny_sd1: Path, tiny_sdxl: Path, tiny_flux: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder holding, for a run's output of each of BASES and for the built-in Flux, the probe's dumps on each stack
-    (NAME/new.safetensors, NAME/old.safetensors) and the folder it loaded (NAME/out). One probe process per stack reads
-    them all: its imports of diffusers and transformers took most of each of the six it replaces."""
-    root = tmp_path_factory.mktemp("older-readers")
-    folders = {"tiny_sd1": _save_run_output(tiny_sd1, root / "tiny_sd1" / "out"),
-               "tiny_sdxl": _save_run_output(tiny_sdxl, root / "tiny_sdxl" / "out"), "tiny_flux": tiny_flux}
-    (root / "tiny_flux").mkdir()
-    for stack, python in (("new", sys.executable), ("old", old_python)):
-        pairs = [str(part) for name, folder in folders.items() for part in (folder, root / name / f"{stack}.safetensors")]
-        run_or_fail([str(python), str(PROBE), *pairs], f"the probe with {python}", 600)
-    return root
-
-
-def _same_on_both_stacks(probed: Path, name: str) -> dict[str, str]:
+def _same_on_both_stacks(stacks_probed: Path, name: str) -> dict[str, str]:
     """Asserts the probe's dumps of ``name`` agree; returns the old stack's tokenizer classes."""
     dumps = {}
     for stack in ("new", "old"):
-        error = probed / name / f"{stack}.safetensors.error"
+        error = stacks_probed / name / f"{stack}.safetensors.error"
         if error.exists():
             pytest.fail(f"loading {name} on the {stack} stack failed:\n{error.read_text(encoding='utf-8')}")
-        dumps[stack] = load_file(probed / name / f"{stack}.safetensors")
+        dumps[stack] = load_file(stacks_probed / name / f"{stack}.safetensors")
     old, new = dumps["old"], dumps["new"]
     assert sorted(old) == sorted(new)
     assert [key for key in new if not torch.equal(old[key], new[key])] == []
-    with safe_open(str(probed / name / "old.safetensors"), framework="pt") as file:
+    with safe_open(str(stacks_probed / name / "old.safetensors"), framework="pt") as file:
         return file.metadata()
-
-
-def _save_run_output(base: Path, folder: Path) -> Path:
-    from engine.models.loading import load_components
-    from engine.training.outputs import save_pipeline
-
-    components = load_components(base)
-    save_pipeline(folder, components, components.unet, list(components.text_encoders), vae=components.vae, unet_half=False)
-    return folder
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("base", BASES)
-def test_a_runs_pipeline_loads_identically_on_the_oldest_declared_stack(base: str, probed: Path) -> None:
-    classes = _same_on_both_stacks(probed, base)
+def test_a_runs_pipeline_loads_identically_on_the_oldest_declared_stack(base: str, stacks_probed: Path) -> None:
+    classes = _same_on_both_stacks(stacks_probed, base)
     assert set(classes.values()) == {"CLIPTokenizer"} and len(classes) == (2 if base == "tiny_sdxl" else 1)
-    assert (probed / base / "out" / "tokenizer" / "merges.txt").read_text(encoding="utf-8").startswith("#version: 0.2\n")
+    assert (stacks_probed / base / "out" / "tokenizer" / "merges.txt").read_text(encoding="utf-8").startswith("#version: 0.2\n")
 
 
 @pytest.mark.slow
-def test_the_builtin_flux_loads_identically_on_the_oldest_declared_stack(probed: Path) -> None:
+def test_the_builtin_flux_loads_identically_on_the_oldest_declared_stack(stacks_probed: Path) -> None:
     # Its CLIP tokenizer is the real one (48894 merges); its T5 tokenizer is named by its fast class for 4.x, which
     # has no SentencePiece model to build the slow one from.
-    assert _same_on_both_stacks(probed, "tiny_flux") == {"tokenizer": "CLIPTokenizer", "tokenizer_2": "T5TokenizerFast"}
+    assert _same_on_both_stacks(stacks_probed, "tiny_flux") == {"tokenizer": "CLIPTokenizer", "tokenizer_2": "T5TokenizerFast"}
 
 
 def test_extra_special_tokens_are_listed_as_4x_reads_them_and_linked_files_are_left_alone(tmp_path: Path) -> None:
