@@ -14,6 +14,7 @@ from engine.runs.control import request
 from engine.runs.folder import RunFolder
 from engine.runs.sinks import read_events
 from engine.runs.supervisor import Supervisor
+from engine.runs.worker import main as worker_main
 from tests.runs_helpers import CtrlCInSetUp, launch_two_processes, profile_file
 from tests.training_helpers import tiny_profile
 
@@ -183,37 +184,25 @@ def test_a_stop_asked_the_moment_the_run_starts_stops_it_and_one_asked_before_do
     assert state.status == "stopped" and state.step < 200
 
 
-# Runs the worker with `dbtui stop` asked as its set-up ends (the last moment of caching_text), inside the second
-# that the set-up's stop watcher sleeps between its looks at the run folder.
-WORKER_STOPPED_AS_SETUP_ENDS = """
-import sys
-from pathlib import Path
-from engine.runs.control import request
-from engine.runs.folder import RunFolder
-from engine.runs.worker import main
-from engine.training.trainer import Trainer
-original = Trainer.setup
-def setup(self):
-    original(self)
-    request(RunFolder(Path(sys.argv[1])), "stop")
-Trainer.setup = setup
-sys.exit(main([sys.argv[1]]))
-"""
-
-
-def test_a_stop_asked_as_setup_ends_stops_before_the_first_step_without_a_checkpoint(tmp_path: Path) -> None:
+def test_a_stop_asked_as_setup_ends_stops_before_the_first_step_without_a_checkpoint(tmp_path: Path,
+                                                                                      monkeypatch) -> None:
     """The watcher quit as training began and the stop file it had not seen yet was taken at step 1: the run trained a
     step and saved a checkpoint, though `dbtui run` had said that before the first step nothing needs saving. Once
     that was fixed, a run with [evaluation] still scored its base round (minutes of images on SDXL/Flux) first."""
-    from tests.runs_helpers import python
+    from engine.training.trainer import Trainer
     from tests.test_evaluation import TINY_SCORERS
 
     folder = RunFolder(tmp_path / "run").create()
     evaluation = {"enabled": True, "prompts": ["a zwx disc"], **TINY_SCORERS}
     folder.profile.write_text(profile_file(tmp_path, training={"max_train_steps": 4}, evaluation=evaluation).read_text())
-    process = python(WORKER_STOPPED_AS_SETUP_ENDS, str(folder.path), stderr=subprocess.PIPE, text=True)
-    _, stderr = process.communicate(timeout=300)
-    assert process.returncode == 0, stderr[-3000:]
+    setup = Trainer.setup
+
+    def stopped_as_it_ends(self: Trainer) -> None:  # the last moment of caching_text, inside the watcher's second
+        setup(self)
+        request(folder, "stop")
+
+    monkeypatch.setattr(Trainer, "setup", stopped_as_it_ends)
+    assert worker_main([str(folder.path)]) == 0
     events = list(read_events(folder.events))
     assert not [e for e in events if e.kind in ("step_ended", "samples_scored")]
     assert events[-1].kind == "run_finished" and events[-1].status == "stopped"
@@ -222,66 +211,49 @@ def test_a_stop_asked_as_setup_ends_stops_before_the_first_step_without_a_checkp
     assert state.status == "stopped" and state.step == 0
 
 
-# Runs the worker with a Ctrl-C (SIGINT to the trainer) once set-up is done, before the run's first step.
-WORKER_INTERRUPTED_AS_THE_RUN_STARTS = """
-import os, signal, sys
-from engine.runs.supervisor import Supervisor
-from engine.runs.worker import main
-original = Supervisor.attach
-def attach(self, trainer):
-    original(self, trainer)
-    os.kill(os.getpid(), signal.SIGINT)
-Supervisor.attach = attach
-sys.exit(main([sys.argv[1]]))
-"""
-
-
-def test_a_ctrl_c_as_the_run_starts_stops_before_the_first_step_without_a_checkpoint(tmp_path: Path) -> None:
+def test_a_ctrl_c_as_the_run_starts_stops_before_the_first_step_without_a_checkpoint(tmp_path: Path, monkeypatch,
+                                                                                     capsys) -> None:
     """A Ctrl-C between set-up's end and the first step trained that step and saved a checkpoint, as a stop asked
     through the run folder in that moment no longer does, though `dbtui run` had said that nothing needs saving."""
-    from tests.runs_helpers import python
+    import os
 
     folder = RunFolder(tmp_path / "run").create()
     folder.profile.write_text(profile_file(tmp_path, training={"max_train_steps": 4}).read_text())
-    process = python(WORKER_INTERRUPTED_AS_THE_RUN_STARTS, str(folder.path), stdout=subprocess.PIPE,
-                     stderr=subprocess.PIPE, text=True)
-    stdout, stderr = process.communicate(timeout=300)
-    assert process.returncode == 0, stderr[-3000:]
+    attach = Supervisor.attach
+
+    def interrupted_once_attached(self: Supervisor, trainer: object) -> None:
+        attach(self, trainer)
+        os.kill(os.getpid(), signal.SIGINT)  # to this process, whose handler the trainer's entry point set
+
+    monkeypatch.setattr(Supervisor, "attach", interrupted_once_attached)
+    assert worker_main([str(folder.path)]) == 0
     events = list(read_events(folder.events))
     assert not [e for e in events if e.kind == "step_ended"]
     assert events[-1].kind == "run_finished" and events[-1].status == "stopped"
     assert not list(folder.checkpoints.glob("step-*"))
     assert folder.read_state().status == "stopped" and folder.read_state().step == 0
-    assert "stopped at step 0" in stdout
+    assert "stopped at step 0" in capsys.readouterr().out
 
 
-# Runs the worker with `dbtui stop` asked once set-up is done, before the run's first step (the base round's moment).
-WORKER_STOPPED_FROM_THE_CLI_AS_THE_RUN_STARTS = """
-import sys
-from dbtui.cli import main as dbtui
-from engine.runs.supervisor import Supervisor
-from engine.runs.worker import main
-original = Supervisor.attach
-def attach(self, trainer):
-    original(self, trainer)
-    dbtui(["stop", sys.argv[1]])
-Supervisor.attach = attach
-sys.exit(main([sys.argv[1]]))
-"""
-
-
-def test_dbtui_stop_before_the_first_step_says_nothing_is_saved_as_none_is(tmp_path: Path) -> None:
+def test_dbtui_stop_before_the_first_step_says_nothing_is_saved_as_none_is(tmp_path: Path, monkeypatch,
+                                                                           capsys) -> None:
     """Between set-up's end and the first step the state said "running", so `dbtui stop` (and the wizard's Stop) said a
     checkpoint comes at the next step boundary, though the run ends before that step with nothing saved."""
-    from tests.runs_helpers import python
+    from dbtui.cli import main as dbtui
 
     folder = RunFolder(tmp_path / "run").create()
     folder.profile.write_text(profile_file(tmp_path, training={"max_train_steps": 4}).read_text())
-    process = python(WORKER_STOPPED_FROM_THE_CLI_AS_THE_RUN_STARTS, str(folder.path), stdout=subprocess.PIPE,
-                     stderr=subprocess.PIPE, text=True)
-    stdout, stderr = process.communicate(timeout=300)
-    assert process.returncode == 0, stderr[-3000:]
-    assert "stops before the first step, with nothing to save" in stdout, stdout
+    attach = Supervisor.attach
+    asked: list[int] = []
+
+    def stopped_once_attached(self: Supervisor, trainer: object) -> None:  # the base round's moment
+        attach(self, trainer)
+        asked.append(dbtui(["stop", str(folder.path)]))
+
+    monkeypatch.setattr(Supervisor, "attach", stopped_once_attached)
+    assert worker_main([str(folder.path)]) == 0
+    stdout = capsys.readouterr().out
+    assert asked == [0] and "stops before the first step, with nothing to save" in stdout, stdout
     assert folder.read_state().status == "stopped"
 
 
@@ -320,35 +292,31 @@ def test_a_sigterm_before_the_first_step_ends_a_trainer_that_never_reads_its_run
     assert not (run.folder.control / "stop").exists()
 
 
-# Runs the worker with a Ctrl-C (SIGINT to the trainer) as the caching pass encodes its first image.
-WORKER_INTERRUPTED_WHILE_CACHING = """
-import os, signal, sys
-from engine.data.encoders import LatentSource
-from engine.runs.worker import main
-original = LatentSource.fill
-def fill(self, emit, should_stop=lambda: False):
-    def emit_then_interrupt(event):
-        emit(event)
-        if event.kind == "phase_progress":
-            os.kill(os.getpid(), signal.SIGINT)
-    original(self, emit_then_interrupt, should_stop)
-LatentSource.fill = fill
-sys.exit(main([sys.argv[1]]))
-"""
-
-
-def test_a_ctrl_c_while_caching_ends_the_run_there_without_loading_the_text_encoders(tmp_path: Path) -> None:
+def test_a_ctrl_c_while_caching_ends_the_run_there_without_loading_the_text_encoders(tmp_path: Path,
+                                                                                     monkeypatch) -> None:
     """A Ctrl-C in the caching pass cut the pass short and said it was done, then went on to load the text encoders
     (Flux's T5 is 9.5 GB) and encode every caption before stopping at the first step, though `dbtui run` had said
     the run ends as soon as its set-up lets it."""
-    from tests.runs_helpers import python
+    import os
+
+    from engine.data.encoders import LatentSource
 
     folder = RunFolder(tmp_path / "run").create()
     folder.profile.write_text(profile_file(tmp_path, training={"max_train_steps": 4}).read_text())
-    process = python(WORKER_INTERRUPTED_WHILE_CACHING, str(folder.path), stdout=subprocess.PIPE,
-                     stderr=subprocess.PIPE, text=True)
-    _, stderr = process.communicate(timeout=300)
-    assert process.returncode == 0, stderr[-3000:]
+    fill = LatentSource.fill
+
+    def interrupted_at_the_first_image(self: LatentSource, emit, should_stop=lambda: False) -> None:
+        def emit_then_interrupt(event) -> None:
+            emit(event)
+            if event.kind == "phase_progress" and event.done == 1:
+                # To this process, whose handler the trainer's entry point set. Once: a second Ctrl-C exits the
+                # process at once (os._exit), which here would be pytest's.
+                os.kill(os.getpid(), signal.SIGINT)
+
+        fill(self, emit_then_interrupt, should_stop)
+
+    monkeypatch.setattr(LatentSource, "fill", interrupted_at_the_first_image)
+    assert worker_main([str(folder.path)]) == 0
     events = list(read_events(folder.events))
     caching = [e for e in events if e.kind == "phase_finished" and e.phase == "caching"]
     assert caching and caching[0].stopped
