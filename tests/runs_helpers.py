@@ -247,3 +247,29 @@ def trained_as_by_dbtui_run(profile: Profile) -> RunFolder:
                    save_last_step=supervisor.save_last_step)
     supervisor.write_state(result.status, result.step, result.total_steps, supervisor.trainer.last_loss)
     return folder
+
+
+class TrainerHere:
+    """The launcher's trainer run in this process: ``start_run`` starts a process that does nothing where it would start
+    ``python -m engine.runs.worker RUN …`` (some 5 s of CPU on imports before its model loads), and ``train()`` then
+    calls that entry point here with the arguments the launcher gave it. For tests of what the launcher hands its
+    trainer (the run folder, its profile.toml, its requests), not of the trainer's process."""
+
+    def __init__(self, monkeypatch: Any):
+        from engine.runs import launcher
+
+        self.commands: list[list[str]] = []
+        real = launcher.worker_command
+
+        def recorded(profile: Profile, run_dir: Path, extra: Any = ()) -> list[str]:
+            self.commands.append(real(profile, run_dir, extra))
+            return [sys.executable, "-c", ""]
+
+        monkeypatch.setattr(launcher, "worker_command", recorded)
+
+    def train(self) -> int:
+        from engine.runs.worker import main
+
+        [command] = self.commands
+        assert command[1:3] == ["-m", "engine.runs.worker"], command  # a lone trainer, not accelerate's launcher
+        return main(command[3:])

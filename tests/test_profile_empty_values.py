@@ -100,15 +100,18 @@ async def test_clearing_every_n_steps_in_the_form_saves_no_checkpoints_and_shows
         assert screen.query_one("#f-saving--every_n_steps", Input).value == ""
 
 
-def test_a_run_with_checkpoints_off_trains_with_none_through_the_launcher_and_the_worker(tmp_path: Path) -> None:
+def test_a_run_with_checkpoints_off_trains_with_none_through_the_launcher_and_the_worker(tmp_path: Path,
+                                                                                         monkeypatch) -> None:
     """The launcher writes RUN/profile.toml and the worker trains what it reads there: the default 500 came back."""
     from engine.events import RunStarted
     from engine.runs.launcher import start_run
     from engine.runs.sinks import read_events
+    from tests.runs_helpers import TrainerHere
 
     profile = tiny_profile(tmp_path, training={"max_train_steps": 1}, saving={"every_n_steps": ""})
+    trainer = TrainerHere(monkeypatch)  # the file is what passes between them, not the process
     started = start_run(profile, run_dir=tmp_path / "runs" / "off")
-    assert started.process.wait(timeout=300) == 0, started.log.read_text()[-2000:]
+    assert trainer.train() == 0
     assert load_profile(started.folder.profile).saving.every_n_steps is None
     trained = [event.profile for event in read_events(started.folder.events) if isinstance(event, RunStarted)]
     assert [p["saving"]["every_n_steps"] for p in trained] == [None]
