@@ -171,15 +171,16 @@ def test_a_stop_asked_the_moment_the_run_starts_stops_it_and_one_asked_before_do
     """The trainer dropped, as left by a killed trainer, every request older than its own imports: the wizard's Stop,
     sent as soon as start_run returned, was among them and the run trained on."""
     from engine.runs import launcher
+    from tests.runs_helpers import TrainerHere
 
-    monkeypatch.chdir(Path(__file__).parents[1])  # the trainer's `python -m engine.runs.worker` imports from here
     profile = tiny_profile(tmp_path, training={"max_train_steps": 200})
     folder = RunFolder(tmp_path / "runs" / "t").create()
     request(folder, "save")  # asked of an earlier trainer: not this one's
+    trainer = TrainerHere(monkeypatch)  # started once the stop is asked, as a trainer still importing is
     started = launcher.start_run(profile)
     assert not (folder.control / "save").exists()
     request(started.folder, "stop")
-    assert started.process.wait(timeout=300) == 0
+    assert trainer.train() == 0
     state = started.folder.read_state()
     assert state.status == "stopped" and state.step < 200
 
