@@ -91,7 +91,10 @@ class Engine(Protocol):
         """A FitResult (engine.runs.fit); None when ``stop()`` turned true first, its trainer ended."""
     def estimate_memory(self, profile: Profile, stop: Callable[[], bool] | None = None) -> MemoryEstimate | None:
         """The memory meter's estimate (engine.memory); None when ``stop()`` turned true first."""
-    def start_run(self, profile: Profile, resume: str | None = None) -> Path: ...
+    def start_run(self, profile: Profile, resume: str | None = None,
+                  waiting: Callable[[Path], None] | None = None) -> Path:
+        """The run's folder, its trainer started. ``waiting``: told that folder once, where another launch into it
+        holds it and this one waits (minutes at most, engine.runs.launch_lock.LAUNCH_WAIT_S)."""
     def follow_run(self, folder: Path, stop: Callable[[], bool]) -> Iterator[Event]: ...
     def control(self, folder: Path, what: str) -> None: ...
     def list_runs(self, output_dir: str, on_skip: Callable[[str], None] | None = None) -> list[RunSummary]:
@@ -206,14 +209,15 @@ class RealEngine:
 
         return estimate_in_child(profile, stop)
 
-    def start_run(self, profile: Profile, resume: str | None = None) -> Path:
+    def start_run(self, profile: Profile, resume: str | None = None,
+                  waiting: Callable[[Path], None] | None = None) -> Path:
         """Start the trainer as its own process: closing the app never stops it. ``resume``:
         "latest" or a checkpoint; without it a folder with checkpoints raises RunExistsError."""
         import threading
 
         from engine.runs.launcher import start_run
 
-        started = start_run(profile, detach=True, resume=resume)
+        started = start_run(profile, detach=True, resume=resume, waiting=waiting)
         # Reap the process when it ends, so that a finished trainer is not left a zombie that
         # still looks alive to the run folder's pid check.
         threading.Thread(target=started.process.wait, name="dbtui-reap", daemon=True).start()

@@ -100,3 +100,12 @@ def goes_on(folder: Path) -> str:
     anywhere (after an SSH drop it starts in ~)."""
     where = shlex.quote(str(folder.absolute()))
     return f"the run goes on in {folder.absolute()}: `dbtui attach {where}` follows it, `dbtui stop {where}` stops it."
+
+
+def launch_wait_words(folder: Path) -> str:
+    """Said where another launch into ``folder`` holds it: that wait may take minutes (its images checked), and was
+    silent, read as a hang."""
+    from engine.runs.launch_lock import LAUNCH_WAIT_S
+
+    return (f"waiting for another launch into {folder} to check its images and start its trainer (at most "
+            f"{LAUNCH_WAIT_S / 60:.0f} min)…")

@@ -10,7 +10,7 @@ from engine.runs.start_refusals import RunFinishedError
 
 
 class _FinishedEngine:
-    def start_run(self, profile, resume: str | None = None) -> Path:
+    def start_run(self, profile, resume: str | None = None, waiting=None) -> Path:
         raise RunFinishedError("holds a finished run")
 
 

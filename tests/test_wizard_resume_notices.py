@@ -136,8 +136,8 @@ def _at_a_crashed_run(tmp_path: Path, monkeypatch, events: list | None = None) -
     monkeypatch.setattr(engine, "list_runs", lambda output_dir, on_skip=None: [
         RunSummary(folder.absolute(), status["now"], 4, 6)])
     start_run = engine.start_run
-    monkeypatch.setattr(engine, "start_run", lambda profile, resume=None: (status.update(now="running"),
-                                                                           start_run(profile, resume))[1])
+    monkeypatch.setattr(engine, "start_run", lambda profile, resume=None, waiting=None: (
+        status.update(now="running"), start_run(profile, resume))[1])
     session = Session.for_demo("runs")
     session.run_folder = folder
     return make_app(engine, session, image_renderer="none"), engine, status

@@ -30,8 +30,8 @@ async def test_train_after_attaching_from_another_folder_resumes_that_run(tmp_pa
     engine = FakeEngine(has_checkpoints=True)
     started: list[tuple[Path, str | None]] = []
     fake_start = engine.start_run
-    monkeypatch.setattr(engine, "start_run", lambda profile, resume=None: (started.append((run_dir_for(profile), resume)),
-                                                                           fake_start(profile, resume))[1])
+    monkeypatch.setattr(engine, "start_run", lambda profile, resume=None, waiting=None: (
+        started.append((run_dir_for(profile), resume)), fake_start(profile, resume))[1])
     app = make_app(engine, Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         await _attach_first_run(app, pilot, run.parent)  # tiny-demo
@@ -59,7 +59,7 @@ def _slow_start(engine: FakeEngine, monkeypatch, seconds: float) -> threading.Ev
     fake_start = engine.start_run
     release = threading.Event()
 
-    def start(profile, resume=None):
+    def start(profile, resume=None, waiting=None):
         release.wait(seconds)
         return fake_start(profile, resume)
 
@@ -242,7 +242,7 @@ async def test_train_on_a_run_that_is_already_training_follows_it(tmp_path: Path
     monkeypatch.chdir(tmp_path)
     engine = FakeEngine(events=[e for e in run_events() if e.kind != "run_finished"])
 
-    def live(profile, resume=None):
+    def live(profile, resume=None, waiting=None):
         raise RunLiveError(run_dir_for(profile))
 
     monkeypatch.setattr(engine, "start_run", live)

@@ -255,7 +255,7 @@ class FakeEngine:
         self.estimated.append(profile)
         return fake_estimate(profile)
 
-    def start_run(self, profile, resume: str | None = None) -> Path:
+    def start_run(self, profile, resume: str | None = None, waiting=None) -> Path:
         from engine.runs.start_refusals import RunExistsError, RunFinishedError
 
         self.calls.append(("start_run", profile.name) if resume is None else ("start_run", profile.name, resume))

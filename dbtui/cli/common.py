@@ -116,9 +116,7 @@ def header_progress(after: float = 1.0, what: str = "checking image headers") ->
 
 
 def launch_waited(folder: Path) -> None:
-    """Said on stderr where another launch into ``folder`` holds it: that wait may take minutes (its images checked),
-    and was silent, read as a hang."""
-    from engine.runs.launch_lock import LAUNCH_WAIT_S
+    """Said on stderr where another launch into ``folder`` holds it (dbtui.format.launch_wait_words)."""
+    from dbtui.format import launch_wait_words
 
-    print(f"waiting for another launch into {folder} to check its images and start its trainer (at most "
-          f"{LAUNCH_WAIT_S / 60:.0f} min)…", file=sys.stderr, flush=True)
+    print(launch_wait_words(folder), file=sys.stderr, flush=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,14 +43,22 @@ class AlreadyRunning(Message):
     folder: Path
 
 
-def start_outcome(engine: Any, profile: Any, resume: str | None) -> tuple[Message, Path | None]:
+@dataclass
+class LaunchWaiting(Message):
+    """Another launch into ``folder`` holds it (its images checked, its trainer starting): this start waits for it."""
+
+    folder: Path
+
+
+def start_outcome(engine: Any, profile: Any, resume: str | None,
+                  waiting: Callable[[Path], None] | None = None) -> tuple[Message, Path | None]:
     """Start the profile's run (in a worker: it takes seconds); what the dashboard is told, and the folder of the run
-    now training (None: none is)."""
+    now training (None: none is). ``waiting``: told the folder once, where another launch into it makes this one wait."""
     from engine.runs.start_refusals import NotARunFolderError, RunExistsError, RunFinishedError, RunLiveError
 
     since = time.time()  # what the trainer writes from now on is news; a stop just before a resume is not
     try:
-        folder = engine.start_run(profile, resume=resume)
+        folder = engine.start_run(profile, resume=resume, waiting=waiting)
         return RunAttached(folder, since), folder
     except RunLiveError as error:  # started before (the wizard left, or another terminal): watch it
         return AlreadyRunning(error.folder), error.folder

@@ -14,9 +14,10 @@ from textual.widgets import Button, Log
 from textual.worker import get_current_worker
 
 from dbtui import gpu_live
+from dbtui.format import launch_wait_words
 from dbtui.messages import RUN_START, EngineEvent, ResumeOffered, RunAttached
-from dbtui.screens.run_life import (NO_PREVIEWS, AlreadyRunning, NotStarted, TrainerGone, ask, how_to_resume,
-                                    leaving_words, start_outcome)
+from dbtui.screens.run_life import (NO_PREVIEWS, AlreadyRunning, LaunchWaiting, NotStarted, TrainerGone, ask,
+                                    how_to_resume, leaving_words, start_outcome)
 from dbtui.screens.resume import ResumeScreen
 from dbtui.screens.run_follow import follow_run
 from dbtui.screens.run_lines import event_line, outputs_line
@@ -113,9 +114,17 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
     @work(thread=True, exclusive=True, exit_on_error=False, group=RUN_START)
     def start(self, profile, resume: str | None = None) -> Path | None:
         """The folder of the run started (None: none was), which Ctrl+Q waits for (app.py)."""
-        message, folder = start_outcome(self.engine, profile, resume)
+        message, folder = start_outcome(self.engine, profile, resume,
+                                        waiting=lambda held: self.post_message(LaunchWaiting(held)))
         self.post_message(message)
         return folder
+
+    def on_launch_waiting(self, message: LaunchWaiting) -> None:
+        """Another launch into the run's folder holds it: minutes of its image checks would otherwise read as a hang."""
+        words = launch_wait_words(message.folder)
+        self.query_one(PhaseRow).say("waiting for another launch")
+        self.query_one(Log).write_line(words[:1].upper() + words[1:])
+        self.notify(words[:1].upper() + words[1:], title="Waiting", timeout=30)
 
     def on_not_started(self, message: NotStarted) -> None:
         """Nothing runs: the screen says so and why, and offers no control of a run."""
