@@ -67,3 +67,15 @@ def test_no_example_line_passes_80_columns(command: tuple[str, ...], monkeypatch
     out = capsys.readouterr().out
     examples = out[out.index("examples:"):].splitlines()
     assert [line for line in examples if len(line) > 80] == []
+
+
+@pytest.mark.parametrize("command", [(), *_commands(build_parser())], ids=lambda command: " ".join(command) or "dbtui")
+def test_no_usage_line_passes_80_columns(command: tuple[str, ...], monkeypatch, capsys) -> None:
+    """argparse breaks a usage only between its parts, and takes an option with its choices, or a mutually exclusive
+    group, for one: `dbtui dataset check`'s --caption-mode made a line of 134 columns, `dataset caption`'s group 156."""
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    usage = capsys.readouterr().out.split("\n\n")[0]
+    assert usage.startswith("usage: dbtui")
+    assert [line for line in usage.splitlines() if len(line) > 80] == []

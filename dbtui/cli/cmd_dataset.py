@@ -51,7 +51,9 @@ def _register_check(commands: argparse._SubParsersAction) -> None:
                        "(default: the concept whose folder FOLDER is)")
     add_overrides(check)  # with --profile: check the images and settings the run started with these --set values reads
     check.add_argument("--resolution", type=int, help="training resolution in px (default: --model's own size, else 512)")
-    check.add_argument("--caption-mode", choices=CAPTION_MODES, help="where captions come from (default: instance_prompt)")
+    # A metavar: argparse's usage never breaks inside an option's choices, whose five made a line of 134 columns at 80.
+    check.add_argument("--caption-mode", choices=CAPTION_MODES, metavar="MODE",
+                       help="where captions come from: %(choices)s (default: instance_prompt)")
     check.add_argument("--caption-extension", help="caption file extension (default: .txt)")
     check.add_argument("--prompt", help="the instance prompt, e.g. 'photo of ohwx dog'")
     check.add_argument("--identifier", help="the rare word naming your subject, e.g. ohwx")

@@ -7,7 +7,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from dbtui.format import PriceError, read_price
@@ -27,6 +27,29 @@ class ExamplesFormatter(argparse.HelpFormatter):
             else:
                 paragraphs.append(super()._fill_text(paragraph, width, indent))
         return "\n\n".join(paragraphs) + "\n"
+
+    def _format_usage(self, usage: str | None, actions: Iterable[argparse.Action],
+                      groups: Iterable[argparse._MutuallyExclusiveGroup], prefix: str | None) -> str:
+        """argparse wraps a usage only between its parts, and a mutually exclusive group is one part: `dbtui dataset
+        caption`'s made a line of 156 columns at 80. A line too wide breaks at its group's " | " instead."""
+        text = super()._format_usage(usage, actions, groups, prefix)
+        return "\n".join(line if len(line) <= self._width else _broken_at_bars(line, self._width)
+                         for line in text.split("\n"))
+
+
+def _broken_at_bars(line: str, width: int) -> str:
+    """A usage line broken before its " | " where it passes ``width``, each further line under the group's first
+    option."""
+    body = line.lstrip()
+    indent = " " * (len(line) - len(body) + 1)  # past the group's "("
+    lines = [line[:len(line) - len(body)]]
+    for number, piece in enumerate(body.split(" | ")):
+        piece = piece if number == 0 else "| " + piece
+        if number and len(lines[-1]) + 1 + len(piece) > width:
+            lines.append(indent + piece)
+        else:
+            lines[-1] += piece if number == 0 else " " + piece
+    return "\n".join(lines)
 
 
 def add_overrides(parser: argparse.ArgumentParser) -> None:
