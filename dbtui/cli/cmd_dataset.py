@@ -163,6 +163,7 @@ def _check(args: argparse.Namespace) -> int:
         if args.blur_threshold is not None:
             settings["blur_threshold"] = args.blur_threshold
         folder = settings.pop("folder")
+        bucketing = bool(settings.get("bucketing"))
         if heading:
             console.print(f"[bold]{markup_safe(heading)}[/]")
         try:
@@ -174,7 +175,7 @@ def _check(args: argparse.Namespace) -> int:
             unusable.append(f"{key}: {error}{read_from(folder)}")  # the other concepts are checked still, as validate says
             continue
         print_report(console, report, show_info=args.all, profile_counts=bool(args.profile),
-                     training=profile.training if args.profile else None, run_images=run_images)
+                     training=profile.training if args.profile else None, run_images=run_images, bucketing=bucketing)
         failed |= report.has_errors
     if unusable:
         raise DatasetError("\n".join(unusable))

@@ -10,9 +10,10 @@ SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
 
 def print_report(console, report, show_info: bool, profile_counts: bool = False, training=None,
-                 run_images: tuple[int, int] | None = None) -> None:
+                 run_images: tuple[int, int] | None = None, bucketing: bool = True) -> None:
     """``training``: the profile's [training], whose run length, where it sets one, is said in place of the rule's.
-    ``run_images``: (concepts, instance images) of a profile of several, whose run counts its default length of all."""
+    ``run_images``: (concepts, instance images) of a profile of several, whose run counts its default length of all.
+    ``bucketing``: whether the images checked train in aspect-ratio buckets (--bucketing, dataset.bucketing)."""
     from rich.table import Table
 
     from engine.dataset.report import (CLASS_IMAGES_PER_IMAGE, MAX_CLASS_IMAGES, MIN_CLASS_IMAGES, RULE_MAX_IMAGES,
@@ -45,8 +46,13 @@ def print_report(console, report, show_info: bool, profile_counts: bool = False,
                       "the images directly in a concept's instance_dir, so move them up into it or make each "
                       "sub-folder a concept of its own (concepts.N.instance_dir)", soft_wrap=True)
     if s.buckets:
-        console.print("Buckets with aspect-ratio bucketing: "
-                      + ", ".join(f"{w}×{h}: {n}" for (w, h), n in s.buckets.items()))
+        sizes = ", ".join(f"{w}×{h}: {n}" for (w, h), n in s.buckets.items())
+        # Without bucketing every image trains center-cropped to a square: the buckets, said as the run's under the
+        # crop warnings, read as if it trained them.
+        turn_on = "dataset.bucketing = true" if profile_counts else "--bucketing"
+        console.print(f"Buckets with aspect-ratio bucketing: {sizes}" if bucketing else
+                      f"With {turn_on}, the images would train in these buckets: {sizes} (now each is cropped to a "
+                      f"{report.resolution}×{report.resolution} square)")
     # With training.max_train_steps and num_train_epochs both empty, training runs the rule's figure uncapped and
     # of every file, exact copies too (engine.data.batches.default_total_steps): said where the suggestion is less.
     by_rule = STEPS_PER_IMAGE * s.usable
