@@ -8,7 +8,7 @@ from pathlib import Path
 from textual.widgets import Input
 
 from test_model_import import _checked, _converting, _file, _finish, conversions  # noqa: F401  (conversions: the fixture)
-from test_wizard_sdxl import check_model, visible
+from test_wizard_sdxl import visible
 from wizard_steps import until
 from test_model_import import ConvertingEngine
 
@@ -32,10 +32,15 @@ async def test_the_bar_of_a_file_converting_is_not_shown_beside_another_files_co
     async with _converting(first) as (pilot, engine):
         app, screen = pilot.app, pilot.app.screen
         screen.query_one("#model-source", Input).focus()
-        await check_model(pilot, second)
+        await _typed(pilot, second)
         await until(pilot, lambda: getattr(app.session.model_info, "source", None) == second)
         assert visible(screen, "#model-convert") and not visible(screen, "#model-progress")
-        await check_model(pilot, first)  # the file converting shown again: its bar with it
+        await _typed(pilot, first)  # the file converting shown again: its bar with it
         await until(pilot, lambda: getattr(app.session.model_info, "source", None) == first)
         assert visible(screen, "#model-progress")
         await _finish(pilot, engine)
+
+
+async def _typed(pilot, source: str) -> None:
+    """``source`` typed and checked without settle's wait for every worker: the conversion's goes on until _finish."""
+    await pilot.press("end", "ctrl+u", *source, "enter")

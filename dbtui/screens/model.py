@@ -192,7 +192,9 @@ aside, with a notification naming them (they come back if you return to the earl
         ask_target(self.engine, self.post_message, source, parts, into,
                    lambda error: self.TargetFailed(source, parts, into, error))
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="model")
+    # Not in the check's group, nor exclusive: a conversion cannot be stopped, so a check (or another file's
+    # conversion) meanwhile cancelled only its worker, which then showed cancelled while its thread converted on.
+    @work(thread=True, exit_on_error=False, group="model-convert")
     def convert(self, conversion: Conversion, flux_sources: dict, vae: str | None) -> None:
         convert_model(self.engine, self.post_message, conversion, flux_sources, vae)
 
