@@ -171,9 +171,12 @@ def test_an_export_says_where_the_final_outputs_are_and_that_a_moved_base_model_
     # The step it finished at exports from its outputs: "the kept steps are: 4" left it out.
     with pytest.raises(NoSuchCheckpointError, match="the kept steps are: 4, and 10, where the run finished"):
         checkpoint_at(folder, 6)
-    with pytest.raises(BaseModelGoneError, match=f"does not exist on this machine.*model.pretrained in {re.escape(str(folder.profile))}"):
-        _check_base_model(str(tmp_path / "base-moved"), None, folder)
-    _check_base_model("builtin:tiny-sd1", None, folder)
+    from engine.profile.io import load_profile
+
+    moved = load_profile(profile_file(tmp_path), [f"model.pretrained={tmp_path / 'base-moved'}"])
+    with pytest.raises(BaseModelGoneError, match=f"does not exist on this machine.*new place in {re.escape(str(folder.profile))}"):
+        _check_base_model(moved, folder, None)
+    _check_base_model(load_profile(profile_file(tmp_path), ["model.pretrained=builtin:tiny-sd1"]), folder, None)
 
 
 def test_an_export_keeps_the_runs_converted_base(tmp_path: Path, monkeypatch) -> None:

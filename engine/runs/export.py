@@ -175,7 +175,8 @@ def build_export(folder: RunFolder, profile: Any, target: Path, again: str, rest
     from engine.training.outputs import save_outputs
 
     _check_writable(target, again)  # before the minutes the base model takes to load
-    _check_base_model(profile.model.pretrained, profile.model.vae, folder)
+    trained = trained_on[0] if isinstance(trained_on[0], dict) and trained_on[0].get("family") else None
+    _check_base_model(profile, folder, trained["family"] if trained else trained_family)
     # By the family the weights' or the base model's files say, before its minutes of loading (or of downloading a
     # hub id, whose family its name only guesses).
     _check_formats(profile, folder, trained_family, again)
@@ -189,7 +190,6 @@ def build_export(folder: RunFolder, profile: Any, target: Path, again: str, rest
     emit(PhaseFinished(phase="load_model", seconds=time.perf_counter() - started))
     _check_formats(profile, folder, components.family.id, again)  # a family only its weights could tell
     text_encoders = restore(components)
-    trained = trained_on[0] if isinstance(trained_on[0], dict) and trained_on[0].get("family") else None
     try:
         with said_as_run_files_error(folder.path, then=again):
             written = save_outputs(profile, components, components.unet, text_encoders, target, emit)
@@ -226,14 +226,15 @@ class BaseModelGoneError(DbtuiError):
     """The run's base model, which an export reads its untrained parts from, is no longer where the run found it."""
 
 
-def _check_base_model(source: str, vae: str | None, folder: RunFolder) -> None:
+def _check_base_model(profile: Any, folder: RunFolder, family_id: str | None) -> None:
     from engine.dataset.profile_paths import model_source_problems
+    from engine.runs.base_needs import base_model_needs
 
-    problems = model_source_problems(source, vae)
+    problems = model_source_problems(profile.model.pretrained, profile.model.vae)
     if problems:
-        raise BaseModelGoneError(f"the run's base model cannot be read: {problems[0].message}. An export takes the parts "
-                                 f"that did not train (the VAE, frozen text encoders) from it: put it back where the run "
-                                 f"found it, or write its new place as model.pretrained in {folder.profile}")
+        raise BaseModelGoneError(f"the run's base model cannot be read: {problems[0].message}. "
+                                 f"{base_model_needs(profile, family_id)}: put it back where the run found it, or write "
+                                 f"its new place in {folder.profile} (model.pretrained = \"NEW_PLACE\"), then export again")
 
 
 class ExportFormatError(DbtuiError):
