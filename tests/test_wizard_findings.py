@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
@@ -89,3 +91,32 @@ async def test_on_the_dataset_step_the_highlighted_finding_shows_whole_and_in_vi
         lines = screen_lines(app)
         shown = " ".join(lines[y][detail.x:detail.right].strip() for y in range(detail.y, min(detail.bottom, 22)))
         assert CAPTIONS_UNREAD in shown and f"What to do: {CAPTIONS_FIX}" in shown, shown
+
+
+async def test_findings_of_sub_folders_name_each_file_by_its_path_under_the_folder(tmp_path) -> None:
+    """A folder's a/x.png and b/x.png, read with its sub-folders: the table and the detail said "x.png" for both,
+    where `dbtui dataset check` says a/x.png and b/x.png."""
+    from PIL import Image
+
+    from engine.dataset.checks import check_dataset
+
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        Image.new("RGB", (32, 32), (200, 10, 10)).save(tmp_path / sub / "x.png")  # too small for 512 px
+    report = check_dataset(tmp_path, recursive=True, caption_mode=None, workers=1)
+    named = sorted({finding.path for finding in report.findings} - {str(tmp_path)})
+    assert named == [str(tmp_path / "a" / "x.png"), str(tmp_path / "b" / "x.png")]
+    app = _Host()
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(FindingsView)
+        view.show(report)
+        await pilot.pause()
+        table = view.query_one(DataTable)
+        files = {str(table.get_row_at(row)[1]) for row in range(table.row_count)}
+        assert {"a/x.png", "b/x.png"} <= files and "x.png" not in files
+        table.focus()
+        await pilot.press("down", "up")
+        await pilot.pause()
+        first = report.findings[0]
+        detail = str(view.query_one("#findings-detail").render())
+        assert detail.startswith(str(Path(first.path).relative_to(tmp_path)) if first.path != str(tmp_path) else "(folder)")

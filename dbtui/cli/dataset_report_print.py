@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from dbtui.cli.printable import markup_safe
+from dbtui.finding_name import finding_name
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
@@ -19,7 +18,6 @@ def print_report(console, report, show_info: bool, profile_counts: bool = False,
     from engine.dataset.report import (CLASS_IMAGES_PER_IMAGE, MAX_CLASS_IMAGES, MIN_CLASS_IMAGES, RULE_MAX_IMAGES,
                                        STEPS_PER_IMAGE)
 
-    root = Path(report.folder)
     shown = [f for f in report.findings if show_info or f.severity != "info"]
     if shown:
         table = Table(title=markup_safe(report.folder), show_lines=False, expand=False)
@@ -28,8 +26,7 @@ def print_report(console, report, show_info: bool, profile_counts: bool = False,
         table.add_column("Problem", overflow="fold")
         table.add_column("What to do", overflow="fold")
         for finding in shown:
-            path = Path(finding.path)
-            name = "(folder)" if path == root else str(path.relative_to(root) if path.is_relative_to(root) else path)
+            name = finding_name(finding.path, report.folder)
             style = SEVERITY_STYLE[finding.severity]
             table.add_row(markup_safe(name), f"[{style}]{finding.severity}[/]", markup_safe(finding.message),
                           markup_safe(finding.fix))

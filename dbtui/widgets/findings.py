@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from textual import events
@@ -12,6 +11,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Select, Static
 
 from dbtui.cli.printable import markup_safe
+from dbtui.finding_name import finding_name
 
 SEVERITY_STYLE = {"error": "[red]error[/]", "warning": "[yellow]warn[/]", "info": "[dim]info[/]"}
 
@@ -81,8 +81,12 @@ class FindingsView(Vertical):
         for index, finding in enumerate(self.report.findings):
             if wanted in ("all", finding.severity):
                 # A name's newline would cut the cell to its first part ("new" for new⏎line.png), as in the CLI.
-                table.add_row(SEVERITY_STYLE.get(finding.severity, finding.severity), markup_safe(Path(finding.path).name),
+                table.add_row(SEVERITY_STYLE.get(finding.severity, finding.severity), markup_safe(self._file_of(finding)),
                               markup_safe(finding.message), key=str(index))
+
+    def _file_of(self, finding: Any) -> str:
+        """As `dbtui dataset check` names it: its path under the folder, else a/x.png and b/x.png both read x.png."""
+        return finding_name(finding.path, self.report.folder)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         if isinstance(event.widget, DataTable):
@@ -99,7 +103,7 @@ class FindingsView(Vertical):
             finding = self.report.findings[int(event.row_key.value)]
             fix = f"\n[b]What to do:[/] {markup_safe(finding.fix)}" if finding.fix else ""
             self.query_one("#findings-detail", Static).update(
-                f"[b]{markup_safe(Path(finding.path).name)}[/] {markup_safe(finding.message)}{fix}")
+                f"[b]{markup_safe(self._file_of(finding))}[/] {markup_safe(finding.message)}{fix}")
             if self.query_one(DataTable).has_focus:
                 self._detail_in_view()
             self.post_message(self.Highlighted(finding.path))
