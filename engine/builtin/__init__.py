@@ -17,6 +17,7 @@ PREFIX = "builtin:"
 # name: (size, variant, pretrained). Only tiny-sd1 ships weights (engine/builtin/assets/); the rest are random.
 MODELS = {
     "tiny-sd1": ("tiny", "sd1", True),
+    "tiny-sd1-random": ("tiny", "sd1", False),  # for tests that measure learning from scratch
     "tiny-sd2v": ("tiny", "sd2v", False),
     "tiny-sdxl": ("tiny", "sdxl", False),  # two text encoders and text_time conditioning, at 64 px
     "tiny-flux": ("tiny", "flux", False),  # Flux.1's transformer, CLIP-L + T5 and 16-channel VAE, at 64 px
