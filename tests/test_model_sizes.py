@@ -61,3 +61,15 @@ def test_a_misspelt_builtin_is_said_with_the_builtins_there_are() -> None:
 
     with pytest.raises(UnknownBuiltinError, match="unknown built-in model 'builtin:tiny-sdd'; choose one of: .*builtin:tiny-sd"):
         describe_model("builtin:tiny-sdd")
+
+
+def test_every_builtin_the_readme_names_is_one_there_is() -> None:
+    """348a54e removed builtin:tiny-sd1-random, which the README names: a profile that `dbtui validate` passed
+    became 'unknown built-in model'. A name the README gives users is one they may have written in a profile."""
+    import re
+
+    from engine.builtin import DATASETS, MODELS, SCORERS
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"builtin:([a-z0-9][a-z0-9-]*)", readme))
+    assert "tiny-sd1-random" in named and named <= {*MODELS, *DATASETS, *SCORERS}, named - {*MODELS, *DATASETS, *SCORERS}
