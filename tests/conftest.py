@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import gc
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.gc_freeze import freeze_at_an_import_wave
 from tests.shared_runs import plain_scored_run  # noqa: F401  (a fixture of several files)
 from tests.stack_probes import stacks_probed  # noqa: F401  (a fixture of several files)
 
@@ -21,21 +20,11 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
     os.environ.setdefault("OMP_NUM_THREADS", str(_share))
 
 
-_FROZEN_AT = {"modules": 0}
-NEW_MODULES = 200  # an import wave (torch, diffusers, textual's screens) worth moving out of the collector's walks
-
-
 @pytest.fixture(autouse=True)
 def _imported_modules_out_of_the_collector() -> None:
-    """torch, transformers and diffusers leave millions of objects that live as long as the worker, and every full
-    collection walked them all: about 1 s each, and a Pilot test's app (tens of thousands of objects, cycles when it
-    ends) set one off every other app on 2 loaded cores. Once a test starts with many modules newly imported, or with
-    nothing frozen (a test or the engine unfroze), what is alive then is frozen (``gc.freeze``): later collections walk
-    only what came after. Cycles among those objects are never freed, so it is done only at such moments."""
-    if gc.get_freeze_count() == 0 or len(sys.modules) >= _FROZEN_AT["modules"] + NEW_MODULES:
-        gc.collect()
-        gc.freeze()
-        _FROZEN_AT["modules"] = len(sys.modules)
+    """What is alive as a test starts after an import wave is frozen (tests/gc_freeze.py): later collections walk only
+    what came after."""
+    freeze_at_an_import_wave()
 
 
 @pytest.fixture(autouse=True)
