@@ -46,3 +46,14 @@ def test_a_whole_model_export_needs_every_part_that_did_not_train(tmp_path: Path
     assert "CLIP-L" not in said  # it trained: the checkpoint holds it
     said = _refusal(tmp_path, "sdxl", "training.method=lora", "saving.export=['lora_diffusers', 'safetensors']")
     assert "its UNet, VAE, CLIP-L text encoder, OpenCLIP-bigG text encoder, tokenizers and scheduler" in said
+
+
+def test_a_whole_model_of_a_lora_needs_the_text_encoders_its_lora_merges_into(tmp_path: Path) -> None:
+    """A LoRA that trained the text encoders is merged into the base model's own (outputs.full_precision_models): the
+    refusal left them out, as if the checkpoint held them."""
+    said = _refusal(tmp_path, "sdxl", "training.method=lora", "saving.export=['diffusers']",
+                    "training.train_text_encoder=true")
+    assert "its UNet, VAE, CLIP-L text encoder, OpenCLIP-bigG text encoder, tokenizers and scheduler" in said
+    said = _refusal(tmp_path, "sd", "training.method=lora", "saving.export=['safetensors']",
+                    "training.train_text_encoder=true")
+    assert "its UNet, VAE, text encoder, tokenizers and scheduler" in said

@@ -1,6 +1,6 @@
 """What an export reads from the run's base model, said where that model is gone: a LoRA export is built on its
-denoiser (and its text encoders where their LoRA trained) and holds no VAE; a whole model takes every part that did
-not train."""
+denoiser (and its text encoders where their LoRA trained) and holds no VAE; a whole model takes every part not
+trained in full, a LoRA's merged into the base model's own."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ TRAINED = {"sd": (0,), "sdxl": (0, 1), "flux": (0,)}  # the families' trained_te
 
 def base_model_needs(profile: Any, family_id: str | None) -> str:
     """A sentence on what the export of ``profile``'s run takes from its base model; ``family_id`` None: unknown."""
+    from engine.training.trainable import weights_trained
+
     family = family_id if family_id in DENOISERS else None
     denoiser = DENOISERS[family] if family else "UNet (a Flux model's transformer)"
     encoders = TEXT_ENCODERS.get(family or "", ("text encoders",))
@@ -25,12 +27,15 @@ def base_model_needs(profile: Any, family_id: str | None) -> str:
         parts = denoiser + (f" and {_joined(trained)}" if profile.training.train_text_encoder else "")
         return (f"The LoRA export writes only the trained LoRA (no VAE, no frozen text encoder), built on the base "
                 f"model's {parts}, the layers its weights attach to, of the model the run trained on")
-    frozen = [name for index, name in enumerate(encoders)
-              if not (profile.training.train_text_encoder and index in TRAINED.get(family or "", (0,)))]
-    untrained = ["VAE", *frozen, "tokenizers", "scheduler"]
+    # Only weights trained in full are in the checkpoint: a LoRA, the text encoders' too, is merged into the base
+    # model's own (engine.training.outputs.full_precision_models).
+    _, encoders_in_full = weights_trained(profile.training)
+    from_base = [name for index, name in enumerate(encoders)
+                 if not (encoders_in_full and index in TRAINED.get(family or "", (0,)))]
+    taken = ["VAE", *from_base, "tokenizers", "scheduler"]
     if profile.training.method == "lora":
-        untrained.insert(0, denoiser)  # the LoRA is merged into the base model's own
-    return f"A {', '.join(profile.saving.export)} export is the whole model: it takes from the base model its {_joined(untrained)}"
+        taken.insert(0, denoiser)
+    return f"A {', '.join(profile.saving.export)} export is the whole model: it takes from the base model its {_joined(taken)}"
 
 
 def _joined(names: list[str]) -> str:
