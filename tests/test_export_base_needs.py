@@ -57,3 +57,16 @@ def test_a_whole_model_of_a_lora_needs_the_text_encoders_its_lora_merges_into(tm
     said = _refusal(tmp_path, "sd", "training.method=lora", "saving.export=['safetensors']",
                     "training.train_text_encoder=true")
     assert "its UNet, VAE, text encoder, tokenizers and scheduler" in said
+
+
+def test_the_text_encoders_said_are_those_the_family_trains(tmp_path: Path, monkeypatch) -> None:
+    """Which text encoders train is the family's (Family.trained_text_encoders): a copy of it here would go on naming
+    both SDXL CLIPs as trained should the family train only one."""
+    from engine.models.registry import family_named
+
+    monkeypatch.setattr(type(family_named("sdxl")), "trained_text_encoders", (0,))
+    said = _refusal(tmp_path, "sdxl", *LORA, "training.train_text_encoder=true")
+    assert "built on the base model's UNet and CLIP-L text encoder, the layers" in said
+    said = _refusal(tmp_path, "sdxl", "training.method=full", "saving.export=['diffusers']",
+                    "training.train_text_encoder=true")
+    assert "its VAE, OpenCLIP-bigG text encoder, tokenizers and scheduler" in said

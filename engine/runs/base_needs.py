@@ -11,17 +11,19 @@ LORA_FORMATS = frozenset({"lora_diffusers", "lora_kohya"})
 DENOISERS = {"sd": "UNet", "sdxl": "UNet", "flux": "transformer"}
 TEXT_ENCODERS = {"sd": ("text encoder",), "sdxl": ("CLIP-L text encoder", "OpenCLIP-bigG text encoder"),
                  "flux": ("CLIP-L text encoder", "T5-XXL text encoder")}
-TRAINED = {"sd": (0,), "sdxl": (0, 1), "flux": (0,)}  # the families' trained_text_encoders: Flux's T5 never trains
 
 
 def base_model_needs(profile: Any, family_id: str | None) -> str:
     """A sentence on what the export of ``profile``'s run takes from its base model; ``family_id`` None: unknown."""
+    from engine.models.registry import family_named
     from engine.training.trainable import weights_trained
 
     family = family_id if family_id in DENOISERS else None
+    # Those that train when the profile trains "the text encoder" (Flux's T5 never does); unknown family: the first.
+    trained_indexes = family_named(family).trained_text_encoders if family else (0,)
     denoiser = DENOISERS[family] if family else "UNet (a Flux model's transformer)"
     encoders = TEXT_ENCODERS.get(family or "", ("text encoders",))
-    trained = [encoders[index] for index in TRAINED.get(family or "", (0,)) if index < len(encoders)]
+    trained = [encoders[index] for index in trained_indexes if index < len(encoders)]
     lora_only = profile.training.method == "lora" and set(profile.saving.export) <= LORA_FORMATS
     if lora_only:
         parts = denoiser + (f" and {_joined(trained)}" if profile.training.train_text_encoder else "")
@@ -31,7 +33,7 @@ def base_model_needs(profile: Any, family_id: str | None) -> str:
     # model's own (engine.training.outputs.full_precision_models).
     _, encoders_in_full = weights_trained(profile.training)
     from_base = [name for index, name in enumerate(encoders)
-                 if not (encoders_in_full and index in TRAINED.get(family or "", (0,)))]
+                 if not (encoders_in_full and index in trained_indexes)]
     taken = ["VAE", *from_base, "tokenizers", "scheduler"]
     if profile.training.method == "lora":
         taken.insert(0, denoiser)
