@@ -6,9 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def finding_name(path: str | Path, folder: str | Path) -> str:
-    """``path`` under ``folder``; "(folder)" for a finding about the folder itself; whole where it lies outside."""
+def finding_name(path: str | Path, folder: str | Path, *, whole_outside: bool = True) -> str:
+    """``path`` under ``folder``; "(folder)" for a finding about the folder itself; whole where it lies outside, or
+    with ``whole_outside`` False by its own folder's name and its name (the wizard's table: a class folder beside the
+    instance folder, whole, filled the 80 columns and cut each row's problem to a sliver)."""
     path, root = Path(path), Path(folder)
     if path == root:
         return "(folder)"
-    return str(path.relative_to(root) if path.is_relative_to(root) else path)
+    if path.is_relative_to(root):
+        return str(path.relative_to(root))
+    return str(path) if whole_outside else str(Path(path.parent.name, path.name))

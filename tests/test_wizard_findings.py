@@ -120,3 +120,23 @@ async def test_findings_of_sub_folders_name_each_file_by_its_path_under_the_fold
         first = report.findings[0]
         detail = str(view.query_one("#findings-detail").render())
         assert detail.startswith(str(Path(first.path).relative_to(tmp_path)) if first.path != str(tmp_path) else "(folder)")
+
+
+async def test_a_finding_outside_the_folder_leaves_the_table_room_for_its_problem() -> None:
+    """A class folder beside the instance folder (the usual place): its findings were named by their whole path, which
+    filled the 80 columns and left the problem column a sliver (13 columns); the detail names it whole."""
+    beside = "/home/anna/datasets/my_dog_photos_class"
+    findings = (Finding(f"{beside}/class_0001.png", "too_small", "warning", "is 256×256 px, too small",
+                        "replace it"),)
+    app = _Host()
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(FindingsView)
+        view.show(Report("/home/anna/datasets/my_dog_photos", findings, Summary(1, 1, {"warning": 1})))
+        await pilot.pause()
+        table = view.query_one(DataTable)
+        assert str(table.get_row_at(0)[1]) == "my_dog_photos_class/class_0001.png"
+        assert any("is 256×256 px, too small" in line for line in screen_lines(app))
+        table.focus()
+        await pilot.press("down", "up")
+        await pilot.pause()
+        assert str(view.query_one("#findings-detail").render()).startswith(f"{beside}/class_0001.png is 256×256")

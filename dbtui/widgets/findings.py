@@ -81,12 +81,10 @@ class FindingsView(Vertical):
         for index, finding in enumerate(self.report.findings):
             if wanted in ("all", finding.severity):
                 # A name's newline would cut the cell to its first part ("new" for new⏎line.png), as in the CLI.
-                table.add_row(SEVERITY_STYLE.get(finding.severity, finding.severity), markup_safe(self._file_of(finding)),
+                # Its path under the folder, else a/x.png and b/x.png both read x.png; the detail has it whole.
+                name = finding_name(finding.path, self.report.folder, whole_outside=False)
+                table.add_row(SEVERITY_STYLE.get(finding.severity, finding.severity), markup_safe(name),
                               markup_safe(finding.message), key=str(index))
-
-    def _file_of(self, finding: Any) -> str:
-        """As `dbtui dataset check` names it: its path under the folder, else a/x.png and b/x.png both read x.png."""
-        return finding_name(finding.path, self.report.folder)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         if isinstance(event.widget, DataTable):
@@ -102,8 +100,8 @@ class FindingsView(Vertical):
         if self.report is not None and event.row_key.value is not None:
             finding = self.report.findings[int(event.row_key.value)]
             fix = f"\n[b]What to do:[/] {markup_safe(finding.fix)}" if finding.fix else ""
-            self.query_one("#findings-detail", Static).update(
-                f"[b]{markup_safe(self._file_of(finding))}[/] {markup_safe(finding.message)}{fix}")
+            name = finding_name(finding.path, self.report.folder)
+            self.query_one("#findings-detail", Static).update(f"[b]{markup_safe(name)}[/] {markup_safe(finding.message)}{fix}")
             if self.query_one(DataTable).has_focus:
                 self._detail_in_view()
             self.post_message(self.Highlighted(finding.path))
