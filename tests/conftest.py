@@ -13,6 +13,13 @@ from tests.stack_probes import stacks_probed  # noqa: F401  (a fixture of severa
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """One worker more than cores (``maxprocesses`` caps it): a Textual test waits on its app's messages, and a run
+    test on its trainer's start, more than it computes, so with one worker a core the cores stood half idle."""
+    return (os.cpu_count() or 1) + 1
+
+
 if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
     # Parallel workers share the cores: each (and every trainer it starts) takes its share of
     # threads, so they do not oversubscribe the machine and slow each other down.
