@@ -242,13 +242,14 @@ def print_best(folder: RunFolder, *, ended: bool) -> None:
 
 
 def show_started_run(started: Any, title: str, *, plain: bool, every: int, detach: bool, said: str = "") -> int:
-    """What ``dbtui run`` and ``dbtui resume`` print once the trainer is started (``said`` first: the command's own
-    line); the exit status."""
+    """What ``dbtui run`` and ``dbtui resume`` print once the trainer is started; the exit status. ``said``: a note of
+    the command's own printed first (run's "this profile changes the run's settings"; each command's opening line is
+    said before the start, dbtui.cli.output_closed.say_before_start)."""
     from dbtui.console import make_display
 
     folder = started.folder
     # From here the trainer runs: a reader gone at any line (`dbtui resume RUN | true`) leaves it training unwatched,
-    # which ended 0 without a word where the first line was the command's own or the detached run's folder.
+    # which ended 0 without a word where that line was a note of the command's, a branch's or the detached run's folder.
     with run_goes_on_if_output_closed(folder):
         if said:
             print(said, flush=True)
