@@ -10,7 +10,7 @@ class DatasetError(DbtuiError):
 
 
 class WorkersError(DatasetError, ValueError):
-    """A number of worker processes below 1 (None: one per CPU)."""
+    """A number of worker processes below 1 (None: as many as the CPUs and the decode budget allow)."""
 
 
 class CaptionError(DbtuiError):

@@ -23,7 +23,8 @@ def checked_resolution(resolution: int) -> int:
 def checked_workers(workers: int | None) -> int | None:
     """``workers`` as given, refused below 1 as the CLI's --workers is: a negative number ran one process unsaid."""
     if workers is not None and workers < 1:
-        raise WorkersError(f"workers {workers} is not usable: give 1 or more worker processes, or None for one per CPU")
+        raise WorkersError(f"workers {workers} is not usable: give 1 or more worker processes, or None to size them "
+                           "by the CPUs and the pictures (engine.data.decode_budget)")
     return workers
 
 
