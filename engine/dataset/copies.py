@@ -8,7 +8,7 @@ from pathlib import Path
 
 from engine.dataset.duplicates import duplicate_groups
 from engine.dataset.image_probe import ImageProbe
-from engine.dataset.report import Finding
+from engine.dataset.report import Finding, named_under
 
 # A grey copy this flat (Laplacian variance in grey levels²) has no structure for pHash to describe: every
 # plain image hashes alike, whatever its colour, so it is left out of the comparison (the blur check names it).
@@ -36,11 +36,6 @@ def exact_copy_groups(paths: list[str]) -> list[list[str]]:
     return sorted((sorted(group) for group in by_content.values() if len(group) > 1), key=lambda group: group[0])
 
 
-def _named(path: str, root: Path) -> str:
-    """``path`` as the report's File column shows it: a name alone could be either of two IMG_2001.jpg read with -r."""
-    return str(Path(path).relative_to(root)) if Path(path).is_relative_to(root) else path
-
-
 def copy_findings(probes: list[ImageProbe], max_distance: int, root: Path) -> tuple[list[Finding], list[list[str]]]:
     """``exact_copy`` on each copy after the first of a group of identical files, ``near_duplicate`` on look-alikes
     (an exact group is one picture there, its first); and the exact groups, which the summary does not count twice.
@@ -52,15 +47,15 @@ def copy_findings(probes: list[ImageProbe], max_distance: int, root: Path) -> tu
         for path in copies:
             # The run trains each file as an image of its own (engine.data.examples): said, not changed.
             found.append(Finding(path, "exact_copy", "warning",
-                                 f"is an exact copy of {_named(first, root)} (the same file content): it is not counted in "
-                                 "the suggested training steps, but a run trains each copy as an image of its own, so "
-                                 f"this photo weighs ×{len(copies) + 1}",
+                                 f"is an exact copy of {named_under(first, root)} (the same file content): it is not "
+                                 "counted in the suggested training steps, but a run trains each copy as an image of "
+                                 f"its own, so this photo weighs ×{len(copies) + 1}",
                                  "delete the copies you do not mean to train: extra weight on one photo pushes "
                                  "towards overfitting"))
     repeated = {path for _, *copies in groups for path in copies}
     hashes = {p.path: p.phash for p in usable if p.sharpness >= FEATURELESS and p.path not in repeated}
     for group in duplicate_groups(hashes, max_distance):
         for path in group:
-            others = ", ".join(_named(o, root) for o in group if o != path)
+            others = ", ".join(named_under(o, root) for o in group if o != path)
             found.append(Finding(path, "near_duplicate", "warning", f"is a near-duplicate of {others}", _NEAR_FIX))
     return found, groups

@@ -34,6 +34,13 @@ class Finding:
     fix: str = ""  # what to do about it (or what prepare will do)
 
 
+def named_under(path: str | Path, folder: str | Path) -> str:
+    """How a report names a file: by its path under the checked ``folder`` (a name alone could be either of two
+    IMG_2001.jpg read with -r), whole where it lies outside it."""
+    path, folder = Path(path), Path(folder)
+    return str(path.relative_to(folder)) if path.is_relative_to(folder) else str(path)
+
+
 @dataclass(frozen=True)
 class Summary:
     images: int  # image files found
