@@ -9,7 +9,6 @@ noise, ~150 KB each) and reused by later runs.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -47,6 +46,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "dbtui-bench-1024")
     args = parser.parse_args()
     ensure_images(args.cache, args.count)
+    from engine.data.decode_budget import decode_workers
     from engine.dataset import check_dataset
     from engine.events import PhaseProgress
 
@@ -54,8 +54,10 @@ def main() -> None:
     started = time.perf_counter()
     report = check_dataset(args.cache, resolution=512, workers=args.workers, emit=lambda e: isinstance(e, PhaseProgress) and progress.append(e))
     seconds = time.perf_counter() - started
+    # As the check sized its pool: --workers is the most, the CPUs and the decode budget may start fewer.
+    workers = decode_workers(sorted(args.cache.glob("*.jpg")), args.workers)
     print(f"checked {report.summary.images} images of 1024×1024 in {seconds:.2f} s "
-          f"({report.summary.images / seconds:.0f} images/s, {args.workers or len(os.sched_getaffinity(0))} workers, "
+          f"({report.summary.images / seconds:.0f} images/s, {workers} workers, "
           f"{len(progress)} progress events); findings: {report.summary.counts}")
 
 
