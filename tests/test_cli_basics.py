@@ -165,7 +165,7 @@ def test_a_demo_in_a_workdir_written_with_a_tilde_keeps_the_earlier_demos_edited
     class Started(DbtuiError):
         pass
 
-    def start_run(profile, given_as):
+    def start_run(profile, given_as, waiting=None):
         raise Started(f"started {profile.name} as {given_as}")
 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
@@ -191,7 +191,7 @@ def test_a_demo_in_a_workdir_with_a_dollar_runs_in_that_workdir(tmp_path: Path, 
     class Started(DbtuiError):
         pass
 
-    def start_run(profile, given_as):
+    def start_run(profile, given_as, waiting=None):
         raise Started(f"runs in {profile.saving.output_dir}")
 
     monkeypatch.setenv("HOME_LIKE", str(tmp_path / "elsewhere"))
@@ -360,7 +360,7 @@ def test_a_run_whose_model_or_images_are_missing_stops_before_its_trainer_starts
     (["rnu", "p.toml"], "usage: dbtui ", "; did you mean 'run'?"),
     (["dataset", "chek", "photos"], "usage: dbtui dataset", "; did you mean 'check'?"),
     (["convert", "to-diffuser", "a", "b"], "usage: dbtui convert", "; did you mean 'to-diffusers'?"),
-    (["hardware", "--family", "sdx"], "usage: dbtui hardware", "invalid choice: 'sdx' (choose from 'sd', 'sd2', 'sdxl', 'flux'); did you mean 'sdxl'?"),
+    (["hardware", "--family", "sdx"], "usage: dbtui hardware", "invalid choice: 'sdx' (choose from 'sd', 'sd2', 'sd2-768', 'sdxl', 'flux'); did you mean 'sdxl'?"),
     (["wizard"], "usage: dbtui ", "; run `dbtui` with no command to open the wizard"),
 ])
 def test_a_bad_option_is_refused_with_the_commands_own_usage(argv: list[str], usage: str, message: str,

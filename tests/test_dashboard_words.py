@@ -45,7 +45,7 @@ async def test_a_run_that_did_not_start_is_said_with_one_full_stop(tmp_path: Pat
     monkeypatch.chdir(tmp_path)
     engine = FakeEngine()
 
-    def refuse(profile, resume=None):
+    def refuse(profile, resume=None, waiting=None):
         raise OSError("Cannot write runs/tiny-demo: the disk is full.")
 
     engine.start_run = refuse
