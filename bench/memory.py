@@ -17,11 +17,12 @@ busy 2-core machine).
 ``--presets`` measures each preset of dbtui/presets.py (those that set the training, not the
 person/style ones) merged onto a new profile of a model of its family, at 512 px unless the
 preset sets its own size: without and with prior preservation, and a bf16 preset also as a GPU
-without bf16 trains it (fp16). The SD presets are measured again on SD2.1-base (its configs ship
-with dbtui), whose text encoder is three times SD1.5's, for SD2 models' advice, and on SD2.1-v at
-its 768 px, the size they keep for a draft of it. ``dbtui hardware``
-reads the table (engine/memory/preset_table.py); run this again after changing a preset. About a
-quarter of an hour on a CPU.
+without bf16 trains it (fp16). The SD presets keep a draft's size, so they are measured again at
+768 and 1024 px on SD1.5, on SD2.1-base (its configs ship with dbtui), whose text encoder is three
+times SD1.5's, for SD2 models' advice, and on SD2.1-v at its 768 px and at 1024 px: a draft is
+judged by the rows of the smallest size at or above its own. ``dbtui hardware``
+reads the table (engine/memory/preset_table.py); run this again after changing a preset. About
+half an hour on a CPU.
 
 ``--measure`` (on a GPU) trains each row's profile for a few steps with the fit test, each in a
 fresh process, and sets torch's peak allocated memory of the steps and of the caching pass beside
@@ -226,7 +227,6 @@ def table(results: list[dict]) -> str:
 # ship with the meter), the CPU demo on its tiny model, the rest on SD1.5.
 PRESET_MODELS = {"cpu-demo": "builtin:tiny-sd1", "sdxl-lora": "builtin:sdxl-random", "sdxl-full": "builtin:sdxl-random",
                  "flux-lora-16gb": "black-forest-labs/FLUX.1-dev", "flux-lora-24gb": "black-forest-labs/FLUX.1-dev"}
-SD15 = "builtin:sd15-random"
 
 
 def measure_preset(settings: dict, pretrained: str, resolution: int | None = None):
@@ -247,7 +247,7 @@ def measure_presets() -> int:
     from dbtui.presets import PRESETS, TIER_PRESETS
     from engine.hardware.machine import FAMILY_PRESETS
     from engine.memory.estimate import GIB
-    from engine.memory.preset_table import ROW_SETS, save_preset_estimates
+    from engine.memory.preset_table import ROW_SETS, SD15, save_preset_estimates
 
     def measured(name: str, pretrained: str, resolution: int | None = None):
         row = measure_preset(PRESETS[name], pretrained, resolution)

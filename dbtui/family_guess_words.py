@@ -3,16 +3,18 @@ Hardware and Parameters steps say it: one wording for the CLI and the wizard."""
 
 from __future__ import annotations
 
-FAMILY_NAMES = {"sd": "SD1.x", "sd2": "SD2.x", "sd2-768": "SD2.x", "sdxl": "SDXL", "flux": "Flux"}
+FAMILY_NAMES = {"sd": "SD1.x", "sd2": "SD2.x", "sdxl": "SDXL", "flux": "Flux"}
 
 
 def guessed_from_name(source: str, family: str) -> str | None:
     """None where the model's own files gave its ``family``; otherwise the sentence that says it was guessed from its
     name (its files are not on this machine, or do not say it)."""
     from engine.memory.absent_model import guessed_family, where_read
+    from engine.memory.preset_table import base_family
     from engine.model_info import family_from_files
     from engine.profile.model_source import local_path, model_kind
 
+    family = base_family(family)  # "sd-1024": SD1.x, judged at the size it trains
     if family_from_files(source) is not None:
         return None
     # A relative name not here ("models/flux", "data/models/flux") is said as `dbtui fit` reads it.

@@ -175,7 +175,8 @@ def _nested(flat: dict[str, Any]) -> dict[str, Any]:
 def advice_family_of(family_id: str | None, pretrained: str | None, resolution: int | None = None) -> str:
     """The hardware advice's family (engine.hardware.machine.FAMILIES) for a model of ``family_id`` (None: not checked
     yet, advised as SD1.5): an SD model ``pretrained`` that is SD2.x is advised by the presets' figures on SD2.1-base,
-    or on SD2.1-v at 768 px where the draft trains above 512 px (``resolution``; the SD presets keep it)."""
+    and an SD draft trained above 512 px (``resolution``; the SD presets keep it) by their figures at the smallest size
+    measured at or above it (``sized_family``)."""
     from engine.hardware.machine import FAMILIES, sized_family
     from engine.model_info import advice_family
 
@@ -204,7 +205,7 @@ def recommended_preset(hardware: Any, family_id: str | None, demo: bool = False,
 
     family = advice_family_of(family_id, pretrained, resolution)
     _, preset = verdict(hardware, family, prior)
-    if too_small(hardware, preset, family, prior):
+    if too_small(hardware, preset, family, prior) or _unmeasured(family, resolution) is not None:
         return None
     return preset if preset in presets_for(family_id, demo) else None
 
@@ -212,12 +213,23 @@ def recommended_preset(hardware: Any, family_id: str | None, demo: bool = False,
 def no_preset_note(hardware: Any, family_id: str | None, pretrained: str | None = None, prior: bool = True,
                    resolution: int | None = None) -> str | None:
     """Where no preset of the model's family fits the card, the sentence that says so with the hardware advice's own
-    (what needs how much, what to train here instead); None where one fits, or without a GPU."""
+    (what needs how much, what to train here instead), or where the draft trains above every size the presets were
+    measured at; None where one fits, or without a GPU."""
     from engine.hardware.machine import too_small, verdict
 
     family = advice_family_of(family_id, pretrained, resolution)
+    if hardware.gpus and (largest := _unmeasured(family, resolution)) is not None:
+        # A smaller size's figures would pick a preset the draft's size may not fit: none is pre-selected.
+        return (f"No preset's memory was measured at {resolution} px (the largest measured: {largest} px), so none is "
+                "picked for this card: save the profile and run `dbtui fit PROFILE` for its own need.")
     sentence, preset = verdict(hardware, family, prior)
     return f"No preset fits this card for this model. {sentence}" if too_small(hardware, preset, family, prior) else None
+
+
+def _unmeasured(family: str, resolution: int | None) -> int | None:
+    from engine.hardware.machine import unmeasured_size
+
+    return unmeasured_size(family, resolution)
 
 
 def preset_choices(session: Session) -> list[tuple[str, str]]:

@@ -360,7 +360,7 @@ def test_a_run_whose_model_or_images_are_missing_stops_before_its_trainer_starts
     (["rnu", "p.toml"], "usage: dbtui ", "; did you mean 'run'?"),
     (["dataset", "chek", "photos"], "usage: dbtui dataset", "; did you mean 'check'?"),
     (["convert", "to-diffuser", "a", "b"], "usage: dbtui convert", "; did you mean 'to-diffusers'?"),
-    (["hardware", "--family", "sdx"], "usage: dbtui hardware", "invalid choice: 'sdx' (choose from 'sd', 'sd2', 'sd2-768', 'sdxl', 'flux'); did you mean 'sdxl'?"),
+    (["hardware", "--family", "sdx"], "usage: dbtui hardware", "invalid choice: 'sdx' (choose from 'sd', 'sd-768', 'sd-1024', 'sd2', 'sd2-768', 'sd2-1024', 'sdxl', 'flux'); did you mean 'sdxl'?"),
     (["wizard"], "usage: dbtui ", "; run `dbtui` with no command to open the wizard"),
 ])
 def test_a_bad_option_is_refused_with_the_commands_own_usage(argv: list[str], usage: str, message: str,

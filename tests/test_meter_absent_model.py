@@ -112,17 +112,19 @@ def test_hardware_profile_of_a_model_here_says_no_guess(tmp_path: Path, tiny_sd1
     assert json.loads(capsys.readouterr().out)["family_note"] is None
 
 
-@pytest.mark.parametrize(("pretrained", "resolution", "noted"), [("stable-diffusion-v1-5/stable-diffusion-v1-5", 768, True),
-                                                                  ("stabilityai/stable-diffusion-2-1", 1024, True),
+@pytest.mark.parametrize(("pretrained", "resolution", "noted"), [("stable-diffusion-v1-5/stable-diffusion-v1-5", 1280, True),
+                                                                  ("stabilityai/stable-diffusion-2-1", 1280, True),
                                                                   ("stable-diffusion-v1-5/stable-diffusion-v1-5", 512, False),
+                                                                  ("stable-diffusion-v1-5/stable-diffusion-v1-5", 1024, False),
                                                                   ("stabilityai/stable-diffusion-2-1", 768, False),
+                                                                  ("stabilityai/stable-diffusion-2-1", 1024, False),
                                                                   ("stabilityai/stable-diffusion-xl-base-1.0", 768, False)])
 def test_hardware_profile_of_an_sd_model_larger_than_the_figures_says_so(
         tmp_path: Path, pretrained: str, resolution: int, noted: bool, capsys) -> None:
     """An SD2.1 profile at 768 px heard "full fine-tune with text-encoder training" for a 20 GB card, by SD1.5's 17.4 GB
     at 512 px (the SD presets keep the profile's size; the meter says 23.9 GB for it), without a word on the size. An
-    SD2.x profile is judged by the presets' figures at 768 px above 512 (tests/test_sd2_768_preset_pick.py): the note
-    stays for a size above the figures'."""
+    SD profile is judged by the presets' figures at the smallest size measured at or above its own, 768 or 1024 px
+    (tests/test_sd_size_preset_pick.py): the note stays for a size above them all."""
     from dbtui.cli import main
     from engine.profile import save_profile
 
@@ -242,7 +244,7 @@ def test_hardware_s_size_note_names_each_card_once_in_the_order_asked(tmp_path: 
     from engine.profile import save_profile
 
     profile = tiny_profile(tmp_path, model={"pretrained": "stable-diffusion-v1-5/stable-diffusion-v1-5"},
-                           dataset={"resolution": 768})
+                           dataset={"resolution": 1280})  # above every size measured: the note
     path = save_profile(profile, tmp_path / "p.toml")
     assert main(["hardware", "--profile", str(path), "--output-dir", str(tmp_path), "--json",
                  "--card", "T4", "--card", "20", "--card", "T4"]) == 0

@@ -10,8 +10,10 @@ from engine.memory.preset_table import load_preset_estimates
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 FIGURE = re.compile(r"\b\d+\.\d GB")
-# The table's rows of SD2.x figures, by the advice family whose rows they are (the others are SD1.5's, or their own).
-SD2_ROWS = {"SD2.x": "sd2", "SD2.x at 768 px": "sd2-768"}
+# The table's rows of the SD presets' other figures, by the advice family whose rows they are (the others are SD1.5's at
+# 512 px, or their own).
+SD_ROWS = {"SD1.x at 768 px": "sd-768", "SD1.x at 1024 px": "sd-1024", "SD2.x": "sd2", "SD2.x at 768 px": "sd2-768",
+           "SD2.x at 1024 px": "sd2-1024"}
 
 
 def _gb(size: int) -> str:
@@ -31,10 +33,10 @@ def test_the_tier_table_gives_each_presets_whole_run_need_with_bf16_and_without(
     17.4 GB for full-text-encoder, which needs 20.7 GB on SD2)."""
     _, table = _presets_section()
     lines = table.splitlines()
-    assert all(any(line.startswith(f"| {row} |") for line in lines) for row in SD2_ROWS)
-    named = [(SD2_ROWS.get(line.split("|")[1].strip(), "sd"), *found) for line in lines
+    assert all(any(line.startswith(f"| {row} |") for line in lines) for row in SD_ROWS)
+    named = [(SD_ROWS.get(line.split("|")[1].strip(), "sd"), *found) for line in lines
              for found in re.findall(r"`([a-z0-9-]+)` \((\d+\.\d GB)(?:; (\d+\.\d GB))?", line)]
-    assert len(named) >= 14
+    assert len(named) >= 26
     for family, name, figure, without_bf16 in named:
         rows = load_preset_estimates(family=family)
         assert figure == _gb(rows[name].need().run_need), name
@@ -44,7 +46,7 @@ def test_the_tier_table_gives_each_presets_whole_run_need_with_bf16_and_without(
 
 def test_the_paragraph_gives_only_figures_of_the_table() -> None:
     """It said `full-8bit` 5.2 GB and `full` 12.1 GB, the step alone, where the table under it says 5.3 and 12.3."""
-    rows = load_preset_estimates().values()
+    rows = [row for family in ("sd", *SD_ROWS.values()) for row in load_preset_estimates(family=family).values()]
     stored = {_gb(row.need(bf16).run_need) for row in rows for bf16 in (True, False)}
     paragraph, _ = _presets_section()
     figures = FIGURE.findall(" ".join(paragraph.split()))

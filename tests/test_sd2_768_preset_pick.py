@@ -60,9 +60,9 @@ def test_a_22_gb_card_is_not_picked_full_text_encoder_for_an_sd2_v_person_draft(
     assert recommended_preset(L4, "sd", pretrained=SD2_V, prior=True, resolution=512) == "full-text-encoder"
 
 
-@pytest.mark.parametrize("resolution", [512, 768])
-def test_an_sd15_pick_is_unchanged(resolution: int) -> None:
-    """SD1.5's presets are judged by SD1.5's figures at any size, as before."""
+@pytest.mark.parametrize("resolution", [None, 512])
+def test_an_sd15_pick_at_512_px_is_unchanged(resolution: int | None) -> None:
+    """SD1.5's presets at 512 px are judged by SD1.5's figures there, as before (above it: tests/test_sd_size_preset_pick.py)."""
     for bf16 in (True, False):
         for card in range(4, 41):
             hardware = card_hardware(card, bf16)

@@ -44,26 +44,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--card", action="append", type=card_size, metavar="GB",
                         help=CARD_HELP + "; the advice then also names the preset to pick on each of those cards")
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--family", choices=FAMILIES, help="advice for this model family: sd (SD1.x, the default), sd2 (SD2.x at "
-                       "512 px), sd2-768 (SD2.x at 768 px, as SD2.x-v trains), sdxl or flux")
+    which.add_argument("--family", choices=FAMILIES, help="advice for this model family: sd (SD1.x, the default), sd2 (SD2.x), "
+                       "sdxl or flux; sd-768, sd-1024, sd2-768 (as SD2.x-v trains) and sd2-1024 judge the SD presets at that "
+                       "size, which they keep")
     which.add_argument("--profile", type=profile_path, metavar="PROFILE", help="advice for the model this profile trains (model.pretrained)")
     parser.set_defaults(handler=_hardware)
 
 
 def _hardware(args: argparse.Namespace) -> int:
-    from engine.hardware.machine import card_hardware, card_verdict, probe, sized_family, too_small, verdict
+    from engine.hardware.machine import card_hardware, card_verdict, probe, sized_family, too_small, unmeasured_size, verdict
     from engine.memory.preset_table import profile_preset
     from engine.model_info import advice_family
 
     family, family_note, profile, output_dir = args.family or "sd", None, None, args.output_dir or "."
+    beyond = None  # the largest size the presets were measured at, where the profile trains above it
     if args.profile:
         from engine.family_sizes import load_profile_with_family_step
 
         profile = load_profile_with_family_step(args.profile)
         source = profile.model.pretrained
-        # The SD presets keep the profile's size: an SD2.x one at 768 px is judged by their figures there.
+        # The SD presets keep the profile's size: an SD1.5 one at 1024 px is judged by their figures there.
         family = sized_family(advice_family(source), profile.dataset.resolution)
-        notes = [guessed_from_name(source, family), _other_size(args, profile.dataset.resolution, family)]
+        beyond = unmeasured_size(family, profile.dataset.resolution)
+        notes = [guessed_from_name(source, family), _other_size(args, profile.dataset.resolution, family, beyond)]
         family_note = " ".join(note for note in notes if note) or None
         # Its runs go there: the disk of the folder dbtui ran in was measured, another disk where the two differ.
         output_dir = args.output_dir or profile.saving.output_dir
@@ -73,6 +76,8 @@ def _hardware(args: argparse.Namespace) -> int:
     # its comment say a 16 GB card holds it, and a 16 GB card was told to pick flux-lora-16gb.
     trains_prior = profile is None or profile.prior.enabled
     sentence, preset = verdict(hardware, family, trains_prior)
+    if beyond is not None and hardware.gpus:  # no figure at its size: no preset is picked by a smaller size's
+        preset = None
     bf16 = hardware.gpus[0].bf16 if hardware.gpus else True  # without a GPU: as a GPU with bf16 trains them
     estimates = _family_estimates(family, bf16)
     own = profile_preset(profile, estimates) if profile is not None else None
@@ -80,14 +85,18 @@ def _hardware(args: argparse.Namespace) -> int:
     # The advice for each card asked about: the card to rent is seldom the one this machine has.
     card_advice = [(card, *card_verdict(card, family, card.bf16, trains_prior)) for card in cards] if args.card else []
     # A card too small for even the family's smallest preset is told so, not told to pick that preset.
-    small = too_small(hardware, preset, family, trains_prior)
-    small_cards = [too_small(card_hardware(card, card.bf16), best, family, trains_prior) for card, _, best in card_advice]
+    small = preset is not None and too_small(hardware, preset, family, trains_prior)
+    if beyond is not None:
+        card_advice = [(card, said, None) for card, said, _ in card_advice]
+    small_cards = [best is not None and too_small(card_hardware(card, card.bf16), best, family, trains_prior)
+                   for card, _, best in card_advice]
     if args.json:
         presets = {name: _as_json(row, bf16, cards, trains_prior) for name, row in estimates.items()}
-        by_card = {card.key: {"verdict": said, "preset": best, "fits": not too}
+        by_card = {card.key: {"verdict": said, "preset": best, "fits": best is not None and not too}
                    for (card, said, best), too in zip(card_advice, small_cards)}
+        # "preset": null where the profile trains above every size measured.
         print(json.dumps({**hardware.to_dict(), "family": family, "family_note": family_note, "verdict": sentence,
-                          "preset": preset, "preset_fits": not small, "card_verdicts": by_card,
+                          "preset": preset, "preset_fits": preset is not None and not small, "card_verdicts": by_card,
                           "profile_preset": own, "presets": presets},
                          indent=2))
         return 0
@@ -100,10 +109,10 @@ def _hardware(args: argparse.Namespace) -> int:
     console.print(hardware_table(hardware))
     if family_note:
         console.print(f"\n{escape(family_note)}")
-    console.print(f"\n[b]{sentence}[/b]\nRecommended preset: {_recommended(preset, small, family, trains_prior)}")
+    console.print(f"\n[b]{sentence}[/b]\nRecommended preset: {_recommended(preset, small, family, trains_prior, beyond)}")
     for (card, said, best), too in zip(card_advice, small_cards):
         console.print(f"\n[b]--card {escape(card.label)}:[/b] {escape(said)}\nRecommended preset for it: "
-                      f"{_recommended(best, too, family, trains_prior)}")
+                      f"{_recommended(best, too, family, trains_prior, beyond)}")
     if estimates:
         console.print()
         # No row marked as the one to pick where even the smallest does not fit this GPU.
@@ -112,10 +121,14 @@ def _hardware(args: argparse.Namespace) -> int:
     return 0
 
 
-def _recommended(preset: str, small: bool, family: str, prior: bool = True) -> str:
+def _recommended(preset: str | None, small: bool, family: str, prior: bool = True, beyond: int | None = None) -> str:
     """The preset to pick, labelled by ``family``'s cards (as the profile trains: ``prior``), in markup; none where even
-    the family's smallest does not fit the card."""
+    the family's smallest does not fit the card, or where no preset was measured at the profile's size (``beyond``: the
+    largest that was)."""
     from dbtui.presets import PRESET_NAMES, preset_label
+
+    if preset is None:
+        return f"none: no preset was measured above {beyond} px (see `dbtui fit` above)"
 
     name = f"[b]{preset_label(preset, family, prior) if preset in PRESET_NAMES else preset}[/b] ({preset})"
     return f"none, as even the smallest, {name}, does not fit" if small else name
@@ -153,26 +166,27 @@ def _card_prior_said(card: Card | float, estimates: dict, bf16: bool, trains_pri
 
 # A terminal's usual width: from it, each preset's row of the default cards' marks stays on one line.
 WHOLE_ROWS_FROM = 80
-# Whose figures the SD presets' rows are, by advice family (engine/memory/preset_table.py).
-SD_FIGURES = {"sd": "SD1.5's", "sd2": "SD2.1-base's", "sd2-768": "SD2.1-v's"}
+# Whose figures the SD presets' rows are, by the model they were measured on (engine/memory/preset_table.py).
+SD_FIGURES = {"builtin:sd15-random": "SD1.5's", "stabilityai/stable-diffusion-2-1-base": "SD2.1-base's",
+              "stabilityai/stable-diffusion-2-1": "SD2.1-v's"}
 
 
-def _other_size(args: argparse.Namespace, resolution: int, family: str) -> str | None:
-    """Where the SD presets, which keep a profile's resolution, train this profile at a larger size than their figures
-    were measured at, the sentence that says so: an SD2.1 profile at 768 px heard "full fine-tune with text-encoder
-    training" for a 20 GB card, by SD1.5's 17.4 GB at 512 px, where the meter says 23.9 GB for it."""
+def _other_size(args: argparse.Namespace, resolution: int, family: str, beyond: int | None) -> str | None:
+    """Where the SD presets, which keep a profile's resolution, train this profile above every size their figures were
+    measured at (``beyond``: the largest), the sentence that says so and names the `dbtui fit` that estimates it: an
+    SD1.5 profile at 1024 px was picked full-8bit for a 12 GB card by its 5.3 GB at 512 px."""
     import shlex
 
-    from engine.memory.preset_table import BASE_RESOLUTION, ROW_SETS
+    from engine.memory.preset_table import ROW_SETS
 
-    measured_at = ROW_SETS[family].resolution if family in ROW_SETS else BASE_RESOLUTION
-    if family not in SD_FIGURES or resolution <= measured_at:  # a smaller size needs less than the figures say
+    if beyond is None:
         return None
     # Each card as it was first asked, once: `--card T4 --card T4` was told to run `dbtui fit … --card T4 --card T4`.
     names = dict.fromkeys(name for card in args.card or () for name in card.names)
     command = ["dbtui", "fit", args.profile, "--estimate-only", *(arg for name in names for arg in ("--card", name))]
-    return (f"The SD presets keep the profile's size, {resolution} px, larger, and the figures below are {SD_FIGURES[family]} at "
-            f"{measured_at} px: for this profile's own, run `{shlex.join(command)}`.")
+    return (f"No preset was measured at the profile's size, {resolution} px, which the SD presets keep: the figures below "
+            f"are {SD_FIGURES[ROW_SETS[family].pretrained]} at {beyond} px, less than it needs, so none is recommended; "
+            f"for this profile's own, run `{shlex.join(command)}`.")
 
 
 def _family_estimates(family: str, bf16: bool) -> dict:

@@ -29,6 +29,7 @@ from dbtui.widgets.profile_form import ProfileForm
 from dbtui.widgets.step_body import StepBody
 from dbtui.widgets.vram_line import VramLine
 from engine.memory.inputs import as_trained_in, meter_key
+from engine.memory.preset_table import BASE_RESOLUTION, measured_at
 from engine.profile import ProfileError
 from engine.profile.changes import shown_value
 from engine.profile.precision_names import frozen_weights_name
@@ -253,7 +254,8 @@ whether to resume it.
     def _advise_again(self) -> None:
         """Prior preservation turned on or off (the person or style preset, or its switch) changes the preset the advice
         picks for this card: a Flux draft on 16 GB is offered flux-lora-24gb, which with class images needs 17.2 GB. So
-        does an SD2.x draft's size crossing 512 px (judged by the presets' figures at 768 px above it).
+        does an SD draft's size crossing a size the presets were measured at (512, 768 px: judged by the figures of the
+        next size above it).
         The new pick is chosen in the dropdown (unless the user chose another there) and said, for Apply."""
         before, self._advised = self._advised, self._recommended()
         self._say_no_preset()
@@ -264,7 +266,7 @@ whether to resume it.
             choice.value = self._advised
         prior = "on" if self.session.trains_prior else "off"
         family = advice_family_of(self.session.advised_family, self.session.get("model.pretrained"), self.session.trains_at)
-        size = ", over 512 px" if family == "sd2-768" else ""
+        size = ", over 512 px" if (measured_at(family) or 0) > BASE_RESOLUTION else ""
         self.notify(f"With prior preservation {prior}{size}, the preset for this GPU is {PRESET_NAMES[self._advised]}: "
                     "choose it and press Apply")
 

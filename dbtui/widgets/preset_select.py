@@ -8,7 +8,7 @@ from textual.widgets import Select
 
 from dbtui.presets import preset_choices
 from dbtui.session import Session
-from engine.memory.preset_table import BASE_RESOLUTION
+from engine.memory.preset_table import size_step
 
 
 class PresetSelect(Select[str]):
@@ -22,10 +22,10 @@ class PresetSelect(Select[str]):
 
     def _what_labels(self) -> tuple[Any, ...]:
         """What the labels depend on: read at each edit of the form, cheaply (the labels read the model's files)."""
-        # And whether the size passes 512 px, above which SD2.x's presets are judged at 768 px (sized_family): not the
-        # size itself, whose every keystroke would relabel and re-advise.
+        # And the measured size the draft's is judged at (the SD presets' rows at 512, 768, 1024 px: sized_family): not
+        # the size itself, whose every keystroke would relabel and re-advise.
         return (self.session.trains_prior, self.session.get("model.pretrained"), self.session.advised_family,
-                (self.session.trains_at or 0) > BASE_RESOLUTION)
+                size_step(self.session.trains_at))
 
     def relabel(self) -> bool:
         """Label the presets as the draft now trains (prior preservation changes the cards each is picked for), keeping

@@ -11,6 +11,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.memory.preset_table import BASE_RESOLUTION, ROW_SETS, base_family, measured_at, measured_sizes
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -144,8 +146,8 @@ def verdict(hw: Hardware, family: str = "sd", prior: bool = True) -> tuple[str, 
     a profile whose own flux-lora-24gb needs 12.4 GB without it).
 
     ``family`` is a family id of engine/models ("sd" for SD1.x/SD2.x, "sdxl", "flux"), or "sd2" for an SD2.x model, whose
-    presets' figures are SD2.1-base's (see ``engine.model_info.advice_family``), or "sd2-768" for one trained above
-    512 px, whose figures are SD2.1-v's at 768 px (``sized_family``).
+    presets' figures are SD2.1-base's (see ``engine.model_info.advice_family``), or one of those with the size its
+    rows were measured at, "sd-1024", "sd2-768", for a draft trained above 512 px (``sized_family``).
     """
     if family not in _VERDICTS:
         raise ValueError(f"no hardware advice for model family {family!r}; known: {', '.join(_VERDICTS)}")
@@ -165,22 +167,37 @@ _SD_TIERS = (
 # full-8bit as a GPU without bf16 trains it.
 _SD_FULL_8BIT_FP16 = ("full fine-tune with 8-bit Adam, gradient checkpointing and cached latents; this GPU has no bf16, "
                       "so it trains in fp16, keeping fp32 weights and a plain optimizer step.")
-# The presets each family's advice recommends, smallest first (dbtui hardware lists their estimates); SD2.x's are
-# SD's, judged by their figures on SD2.1-base, or on SD2.1-v at 768 px (engine.memory.preset_table.ROW_SETS).
+# The presets each family's advice recommends, smallest first (dbtui hardware lists their estimates); SD1.x's and
+# SD2.x's are judged by their figures at the draft's size, on SD1.5, SD2.1-base or SD2.1-v (engine.memory.preset_table.ROW_SETS).
 _SD_PRESETS = tuple(preset for preset, _, _ in reversed(_SD_TIERS))
-FAMILY_PRESETS = {"sd": _SD_PRESETS, "sd2": _SD_PRESETS, "sd2-768": _SD_PRESETS, "sdxl": ("sdxl-lora", "sdxl-full"),
+FAMILY_PRESETS = {"sd": _SD_PRESETS, **dict.fromkeys(ROW_SETS, _SD_PRESETS), "sdxl": ("sdxl-lora", "sdxl-full"),
                   "flux": ("flux-lora-16gb", "flux-lora-24gb")}
-# What the SD verdict says of the model beside the card.
-_SD_MODEL_SAID = {"sd": "", "sd2": ", SD2.x", "sd2-768": ", SD2.x at 768 px"}
+
+
+def _sd_model_said(family: str) -> str:
+    """What the SD verdict says of the model beside the card: ", SD2.x at 768 px"; nothing for SD1.x at 512 px."""
+    base, size = base_family(family), measured_at(family)
+    model = ", SD2.x" if base == "sd2" else "" if size == BASE_RESOLUTION else ", SD1.x"
+    return model + (f" at {size} px" if size != BASE_RESOLUTION else "")
 
 
 def sized_family(family: str, resolution: int | None) -> str:
-    """The advice family for a model of advice family ``family`` trained at ``resolution`` px (None: its own): the SD
-    presets keep a draft's size, so an SD2.x draft above 512 px (SD2.1-v's 768) is judged by their figures at 768 px,
-    where SD2.1-base's at 512 px recommended full-text-encoder (20.7 GB) to a 22 GB card, and it needs 23.9 GB there."""
-    from engine.memory.preset_table import BASE_RESOLUTION
+    """The advice family for a model of advice family ``family`` trained at ``resolution`` px (None: as given): the SD
+    presets keep a draft's size, so an SD draft is judged by their rows measured at the smallest size at or above its
+    own (an SD1.5 draft at 1024 px was picked full-8bit for a 12 GB card by its 5.3 GB at 512 px). Above every size
+    measured, the largest's (``unmeasured_size`` says so, for the advice to say it and pick none)."""
+    sizes = measured_sizes(base_family(family))
+    if not sizes or resolution is None:
+        return family
+    return next((key for key, size in sizes.items() if size >= resolution), next(reversed(sizes)))
 
-    return "sd2-768" if family == "sd2" and resolution is not None and resolution > BASE_RESOLUTION else family
+
+def unmeasured_size(family: str, resolution: int | None) -> int | None:
+    """Where an SD draft of advice family ``family`` trains at ``resolution`` px, above every size its presets were
+    measured at, the largest of those; None where a size at or above it was measured (or the presets set their own)."""
+    sizes = measured_sizes(base_family(family))
+    largest = max(sizes.values(), default=None)
+    return largest if largest is not None and resolution is not None and resolution > largest else None
 
 
 def _nominal_gb(hw: Hardware) -> float:
@@ -233,7 +250,7 @@ def _sd_verdict(hw: Hardware, *, family: str = "sd", prior: bool = True) -> tupl
     if not hw.gpus:
         return (f"No NVIDIA GPU found: training real models here would take days. {DEMO_TIP}", "cpu-demo")
     gpu = hw.gpus[0]
-    about = f"{gpu.name} with {_nominal_gb(hw):g} GB{_SD_MODEL_SAID[family]}"
+    about = f"{gpu.name} with {_nominal_gb(hw):g} GB{_sd_model_said(family)}"
     for preset, card_gb, what in _SD_TIERS:
         if _meter_fits(preset, hw, card_gb, family=family, prior=prior):
             break
@@ -321,7 +338,7 @@ def _flux_verdict(hw: Hardware, *, prior: bool = True) -> tuple[str, str]:
 
 
 _VERDICTS: dict[str, Callable[..., tuple[str, str]]] = {  # each takes (hw, *, prior)
-    "sd": _sd_verdict, "sd2": partial(_sd_verdict, family="sd2"), "sd2-768": partial(_sd_verdict, family="sd2-768"),
+    "sd": _sd_verdict, **{family: partial(_sd_verdict, family=family) for family in ROW_SETS},
     "sdxl": _sdxl_verdict, "flux": _flux_verdict}
 FAMILIES = tuple(_VERDICTS)
 

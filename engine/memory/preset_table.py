@@ -22,6 +22,7 @@ from engine.memory.inputs import NOT_MEMORY, as_trained_in
 TABLE = Path(__file__).with_name("preset_estimates.json")
 GENERATED_BY = "python bench/memory.py --presets"
 BASE_RESOLUTION = 512  # SD presets keep the draft's resolution: they are measured at SD1.5's own
+SD15 = "builtin:sd15-random"  # the SD presets' model in "presets": SD1.5's architecture, random weights
 # The SD presets measured again on SD2.1-base, stored apart ("sd2" beside "presets"): SD2's OpenCLIP text encoder is
 # three times SD1.5's, so full-text-encoder needs 20.7 GB on it where SD1.5 needs 17.4.
 SD2_BASE = "stabilityai/stable-diffusion-2-1-base"
@@ -33,15 +34,53 @@ SD2_V_RESOLUTION = 768
 
 @dataclass(frozen=True)
 class RowSet:
-    """The SD presets measured on another model than SD1.5, at its size: stored under ``key`` beside "presets"."""
+    """The SD presets measured on another model than SD1.5, or at another size: stored under ``key`` beside
+    "presets", for drafts of advice family ``family`` trained at up to ``resolution`` px."""
 
     key: str
+    family: str
     pretrained: str
     resolution: int
 
 
-# By advice family (engine.hardware.machine.FAMILY_PRESETS): the rows its SD presets are judged by.
-ROW_SETS = {"sd2": RowSet("sd2", SD2_BASE, BASE_RESOLUTION), "sd2-768": RowSet("sd2_768", SD2_V, SD2_V_RESOLUTION)}
+# By advice family (engine.hardware.machine.FAMILY_PRESETS): the rows its SD presets are judged by. The SD presets keep
+# a draft's size, so each family is measured at the sizes drafts train at: an SD1.5 draft at 1024 px was picked
+# full-8bit for a 12 GB card by its 5.3 GB at 512 px.
+ROW_SETS = {
+    "sd-768": RowSet("sd_768", "sd", SD15, 768),
+    "sd-1024": RowSet("sd_1024", "sd", SD15, 1024),
+    "sd2": RowSet("sd2", "sd2", SD2_BASE, BASE_RESOLUTION),
+    "sd2-768": RowSet("sd2_768", "sd2", SD2_V, SD2_V_RESOLUTION),
+    "sd2-1024": RowSet("sd2_1024", "sd2", SD2_V, 1024),
+}
+
+
+def measured_sizes(family: str) -> dict[str, int]:
+    """Advice family → the size its rows were measured at, for the SD presets of base family ``family`` ("sd", "sd2"),
+    smallest first; empty for a family whose presets set their own size (SDXL, Flux)."""
+    sizes = {key: rows.resolution for key, rows in ROW_SETS.items() if rows.family == family}
+    if family == "sd":
+        sizes["sd"] = BASE_RESOLUTION
+    return dict(sorted(sizes.items(), key=lambda item: item[1]))
+
+
+def measured_at(family: str) -> int | None:
+    """The size advice family ``family``'s SD rows were measured at; None for SDXL's and Flux's, each its own."""
+    if family in ROW_SETS:
+        return ROW_SETS[family].resolution
+    return BASE_RESOLUTION if family == "sd" else None
+
+
+def size_step(resolution: int | None) -> int | None:
+    """The smallest size any SD rows were measured at that holds ``resolution`` (None: unset, or above them all): the
+    advice changes only where this does, not at each size typed."""
+    sizes = {BASE_RESOLUTION, *(rows.resolution for rows in ROW_SETS.values())}
+    return None if resolution is None else min((size for size in sizes if size >= resolution), default=None)
+
+
+def base_family(family: str) -> str:
+    """The advice family without the size its rows were measured at: "sd2-768" → "sd2"."""
+    return ROW_SETS[family].family if family in ROW_SETS else family
 
 
 @dataclass(frozen=True)
@@ -78,7 +117,8 @@ class PresetEstimate:
 
 def load_preset_estimates(path: Path = TABLE, *, family: str = "sd") -> dict[str, PresetEstimate]:
     """Every stored preset estimate by preset name; empty when the table has not been generated. ``family``: an advice
-    family of ``ROW_SETS`` takes the SD presets' rows measured for it (SD2.1-base's, SD2.1-v's at 768 px)."""
+    family of ``ROW_SETS`` takes the SD presets' rows measured for it (SD2.1-base's, SD1.5's at 1024 px…; a set not
+    stored would leave SD1.5's at 512 px: tests/test_sd_size_preset_pick.py checks each is)."""
     if not path.is_file():
         return {}
     return dict(_loaded(path, path.stat().st_mtime_ns, family))
