@@ -79,7 +79,7 @@ def test_hardware_profile_of_an_sd2_v_draft_judges_the_card_at_768_px(tmp_path: 
     path = _sd2_v_person(tmp_path)
     assert main(["hardware", "--profile", str(path), "--card", "l4", "--json", "--output-dir", str(tmp_path)]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["family"] == "sd2-768"
+    assert (data["family"], data["figures_at_px"]) == ("sd2", 768)
     advice = data["card_verdicts"][f"{L4_GB:g}"]
     assert advice["preset"] == "full" and "SD2.x at 768 px" in advice["verdict"], advice
     assert data["presets"]["full-text-encoder"]["resolution"] == [768, 768]

@@ -3,7 +3,8 @@
 The SD presets keep a draft's size, yet an SD1.5 draft at 1024 px was picked by SD1.5's figures at 512 px (and an SD2
 one above 768 px by those at 768), with only a note pointing to `dbtui fit`: a 24 GB card was offered full-text-encoder,
 17.4 GB at 512 px, which needs 25.1 GB at 1024. Above every size measured, none is picked, and the
-advice says so.
+advice says so. `dbtui hardware --json` said "family": "sd2-768", no family a model has: the family and the size the
+figures were measured at are now apart.
 """
 
 from __future__ import annotations
@@ -82,6 +83,19 @@ def test_above_every_size_measured_no_preset_is_picked_and_the_note_says_why() -
 def _profile(folder: Path, pretrained: str, resolution: int) -> Path:
     profile = preset_profile({"dataset": {"resolution": resolution}}, pretrained, prior=True)
     return save_profile(profile, folder / f"draft-{resolution}.toml")
+
+
+@pytest.mark.parametrize(("pretrained", "resolution", "family", "figures_at"), [
+    (SD15, 1024, "sd", 1024), (SD15, 512, "sd", 512), (SD2_V, 768, "sd2", 768)])
+def test_hardware_json_names_the_family_and_the_size_apart(tmp_path: Path, capsys, pretrained: str, resolution: int,
+                                                          family: str, figures_at: int) -> None:
+    path = _profile(tmp_path, pretrained, resolution)
+    assert main(["hardware", "--profile", str(path), "--card", "12", "--json", "--output-dir", str(tmp_path)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["family"], data["figures_at_px"], data["trains_at_px"]) == (family, figures_at, resolution)
+    assert {tuple(row["resolution"]) for row in data["presets"].values()} == {(figures_at, figures_at)}
+    best = data["card_verdicts"]["12"]["preset"]
+    assert data["presets"][best]["fits"]["12"] is True, best  # by the rows printed, at the figures' size
 
 
 def test_hardware_profile_above_every_size_recommends_none(tmp_path: Path, capsys) -> None:

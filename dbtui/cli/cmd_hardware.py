@@ -38,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output-dir", metavar="DIR", help="where runs will be written: free disk is measured there (or at "
                         "its nearest folder that exists; default: with --profile, its saving.output_dir, else here, "
                         "the folder dbtui runs in)")
-    parser.add_argument("--json", action="store_true", help="print the probe as JSON; each preset's \"fits\" says by card "
+    parser.add_argument("--json", action="store_true", help="print the probe as JSON (\"family\": sd, sd2, sdxl or flux; "
+                        "\"figures_at_px\": the size the SD presets' figures were measured at); each preset's \"fits\" says by card "
                         "whether it fits, and \"judged_with_prior\" whether that was judged with prior preservation "
                         "(\"fits_with_prior\" is the same, its old name, kept for scripts: read judged_with_prior)")
     parser.add_argument("--card", action="append", type=card_size, metavar="GB",
@@ -53,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _hardware(args: argparse.Namespace) -> int:
     from engine.hardware.machine import card_hardware, card_verdict, probe, sized_family, too_small, unmeasured_size, verdict
-    from engine.memory.preset_table import profile_preset
+    from engine.memory.preset_table import base_family, measured_at, profile_preset
     from engine.model_info import advice_family
 
     family, family_note, profile, output_dir = args.family or "sd", None, None, args.output_dir or "."
@@ -94,8 +95,11 @@ def _hardware(args: argparse.Namespace) -> int:
         presets = {name: _as_json(row, bf16, cards, trains_prior) for name, row in estimates.items()}
         by_card = {card.key: {"verdict": said, "preset": best, "fits": best is not None and not too}
                    for (card, said, best), too in zip(card_advice, small_cards)}
-        # "preset": null where the profile trains above every size measured.
-        print(json.dumps({**hardware.to_dict(), "family": family, "family_note": family_note, "verdict": sentence,
+        # The family as profiles' models have it, and apart, the size the SD presets' figures were measured at ("sd2-768"
+        # named no family); "preset": null where the profile trains above every size measured.
+        print(json.dumps({**hardware.to_dict(), "family": base_family(family), "figures_at_px": measured_at(family),
+                          "trains_at_px": None if profile is None else profile.dataset.resolution,
+                          "family_note": family_note, "verdict": sentence,
                           "preset": preset, "preset_fits": preset is not None and not small, "card_verdicts": by_card,
                           "profile_preset": own, "presets": presets},
                          indent=2))
