@@ -73,9 +73,10 @@ class Session:
     # dotted key → (the draft's value before the last tier preset applied, the value it put), for each setting
     # it put: the next tier preset puts the first back where it sets none (dbtui/presets.py preset_values)
     preset_left: dict[str, tuple[Any, Any]] = field(default_factory=dict)
-    # dotted key → the value the checked model's family put where the draft named none (family_defaults): taken back
-    # when another family is checked, unless the user or a preset has set it since
-    family_put: dict[str, Any] = field(default_factory=dict)
+    # the family of the model the Model step last checked ("" for none read), and each dotted key the user set by hand:
+    # another family moves a setting left at the last one's default to its own, a hand-set one stays (family_defaults)
+    checked_family: str | None = None
+    user_set: set[str] = field(default_factory=set)
     # dotted key → each path holding a control character of the run's profile this session was opened from (from_run),
     # as the run recorded it: the draft is read in the run's stored context while it still holds them (stored_paths)
     run_paths: dict[str, str] = field(default_factory=dict)
@@ -192,10 +193,10 @@ class Session:
 
     def edit(self, key: str, value: Any = _MISSING) -> None:
         """The user's own edit of ``key`` (a form field): set as ``set`` does, and no longer the last tier preset's
-        nor the model family's to put back, even at the value they put (they would take it for untouched)."""
+        nor the model family's to move, even at the value they put (they would take it for untouched)."""
         self.set(key, value)
         self.preset_left.pop(key, None)
-        self.family_put.pop(key, None)
+        self.user_set.add(key)
 
     def _drop_empty(self, parts: list[str]) -> None:
         """Remove sections emptied by a removal: an empty [training.lora] is not the same as none."""

@@ -8,6 +8,7 @@ from textual.widgets import Input
 
 from dbtui.app import make_app
 from dbtui.engine_facade import ModelInfo
+from dbtui.screens.family_defaults import adopt_family_defaults
 from dbtui.session import Session
 from test_flux_wizard import FLUX_REFUSES, flux_draft, open_parameters, sd_draft_flux_refuses
 from test_wizard_sdxl import SIZE, at_a_new_profiles_model_step, check_model, help_of, settle, visible
@@ -161,3 +162,56 @@ async def test_a_flux_hub_id_not_downloaded_sets_aside_what_flux_refuses_and_off
         for key in FLUX_REFUSES:
             assert not visible(app.screen, f"#row-f-{key.replace('.', '--')}"), key
         assert visible(app.screen, "#sec-training--flow")
+
+
+def new_draft_for(source: str) -> Session:
+    """A new draft as the wizard makes it once its model step checked ``source`` (Flux's bf16 put where it goes)."""
+    session = Session()
+    session.set("concepts.0.instance_dir", "data/dog")
+    session.set("model.pretrained", source)
+    session.adopt_model(FakeEngine().inspect_model(source))
+    adopt_family_defaults(session)
+    return session
+
+
+async def reopened_at_its_model_step(pilot, session: Session) -> None:
+    """The draft saved and opened again (as the Open screen does), then its model step, which checks its model."""
+    path = session.save("profiles/saved.toml")
+    pilot.app._started(Session.from_file(path))
+    await settle(pilot)
+    pilot.app.goto(1)
+    await settle(pilot)
+
+
+async def test_a_reopened_flux_draft_switched_to_sd_takes_back_flux_bf16_as_an_unsaved_one_does() -> None:
+    """A Flux draft saved and reopened kept Flux's bf16 when an SD model was checked instead: the saved file names every
+    setting, and the wizard only took back what it had put in this session. Flux's own value is taken for Flux's."""
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await reopened_at_its_model_step(pilot, new_draft_for("models/flux"))
+        assert app.session.get("precision.mixed_precision") == "bf16"  # an opened profile's value stays
+        await check_model(pilot, "builtin:tiny-sd1")
+        assert app.session.get("precision.mixed_precision") in (None, "fp16")
+        await check_model(pilot, "models/flux")
+        assert app.session.get("precision.mixed_precision") == "bf16"
+
+
+async def test_a_reopened_sd_draft_switched_to_flux_takes_flux_bf16_as_an_unsaved_one_does() -> None:
+    """The other way: the saved SD draft names fp16, the schema's default, and a Flux model checked instead kept it
+    (with Flux's warning that it overflows in fp16), where an unsaved draft took bf16."""
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await reopened_at_its_model_step(pilot, new_draft_for("builtin:tiny-sd1"))
+        assert app.session.get("precision.mixed_precision") == "fp16"  # the saved file names the default
+        await check_model(pilot, "models/flux")
+        assert app.session.get("precision.mixed_precision") == "bf16"
+        assert "precision.mixed_precision" not in warned_keys(app.session)
+
+
+async def test_a_precision_the_user_set_in_a_reopened_draft_stays_across_families() -> None:
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await reopened_at_its_model_step(pilot, new_draft_for("models/flux"))
+        app.session.edit("precision.mixed_precision", "bf16")  # chosen by hand, at Flux's value
+        await check_model(pilot, "builtin:tiny-sd1")
+        assert app.session.get("precision.mixed_precision") == "bf16"

@@ -10,17 +10,28 @@ from dbtui.session import Session
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {"flux": {"precision.mixed_precision": "bf16"}}
 
 
+def _own_value(family: str, key: str) -> Any:
+    """What a draft for ``family`` holds at ``key`` unless someone chose otherwise: its family default, else the
+    schema's (a saved profile names it)."""
+    from engine.profile import Profile
+
+    if key in FAMILY_DEFAULTS.get(family, {}):
+        return FAMILY_DEFAULTS[family][key]
+    section, _, name = key.partition(".")
+    return getattr(Profile.model_fields[section].default, name)
+
+
 def adopt_family_defaults(session: Session) -> None:
-    """Set each of the checked model's family defaults the draft does not name, after taking back those the family
-    checked before put and nobody changed since (Flux's bf16 on an SD model checked after it). A value the user set
-    stays, as does a preset's and an opened profile's: a saved profile names every setting, so only a new draft lacks
-    them. A hub id not downloaded has its name's family, as the problems panel warns by (black-forest-labs/FLUX.1-dev
-    in fp16)."""
-    for key, put in session.family_put.items():
-        if session.get(key) == put and key not in session.preset_left:
-            session.set(key, None)
-    session.family_put = {}
-    for key, value in FAMILY_DEFAULTS.get(session.advised_family or "", {}).items():
-        if session.get(key) is None:
-            session.set(key, value)
-            session.family_put[key] = value
+    """Give each family default to a draft that names none, and, when another family is checked than the last one, move
+    each value still at the last family's own to this family's (Flux's bf16 back to fp16 for an SD model, fp16 to bf16
+    for a Flux one). Judged by the values, not by what this session put: a saved draft reopened names every setting, and
+    must behave as it did unsaved. A value the user set in this session stays, as does the last tier preset's, and an
+    opened profile's until another family is checked. A hub id not downloaded has its name's family, as the problems
+    panel warns by (black-forest-labs/FLUX.1-dev in fp16)."""
+    before, family = session.checked_family, session.advised_family or ""
+    session.checked_family = family
+    keys = {key for defaults in FAMILY_DEFAULTS.values() for key in defaults}
+    for key in sorted(keys - session.user_set - set(session.preset_left)):
+        value = session.get(key)
+        if value is None or (before is not None and before != family and value == _own_value(before, key)):
+            session.set(key, FAMILY_DEFAULTS.get(family, {}).get(key))
