@@ -22,7 +22,7 @@ def test_a_caption_that_is_another_images_own_is_not_called_misnamed(tmp_path: P
     (tmp_path / "Photo.txt").write_text("Photo.png's own\n", encoding="utf-8")
     store = CaptionStore(tmp_path)
     assert store.misnamed() == {}
-    assert CaptionRows.read(store, store.images()).label(tmp_path / "photo.jpg") == "photo.jpg [dim](none)[/]"
+    assert CaptionRows.read(store, store.images()).label(tmp_path / "photo.jpg").markup == "photo.jpg [dim](none)[/dim]"
     report = check_dataset(tmp_path, resolution=64, caption_mode="caption_file", workers=1)
     assert {(Path(f.path).name, f.code) for f in report.findings if f.code.startswith("caption")} == {
         ("photo.jpg", "caption_missing")}

@@ -309,7 +309,7 @@ async def test_a_caption_named_but_for_case_is_said_in_the_review_and_add_tag_le
     app = make_app(RealCaptionsEngine(), Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         screen = await _captions(app, pilot, images)
-        assert screen.image == first and screen.rows.label(first) == f"{first.name} [yellow](misnamed)[/]"
+        assert screen.image == first and screen.rows.label(first).markup == f"{first.name} [yellow](misnamed)[/yellow]"
         status = " ".join(_status(screen).split())
         assert status.startswith(f"Caption misnamed: Its caption file is named {first.stem}.TXT, not {first.stem}.txt")
         screen.query_one("#cap-tag", Input).value = "sks"

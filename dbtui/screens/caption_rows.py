@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
+from textual.content import Content
 
-from dbtui.cli.printable import markup_safe
+from dbtui.cli.printable import printable
 
 from engine.dataset.caption_tags import split_tags
 from engine.errors import DbtuiError
@@ -56,22 +56,24 @@ def already_holds(store: Any, image: Path, caption: str) -> bool:
     return text is not None and as_trained(text) == caption
 
 
-def shared_note(others: list[Path]) -> str:
+def shared_note(others: list[Path]) -> Content:
     """What the status says first of a caption file other images share ("": none): a save changes theirs too."""
     if not others:
-        return ""
+        return Content()
     more = f" and {len(others) - 1} more" if len(others) > 1 else ""
-    return f"[yellow]Shared[/] with {markup_safe(others[0].name)}{more}: a save changes their caption too. "
+    return Content.from_markup(f"[yellow]Shared[/] with $name{more}: a save changes their caption too. ",
+                               name=printable(others[0].name))
 
 
-def row_status(problem: str) -> str:
-    """The editor's status line (markup) for a caption with ``problem`` ("": none)."""
+def row_status(problem: str) -> Content:
+    """The editor's status line for a caption with ``problem`` ("": none). File names and errors are values, not
+    markup: escaped, one ending in \\ ate the closing tag after it, and "[$x]" vanished as a variable."""
     if problem.startswith(_MISNAMED):
-        return f"[yellow]Caption misnamed:[/] {escape(problem)}"
+        return Content.from_markup("[yellow]Caption misnamed:[/] $problem", problem=problem)
     if problem:  # what to do first: the status shows three lines, and the reason can be long
-        return (f"[red]Unreadable caption:[/] typing one and saving writes it as UTF-8; F2 brings the old file back. "
-                f"{escape(problem)}")
-    return "Ctrl+S saves this caption."
+        return Content.from_markup("[red]Unreadable caption:[/] typing one and saving writes it as UTF-8; F2 brings the "
+                                   "old file back. $problem", problem=problem)
+    return Content("Ctrl+S saves this caption.")
 
 
 class CaptionRows:
@@ -133,14 +135,15 @@ class CaptionRows:
         """The other images whose caption is the same file (a.png beside a.jpg, b.jpg by its link b.txt -> a.txt)."""
         return [other for other in self._images.get(self.file_of(image), []) if other != image]
 
-    def label(self, image: Path) -> str:
-        """The image's line in the list (markup): its name, and whether its caption is missing or unreadable."""
+    def label(self, image: Path) -> Content:
+        """The image's line in the list: its name, and whether its caption is missing or unreadable."""
         text, problem = self.get(image)
         if problem.startswith(_MISNAMED):
-            return f"{markup_safe(image.name)} [yellow](misnamed)[/]"
-        mark = " [red](unreadable)[/]" if problem else ("" if text else " [dim](none)[/]")
+            mark = " [yellow](misnamed)[/]"
+        else:
+            mark = " [red](unreadable)[/]" if problem else ("" if text else " [dim](none)[/]")
         # One line per image: a name's newline showed new⏎line.png as two images, "new" and "line.png".
-        return f"{markup_safe(image.name)}{mark}"
+        return Content.from_markup("$name" + mark, name=printable(image.name))
 
     def top_tags(self, count: int) -> list[tuple[str, int]]:
         """The ``count`` tags most caption files hold, most frequent first."""

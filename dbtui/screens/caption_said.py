@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape
+from textual.content import Content
 
 
 def autocaption_said(result: Any) -> tuple[str, bool]:
@@ -38,8 +38,8 @@ def changes_said(changes: Any, hint: str) -> tuple[str, bool]:
     return said, bool(changes.skipped or still)
 
 
-def not_saved_said(error: str) -> tuple[str, str]:
+def not_saved_said(error: str) -> tuple[Content, str]:
     """A save that failed: the status line under the editor, and the notification's text; both say what to do."""
     what_to_do = ("Your text stays in the editor; Prepare on the Dataset step makes an editable copy of the "
                   "folder. Moving on or Esc again goes without it.")
-    return f"[red]Not saved.[/] {what_to_do} {escape(error)}", f"{error.rstrip('.')}. {what_to_do}"
+    return Content.from_markup(f"[red]Not saved.[/] {what_to_do} $error", error=error), f"{error.rstrip('.')}. {what_to_do}"

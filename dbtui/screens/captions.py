@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Button, Input, OptionList, ProgressBar, Static, TextArea
 
-from dbtui.cli.printable import markup_safe
+from dbtui.cli.printable import printable
 from dbtui.engine_facade import Engine
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
 from dbtui.screens.caption_edits import CaptionEdits
@@ -139,7 +139,7 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         self.shown = text
         self.query_one("#cap-text", TextArea).text = text
         status = shared_note(self.rows.shared_with(image)) + row_status(problem)
-        self.query_one("#cap-status", Static).update(f"{note} {status}" if note else status)
+        self.query_one("#cap-status", Static).update(Content(f"{note} ") + status if note else status)
 
     def _keep_edit(self) -> bool:
         """Leaving an image (or the screen) with its caption changed saves it: the previous version stays (F2).
@@ -178,9 +178,9 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         self.unsaved = None
         self.shown = typed
         self._set_row(self.image, text)
-        name = markup_safe(self.rows.file_of(self.image).name)
+        name = printable(self.rows.file_of(self.image).name)
         shared = shared_note(self.rows.shared_with(self.image))
-        self.query_one("#cap-status", Static).update(f"{shared}Saved {name}.")
+        self.query_one("#cap-status", Static).update(shared + Content(f"Saved {name}."))
         self.notify(f"Saved {name}.")
         return True
 
@@ -194,7 +194,7 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
             self.notify("This caption has no earlier version.", severity="warning")
             return
         self._show_caption(self.image, "Reverted to the earlier version (F2 again: the newer one).")
-        self.notify(f"Reverted {markup_safe(self.rows.file_of(self.image).name)} to its earlier version.")
+        self.notify(f"Reverted {printable(self.rows.file_of(self.image).name)} to its earlier version.")  # plain text (app.py)
 
     def _set_row(self, image: Path, text: str, problem: str = "") -> None:
         """The rows of this caption file (a.jpg and a.png share a.txt) and the tag counts brought up to date,
@@ -209,7 +209,7 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
     def _show_tags(self) -> None:
         tags = self.rows.top_tags(8)
         self.query_one("#cap-tags", Static).update(
-            "Tags: " + ", ".join(f"{escape(t)} ×{n}" for t, n in tags) if tags else "No tags yet.")
+            Content("Tags: " + ", ".join(f"{t} ×{n}" for t, n in tags) if tags else "No tags yet."))
 
     # -- jobs over every caption, in a worker ------------------------------------------------
     @on(Button.Pressed, "#cap-add")
@@ -251,7 +251,7 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         bar = self.query_one("#cap-progress", ProgressBar)
         bar.update(total=None, progress=0)
         bar.display = True
-        self.query_one("#cap-status", Static).update(f"{escape(job[:1].upper() + job[1:])}…")
+        self.query_one("#cap-status", Static).update(Content(f"{job[:1].upper() + job[1:]}…"))
         self._run_job(what, run)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="caption-job")

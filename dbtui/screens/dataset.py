@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.content import Content
 from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
 
 from dbtui.messages import WorkDone
@@ -201,7 +201,7 @@ the line under the prompts says. Your original images are never changed.
         if identifier is None:
             line.update(no_identifier_said(self.session.get(f"concepts.{self.concept}") or {}))
             return
-        line.update(f"Identifier '{escape(identifier)}': checking its tokens…")
+        line.update(Content(f"Identifier '{identifier}': checking its tokens…"))
         self.tokens(self.session.get("model.pretrained") or "", identifier)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="tokens")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.markup import escape
+from textual.content import Content
 
 from dbtui.problem_lines import problem_line
 from engine.profile import Problem
@@ -51,19 +51,20 @@ def errors_advice(report) -> str:
     return "; ".join(advice)
 
 
-def tokens_said(identifier: str, tokens: list[str] | str | None) -> str:
-    """The token line (markup): ``tokens`` as the tokenizer split the identifier, None where it spells every word
-    letter by letter, or why the check could not run."""
-    identifier = escape(identifier)  # the user's words, shown as typed
+def tokens_said(identifier: str, tokens: list[str] | str | None) -> Content:
+    """The token line: ``tokens`` as the tokenizer split the identifier, None where it spells every word letter by
+    letter, or why the check could not run. The user's words are values, shown as typed (escaped into the markup, one
+    ending in \\ ate the closing tag)."""
     if tokens is None:
-        return (f"Identifier '{identifier}': [dim]not judged: this model's tokenizer spells every word letter by "
-                "letter (the built-in demo's)[/]")
-    if isinstance(tokens, str):
-        return f"Identifier '{identifier}': [dim]token check unavailable ({escape(tokens)})[/]"
-    if len(tokens) == 1:
-        return f"Identifier '{identifier}': [green]one token ✓[/]"
-    return (f"Identifier '{identifier}': [yellow]splits into {len(tokens)} tokens "
-            f"({' + '.join(escape(token) for token in tokens)}); a rare single-token word trains better[/]")
+        said = "[dim]not judged: this model's tokenizer spells every word letter by letter (the built-in demo's)[/]"
+    elif isinstance(tokens, str):
+        said = "[dim]token check unavailable ($why)[/]"
+    elif len(tokens) == 1:
+        said = "[green]one token ✓[/]"
+    else:
+        said = f"[yellow]splits into {len(tokens)} tokens ($split); a rare single-token word trains better[/]"
+    split = " + ".join(tokens) if isinstance(tokens, list) else ""
+    return Content.from_markup("Identifier '$identifier': " + said, identifier=identifier, why=tokens if isinstance(tokens, str) else "", split=split)
 
 
 def problems_said(problems: list[Problem], index: int) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rich.markup import escape
 from textual import work
 from textual.containers import Horizontal
+from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Button, Static
 
@@ -69,11 +69,11 @@ class CaptionUse:
         mode = self.session.get(f"concepts.{concept}.caption_mode") or "instance_prompt"
         unused = mode in MODE_WORDS
         if unused:
-            said = (f"[yellow]{captioned} of {images} images have a {escape(extension)} caption that training ignores: it "
+            said = (f"[yellow]{captioned} of {images} images have a $extension caption that training ignores: it "
                     f"uses {MODE_WORDS[mode]}.[/]")
         else:
-            said = f"[dim]Training reads the {captioned} {escape(extension)} caption(s): caption mode {mode.replace('_', ' ')}.[/]"
-        self.query_one("#ds-caption-said", Static).update(said)
+            said = f"[dim]Training reads the {captioned} $extension caption(s): caption mode {mode.replace('_', ' ')}.[/]"
+        self.query_one("#ds-caption-said", Static).update(Content.from_markup(said, extension=extension))
         self.query_one("#ds-caption-mode", Button).display = unused
         self.query_one("#ds-caption-use").display = True
         self._caption_use_of = (concept, folder, extension)

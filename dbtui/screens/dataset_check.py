@@ -3,8 +3,8 @@ its report filed under that concept when it comes back, and a check replaced by 
 
 from __future__ import annotations
 
-from rich.markup import escape
 from textual import work
+from textual.content import Content
 
 from dbtui.messages import WorkDone
 from dbtui.screens.dataset_advice import problems_said
@@ -61,7 +61,7 @@ class CheckJob:
             self.check_failed.add(concept)
             if concept == self.concept:
                 # Lasting, not only a notification: the findings of another folder must not stay as if they were these.
-                self.query_one(FindingsView).clear(f"[red]check failed:[/] {escape(outcome)}")
+                self.query_one(FindingsView).clear(Content.from_markup("[red]check failed:[/] $outcome", outcome=outcome))
                 self.failed_check = outcome
             return
         report = self._with_left_out(concept, outcome)

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Button, Input, ProgressBar, Static
 
@@ -71,13 +71,13 @@ aside, with a notification naming them (they come back if you return to the earl
         self.failure_said = False
         self.checking: str | None = None  # the source being checked: Next waits for its family's rules
         self.into = IntoAnswer()
-        self.folder_line = ""  # what #model-folder says of the file shown, where no conversion is offered
+        self.folder_line = Content()  # what #model-folder says of the file shown, where no conversion is offered
         self.converted: str | None = None  # the folder Convert wrote last, checked once it is done
         self.converting: str | None = None  # the file being converted: Next waits for its folder
         # From Convert to its PhaseStarted: a warning meanwhile is its wait for another terminal's conversion into
         # the folder (engine/models/conversion_lock.py), kept here ("" none yet) to be put away once that wait ends.
-        self.waiting: str | None = None
-        self.warning = ""  # what #model-warning shows
+        self.waiting: Content | None = None
+        self.warning = Content()  # what #model-warning shows
 
     def compose_body(self) -> ComposeResult:
         with StepBody():
@@ -99,7 +99,7 @@ aside, with a notification naming them (they come back if you return to the earl
     def on_mount(self) -> None:
         self.query_one("#model-convert-row").display = False
         self.query_one("#model-flux-parts").display = False
-        self._warn("")
+        self._warn(Content())
         info = self.session.model_info
         if info is not None and info.source == self.session.get("model.pretrained"):
             self._show(info)
@@ -119,7 +119,7 @@ aside, with a notification naming them (they come back if you return to the earl
         self.failure_said = False
         self.checking = source
         if source != self.converted:
-            self._warn("")  # the conversion's warnings: of another model
+            self._warn(Content())  # the conversion's warnings: of another model
         self.query_one("#model-family", Static).update("checking…")
         self._forget_shown()
         # model.vae and model.tokenizer (an opened profile's) stand for the folder's parts they replace.
@@ -140,15 +140,15 @@ aside, with a notification naming them (they come back if you return to the earl
         typed = self.query_one("#model-convert-to", Input).value.strip()
         into = read_into(typed)
         if into is None or not typed:
-            self.query_one("#model-folder", Static).update(f"[red]{escape(into_problem(typed))}[/]")
+            self.query_one("#model-folder", Static).update(Content.from_markup("[red]$problem[/]", problem=into_problem(typed)))
             return
         self.query_one("#model-convert", Button).disabled = True
         bar = self.query_one("#model-progress", ProgressBar)
         bar.update(total=None, progress=0)  # working, until its PhaseStarted: not the conversion before's 100 %
         bar.display = True
-        self._warn("")
+        self._warn(Content())
         self.converting = info.source
-        self.waiting = ""
+        self.waiting = Content()
         conversion = Conversion(info.source, into)
         self.app.conversions.append(conversion)
         self.convert(conversion, self._parts(info), None if info.family_id == "flux" else self.session.get("model.vae"))
@@ -177,8 +177,9 @@ aside, with a notification naming them (they come back if you return to the earl
         reuse = info is not None and self.into.reuses(typed, info.source, self._parts(info))
         self.query_one("#model-convert", Button).label = "Use this conversion" if reuse else "Convert to diffusers"
         self.query_one("#model-folder", Static).update(
-            f"{escape(typed)} holds this file's conversion already: [b]Use this conversion[/b] puts it in the profile "
-            "as it is. To convert again, name another folder." if reuse else self.folder_line)
+            Content.from_markup("$typed holds this file's conversion already: [b]Use this conversion[/b] puts it in the "
+                                "profile as it is. To convert again, name another folder.", typed=typed)
+            if reuse else self.folder_line)
 
     def _parts(self, info) -> dict:
         return self.query_one(FluxParts).sources() if info.family_id == "flux" else {}
@@ -265,8 +266,8 @@ aside, with a notification naming them (they come back if you return to the earl
     def on_model_screen_target_failed(self, message: TargetFailed) -> None:
         # Its worker, replaced by a newer one, still posts: a failure for a folder since retyped came after that one's answer.
         if self._asked(message.source, message.parts) and self._asked_into(message.into):
-            self.query_one("#model-folder", Static).update(f"[red]✗ {escape(message.message)}[/] Name the folder to "
-                                                           "convert into above.")
+            self.query_one("#model-folder", Static).update(Content.from_markup(
+                "[red]✗ $message[/] Name the folder to convert into above.", message=message.message))
 
     def _converted(self, source: str | None) -> None:
         if source == self.converting:
@@ -277,7 +278,7 @@ aside, with a notification naming them (they come back if you return to the earl
     def _waited(self) -> None:
         """The conversion's wait for another is over (it converts, or has ended): its notice is put away."""
         if self.waiting and self.warning == self.waiting:
-            self._warn("")
+            self._warn(Content())
         self.waiting = None
 
     def _show(self, info) -> None:
@@ -299,7 +300,7 @@ aside, with a notification naming them (they come back if you return to the earl
             self.query_one("#model-convert-to", Input).value = ""
             self._target_edited()
 
-    def _warn(self, text: str) -> None:
+    def _warn(self, text: Content) -> None:
         warning = self.query_one("#model-warning", Static)
         self.warning = text
         warning.update(text)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from rich.markup import escape
+from textual.content import Content
 
 from engine.profile.model_source import read_source
 
@@ -43,39 +43,40 @@ def on_disk(source: str) -> str:
     return str(read_source(source))
 
 
-def family_text(info, trains: int | None) -> str:
+def family_text(info, trains: int | None) -> Content:
     """The family found, marked ✓ or ✗, and what the model's native size means for this profile."""
     # The mark says it without colour too (a monochrome terminal, colour blindness).
     mark, colour = ("✓", "green") if info.supported else ("✗", "red")
-    text = f"[{colour}]{mark} {escape(info.family)}[/]"
+    text = Content.from_markup(f"[{colour}]{mark} $family[/]", family=info.family)
     if info.supported and info.resolution:
-        text += "\n" + size_line(info.resolution, trains)
+        text += Content.from_markup("\n" + size_line(info.resolution, trains))
     return text
 
 
-def folder_text(info) -> str:
+def folder_text(info) -> Content:
     """What the profile will use, or what a single file may do, where no conversion is offered yet."""
     single = info.kind == "single-file" and info.supported
     if info.folder and info.supported:
-        return f"The profile will use: [b]{escape(info.source)}[/b]"  # as stored: not a builtin's cache folder
+        return Content.from_markup("The profile will use: [b]$source[/b]", source=info.source)  # as stored: not a builtin's cache folder
     if single and info.family_id == "flux":
-        return "Convert it here with the parts above; left as it is, training converts it with the file's own hub repository."
+        return Content("Convert it here with the parts above; left as it is, training converts it with the file's own hub repository.")
     if single:
-        return "Convert it once here, or leave it: training converts it into the run folder."
-    return ""
+        return Content("Convert it once here, or leave it: training converts it into the run folder.")
+    return Content()
 
 
-def warning_text(message: str, advice: str, source: str, into: str) -> tuple[str, str]:
+def warning_text(message: str, advice: str, source: str, into: str) -> tuple[str, Content]:
     """A conversion's warning as said (the toast), and the lines kept on screen: with the command that converts
     ``source`` otherwise into a folder beside ``into`` (as typed: a shell reads variables)."""
     other = re.search(r"--prediction-type (\w+)", advice)
     said = f"{message}; {advice}" if advice else message
     command = terminal_command(said, on_disk(source), f"{on_disk(into)}-{other.group(1) if other else 'again'}")
-    return said, f"[yellow]⚠ {escape(said)}[/]" + (f"\n{escape(command)}" if command else "")
+    return said, Content.from_markup("[yellow]⚠ $said[/]" + ("\n$command" if command else ""), said=said, command=command)
 
 
-def failure_text(what: str, message: str, source: str, into: str) -> str:
-    """A check's or conversion's failure; a conversion's with the terminal command that runs it where it asks one."""
-    text = f"[red]✗ {escape(message)}[/]"
+def failure_text(what: str, message: str, source: str, into: str) -> Content:
+    """A check's or conversion's failure; a conversion's with the terminal command that runs it where it asks one.
+    The words are values, not markup: escaped, a message ending in \\ still ate the closing tag."""
     command = terminal_command(message, on_disk(source), on_disk(into) or "OUT")
-    return text + f"\n{escape(command)}" if what == "Conversion" and command else text
+    shown = what == "Conversion" and command
+    return Content.from_markup("[red]✗ $message[/]" + ("\n$command" if shown else ""), message=message, command=command)

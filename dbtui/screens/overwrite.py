@@ -6,12 +6,11 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from rich.markup import escape
-
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
@@ -54,7 +53,7 @@ Esc cancels the save.
 
     def compose(self) -> ComposeResult:
         with Vertical(id="ow-box"):
-            yield Static(f"[b]{escape(str(self.path))} already exists.[/b]", markup=True)
+            yield Static(Content.from_markup("[b]$path already exists.[/b]", path=str(self.path)))
             yield Static(
                 "Overwriting replaces it with the wizard's values; comments in it are lost. "
                 f"A new name keeps it and saves to {free_name(self.path).name}.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rich.console import RenderableType
 from rich.markup import escape
+from rich.text import Text
 from textual import work
 from textual.widgets import Button, Static
 from textual.worker import get_current_worker
@@ -52,7 +53,7 @@ class FitTest:
         self._fit_text = text if text is not None else self._fit_text
         status = self.query_one("#par-fit-status", Static)
         status.display = True
-        status.update(self._fit_text)
+        status.update(Text.from_markup(self._fit_text))  # Rich's markup, as below: Rich's escape() is whole for it
         hint = [self._fit_hint] if self._fit_hint else []
         self.query_one("#par-fit-result", Static).update(markup_lines([self._fit_text, *hint, *self._meter_lines()]))
 
@@ -116,7 +117,7 @@ class FitTest:
             if report is None:
                 hint = f"if this machine has no GPU (the hardware check failed), {hint}"
             self._fit_hint = f"Note: {escape(hint)}"
-            self.app.notify(f"Fit test: {escape(hint)}", title="Slow on this CPU", timeout=30)
+            self.app.notify(f"Fit test: {hint}", title="Slow on this CPU", timeout=30)  # notices are plain text (app.py)
 
     def on_hardware_failed(self, _: HardwareFailed) -> None:
         self._probe_failed = True

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
+from textual.content import Content
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Select, Static
 
-from dbtui.cli.printable import markup_safe
+from dbtui.cli.printable import printable
 from dbtui.finding_name import finding_name
 
 SEVERITY_STYLE = {"error": "[red]error[/]", "warning": "[yellow]warn[/]", "info": "[dim]info[/]"}
@@ -61,8 +63,9 @@ class FindingsView(Vertical):
             f"[yellow]{counts.get('warning', 0)} warn[/]" + (f" · {info} info" if info else ""))
         self._fill()
 
-    def clear(self, note: str) -> None:
-        """No findings (the folder changed, or the check failed): ``note`` says why, until the next check."""
+    def clear(self, note: str | Content) -> None:
+        """No findings (the folder changed, or the check failed): ``note`` says why, until the next check (markup, or
+        Content where it holds the engine's words)."""
         self.report = None
         self.query_one("#findings-summary", Static).update(note)
         self.query_one("#findings-detail", Static).update("")
@@ -83,8 +86,8 @@ class FindingsView(Vertical):
                 # A name's newline would cut the cell to its first part ("new" for new⏎line.png), as in the CLI.
                 # Its path under the folder, else a/x.png and b/x.png both read x.png; the detail has it whole.
                 name = finding_name(finding.path, self.report.folder, whole_outside=False)
-                table.add_row(SEVERITY_STYLE.get(finding.severity, finding.severity), markup_safe(name),
-                              markup_safe(finding.message), key=str(index))
+                table.add_row(SEVERITY_STYLE.get(finding.severity, finding.severity), Text(printable(name)),
+                              Text(printable(finding.message)), key=str(index))
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         if isinstance(event.widget, DataTable):
@@ -99,9 +102,11 @@ class FindingsView(Vertical):
         event.stop()
         if self.report is not None and event.row_key.value is not None:
             finding = self.report.findings[int(event.row_key.value)]
-            fix = f"\n[b]What to do:[/] {markup_safe(finding.fix)}" if finding.fix else ""
-            name = finding_name(finding.path, self.report.folder)
-            self.query_one("#findings-detail", Static).update(f"[b]{markup_safe(name)}[/] {markup_safe(finding.message)}{fix}")
+            # The words as values, not in the markup: escaped, a message ending in \ still ate the tag after it.
+            detail = Content.from_markup("[b]$name[/] $message" + ("\n[b]What to do:[/] $fix" if finding.fix else ""),
+                                         name=printable(finding_name(finding.path, self.report.folder)),
+                                         message=printable(finding.message), fix=printable(finding.fix))
+            self.query_one("#findings-detail", Static).update(detail)
             if self.query_one(DataTable).has_focus:
                 self._detail_in_view()
             self.post_message(self.Highlighted(finding.path))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from PIL import Image
-from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Container
+from textual.content import Content
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
@@ -59,7 +59,7 @@ class ImagePreview(Container):
         if path == self.path:
             return
         self.path = path
-        self.border_title = escape(path.name) if path else None
+        self.border_title = Content(path.name) if path else None  # a name is no markup: "C:\\x\\" or "[$x]" as it is
         widget_class = image_class(getattr(self.app, "image_renderer", "auto"))
         if path is None:
             self._put(Static("no image selected"))
