@@ -32,6 +32,7 @@ FIELDS = [
     ("instance_dir", "Images folder", "folder with 5–20 pictures of your subject"),
     ("instance_prompt", "Instance prompt", "e.g. photo of zwx dog: 'zwx' is the identifier"),
     ("class_prompt", "Class prompt", "e.g. photo of a dog (prior preservation, in Parameters)"),
+    ("class_negative_prompt", "Class negative", "e.g. blurry: class images avoid it (not for Flux)"),
     ("class_dir", "Class folder", "folder of (or for generated) class images"),
 ]
 FOLDER_FIELDS = {"instance_dir", "class_dir"}  # read as pasted paths: quoted, escaped or file:// (dbtui/pasted_path.py)
@@ -161,7 +162,7 @@ the line under the prompts says. Your original images are never changed.
             return
         if value:
             concept[key] = value
-        elif key in ("class_dir", "class_prompt"):
+        elif key in ("class_dir", "class_prompt", "class_negative_prompt"):
             concept.pop(key, None)
         else:
             concept[key] = ""
