@@ -364,3 +364,18 @@ def test_prepare_r_names_an_image_it_leaves_out_by_its_path_under_the_folder(tmp
     reasons = sorted(reason for _, reason in prepare_dataset(photos, out, resolution=64, workers=1, recursive=True).kept)
     assert f"and a/0.png (in {photos}) was not prepared" in reasons[0], reasons
     assert f"and b/0.png (in {photos}) was not prepared" in reasons[1], reasons
+
+
+def test_a_recursive_check_and_prepare_pass_links_that_loop(tmp_path: Path) -> None:
+    """`dataset check -r` on a folder holding a -> b -> a stopped with "unexpected error (OSError: Too many levels of
+    symbolic links)"; without -r the same folder checked fine. A loop named like an image is still named."""
+    from engine.dataset import prepare_dataset
+
+    photos = tmp_path / "photos"
+    _images(photos, 1)
+    (photos / "a").symlink_to("b")
+    (photos / "b").symlink_to("a")
+    (photos / "self.png").symlink_to("self.png")
+    report = check_dataset(photos, workers=1, recursive=True)
+    assert [(Path(f.path).name, f.code) for f in report.findings if f.code == "broken_link"] == [("self.png", "broken_link")]
+    assert len(prepare_dataset(photos, tmp_path / "out", resolution=64, workers=1, recursive=True).written) == 1

@@ -203,7 +203,7 @@ def _walk(
             elif is_image_name:
                 listing.refused.append(Refused(path, "not_a_file", "it is a folder, not an image file"))
             continue
-        if recursive and entry.is_symlink() and entry.is_dir() and leaves_folder(path, real_root):
+        if recursive and entry.is_symlink() and _leads_to_folder(entry) and leaves_folder(path, real_root):
             # Named, as a link to a picture outside is: a linked album would otherwise go untrained without a word.
             listing.refused.append(Refused(path, "link_outside", "it is a symbolic link to a folder outside the "
                                            "dataset folder, and dbtui does not follow links that leave it", folder=True))
@@ -212,6 +212,14 @@ def _walk(
             listing.captions.append(path)
         if is_image_name:
             _sort_image(path, entry.is_symlink(), real_root, listing)
+
+
+def _leads_to_folder(entry: os.DirEntry[str]) -> bool:
+    """Whether a link leads to a folder; a loop (a -> b -> a) leads nowhere, and is_dir raises ELOOP for it."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _sort_image(path: Path, is_link: bool, real_root: Path, listing: Listing) -> None:
