@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import DbtuiError
-from engine.events import Event, PhaseFinished, PhaseStarted, Warning
+from engine.events import Event, PhaseFinished, PhaseStarted
 from engine.runs.checkpoints import (MANIFEST, CheckpointError, CheckpointMismatchError, complete_checkpoints, damage_of,
                                     read_manifest)
 from engine.runs.export_finished import export_finished, finished_refusal
@@ -26,6 +26,7 @@ from engine.runs.export_settings import base_model_mismatch, export_settings
 from engine.runs.file_errors import RunFilesError, said_as_run_files_error
 from engine.runs.folder import RunFolder
 from engine.runs.keep import best_kept_said
+from engine.runs.later_incomplete import incomplete_checkpoints, later_incomplete_warning
 from engine.runs.restore_part import restore_part
 from engine.runs.resume_point import SET_ASIDE, last_saved_step
 
@@ -77,24 +78,12 @@ def checkpoint_at(folder: RunFolder, step: int | None) -> tuple[int, Path]:
     raise NoSuchCheckpointError(f"{folder.path} has no checkpoint at step {step}; the kept steps are: {kept}{later}")
 
 
-def incomplete_checkpoints(folder: RunFolder, found: list[tuple[int, Path]]) -> dict[int, Path]:
-    """The run's checkpoint folders that are not among its complete ones ``found`` (no readable manifest), by the step
-    their names say: they have nothing else to tell it by."""
-    complete = {path for _, path in found}
-    named = [(path.name.removeprefix("step-"), path) for path in folder.checkpoints.glob("step-*")]
-    return {int(step): path for step, path in named if step.isdigit() and path.is_dir() and path not in complete}
-
-
 def _said_if_later_incomplete(folder: RunFolder, step: int, emit: Callable[[Event], None]) -> None:
     """Warn that the latest checkpoint exported is not the latest folder, where a later one is incomplete: without a
     word, an export of the run's latest step silently wrote an earlier one."""
-    later = {at: path for at, path in incomplete_checkpoints(folder, complete_checkpoints(folder)).items() if at > step}
-    if later:
-        last = max(later)
-        emit(Warning(message=f"exporting step {step}, the latest complete checkpoint: {later[last]} (step {last}) is "
-                             f"incomplete, its {MANIFEST} missing or damaged",
-                     advice="a save or a deletion cut short leaves such a folder, which cannot be exported: remove it, "
-                            f"or put back its {MANIFEST} if you have it"))
+    warning = later_incomplete_warning(folder, step, "exporting", "", "cannot be exported")
+    if warning:
+        emit(warning)
 
 
 def export_checkpoint(run_dir: Path, step: int | None = None, emit: Callable[[Event], None] | None = None) -> dict[str, str]:

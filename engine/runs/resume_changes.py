@@ -21,6 +21,7 @@ from engine.runs.checkpoints import complete_checkpoints, read_manifest, recorde
 from engine.data.trained_images import ImageChanges, ImageRecord, said_image_changes, shared_images
 from engine.runs.concept_changes import Pairs, concept_pairs_of, said_profile_changes
 from engine.runs.folder import RunFolder
+from engine.runs.later_incomplete import later_incomplete_warning
 from engine.training.text_encoder_stop import text_encoder_last_step
 
 # What a resume may change without a word, as README "Resume" has it: how long the run trains and what it saves,
@@ -161,6 +162,10 @@ def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: i
     stop = text_encoder_stop_warning(manifest, profile, total_steps)
     if stop:
         warnings.append(stop)
+    lost = ": its steps {first}-{last} are lost, and the run goes on from step {first}"
+    if folder is not None and isinstance(step, int) and (
+            passed := later_incomplete_warning(folder, step, "resuming from", lost, "cannot be resumed from")):
+        warnings.append(passed)
     if manifest.get("reason") == "export" and isinstance(step, int) and step < total_steps:
         warnings.append(Warning(  # saved as the final export failed, after the optimizer's state was freed for it
             message=f"the checkpoint of step {step} holds no optimizer state (it was saved as the run's final export "
