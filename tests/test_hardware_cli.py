@@ -220,3 +220,22 @@ def test_off_a_terminal_no_line_ends_in_spaces(tmp_path: Path, capsys) -> None:
     lines = capsys.readouterr().out.splitlines()
     assert [line for line in lines if line.startswith(("GPU ", "xformers ", "lora "))], lines  # the tables are there
     assert [line for line in lines if line != line.rstrip()] == []
+
+
+@pytest.mark.parametrize("given", ["option", "profile"])
+def test_an_output_folder_that_is_a_file_is_refused_not_measured(given: str, tmp_path: Path, capsys) -> None:
+    """`dbtui hardware --output-dir my.toml` printed "Disk 60.1 GB free at /home/me/my.toml" and exited 0, where
+    `validate` and `run` refuse that saving.output_dir: no run can be written there."""
+    from tests.training_helpers import tiny_profile
+    from engine.profile import save_profile
+
+    in_the_way = tmp_path / "runs.txt"
+    in_the_way.write_text("notes")
+    profile = tmp_path / "p.toml"
+    save_profile(tiny_profile(tmp_path, saving={"output_dir": str(in_the_way)}), profile)
+    args = ["--output-dir", str(in_the_way)] if given == "option" else ["--profile", str(profile)]
+    assert main(["hardware", *args]) == 2
+    captured = capsys.readouterr()
+    assert "free at" not in captured.out
+    said = "--output-dir" if given == "option" else "saving.output_dir"
+    assert f"{said} {in_the_way} is a file, not a folder" in captured.err
