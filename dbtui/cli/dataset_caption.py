@@ -66,8 +66,11 @@ def _caption(args: argparse.Namespace) -> int:
     console = unpadded_console()
     captioner = None
     if args.auto:  # once for every folder: each concept's loaded the model again (BLIP's base: seconds each)
-        from engine.dataset import load_captioner
+        from engine.dataset import CaptionStore, load_captioner
+        from engine.dataset.autocaption import refuse_no_images
 
+        for _, folder in folders:  # every folder before the load, as _folders refuses them before any is captioned
+            refuse_no_images(CaptionStore(folder, extension, recursive=args.recursive))
         captioner = load_captioner(args.auto, args.model)
     code = 0
     for heading, folder in folders:

@@ -24,7 +24,7 @@ from engine.dataset.errors import CaptionError, CaptionerUnavailableError
 from engine.dataset.files import file_problem, how_misnamed, linked_captions, misnamed_captions
 from engine.dataset.image_probe import decode_problem, identify_file, problem_text
 from engine.data.colours import to_rgb
-from engine.data.images import upright
+from engine.data.images import upright, why_no_images
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
 
 Backend = Literal["blip", "wd14"]
@@ -63,6 +63,7 @@ def autocaption(
     """
     emit = emit or (lambda event: None)
     store = CaptionStore(folder, extension, recursive=recursive)
+    refuse_no_images(store)
     skipped, todo, failed = [], [], []
     before: dict[Path, bytes | None] = {}  # each caption file as it was when listed to caption
     # One caption per caption file: a.jpg and a.png share a.txt (as b.jpg does by a link b.txt -> a.txt), which is
@@ -129,6 +130,16 @@ def _not_to_write(path: Path, near: Path | None, owners: list[Path], extension: 
     if path.is_symlink() and not path.exists():
         return f"its {dangling_caption(path)}"
     return None
+
+
+def refuse_no_images(store: CaptionStore) -> None:
+    """A CaptionError where ``store``'s folder holds no image, said before a captioner loads (a download of a GB):
+    after it, a mistyped folder, or photos in a sub-folder, were said only as "0 captions written"."""
+    if store.images():
+        return
+    fix = "caption them with -r, or give the sub-folder itself"
+    why = "" if store.recursive else why_no_images(store.folder, fix)
+    raise CaptionError(f"no images in {store.folder}: nothing to caption, so the captioner was not loaded{why}")
 
 
 def load_captioner(backend: str = "blip", model: str | None = None, threshold: float = 0.35,
