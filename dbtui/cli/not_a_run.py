@@ -43,3 +43,22 @@ def profile_given(run: str) -> str | None:
     # Run with --set name=... it trained elsewhere: the profile as written says only where its own run would be.
     return (f"'{printable(run)}' is a profile, not a run folder: as written it trains in {shown}, which holds no run "
             "yet (`dbtui runs` lists the runs there are)")
+
+
+def inside_a_run(run: str) -> str | None:
+    """For a folder inside a run given where a run goes (`dbtui export runs/x/checkpoints/step-00000010`): the run
+    folder to give, and for a checkpoint how export and resume name it; None for any other path."""
+    from engine.runs.folder import holds_a_run
+
+    given = Path(run)
+    parent = next((folder for folder in given.parents if str(folder) != "." and holds_a_run(folder)), None)
+    if parent is None:
+        return None
+    shown = printable(shlex.quote(str(parent)))
+    said = f"'{printable(run)}' is inside the run folder {shown}: give that"
+    digits = given.name.removeprefix("step-")
+    if given.parent.name == "checkpoints" and digits.isdigit():  # a checkpoint is named by its step, as export has it
+        step = int(digits)
+        said += (f"; a checkpoint is chosen by its step: `dbtui export {shown} --step {step}`, "
+                 f"`dbtui resume {shown} --from {step}`")
+    return said
