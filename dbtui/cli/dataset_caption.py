@@ -67,11 +67,14 @@ def _caption(args: argparse.Namespace) -> int:
     captioner = None
     if args.auto:  # once for every folder: each concept's loaded the model again (BLIP's base: seconds each)
         from engine.dataset import CaptionStore, load_captioner
-        from engine.dataset.autocaption import refuse_no_images
+        from engine.dataset.autocaption import captions_to_write, refuse_no_images
 
-        for _, folder in folders:  # every folder before the load, as _folders refuses them before any is captioned
-            refuse_no_images(CaptionStore(folder, extension, recursive=args.recursive))
-        captioner = load_captioner(args.auto, args.model)
+        stores = [CaptionStore(folder, extension, recursive=args.recursive) for _, folder in folders]
+        for store in stores:  # every folder before the load, as _folders refuses them before any is captioned
+            refuse_no_images(store)
+        # Every image captioned: the load (online, a download of a GB; offline, its failure) would be for nothing.
+        if any(captions_to_write(store, args.overwrite) for store in stores):
+            captioner = load_captioner(args.auto, args.model)
     code = 0
     for heading, folder in folders:
         if heading:
@@ -135,7 +138,11 @@ def _caption_folder(console, args: argparse.Namespace, captioner: Captioner | No
             result = autocaption(args.folder, backend=args.auto, model=args.model, overwrite=args.overwrite,
                                  extension=args.extension, recursive=args.recursive, emit=progress,
                                  captioner=captioner)
-        console.print(f"{len(result.written)} captions written, {len(result.skipped)} kept (use --overwrite to redo)")
+        if result.written or result.failed or not result.skipped:
+            console.print(f"{len(result.written)} captions written, {len(result.skipped)} kept (use --overwrite to redo)")
+        else:
+            console.print(f"nothing to caption: all {len(result.skipped)} images have captions; use --overwrite to "
+                          "redo them")
         for image, reason in result.failed:
             console.print(f"[red]failed[/] {markup_safe(image)}: {markup_safe(reason)}")
         return 1 if result.failed else 0

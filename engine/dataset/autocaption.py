@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -64,32 +64,8 @@ def autocaption(
     emit = emit or (lambda event: None)
     store = CaptionStore(folder, extension, recursive=recursive)
     refuse_no_images(store)
-    skipped, todo, failed = [], [], []
-    before: dict[Path, bytes | None] = {}  # each caption file as it was when listed to caption
-    # One caption per caption file: a.jpg and a.png share a.txt (as b.jpg does by a link b.txt -> a.txt), which is
-    # written (or kept) once, not twice.
-    captions = linked_captions(store.owners(), store.folder)
-    misnamed = misnamed_captions(list(captions), store.extension)
-    for path, owners in captions.items():
-        hidden = _not_to_write(path, misnamed.get(path), owners, store.extension)
-        if hidden:
-            failed.append((str(owners[0]), hidden))
-            continue
-        before[path] = store.raw(owners[0])
-        try:
-            captioned = bool(store.read(owners[0]))
-        except CaptionError as error:  # never replaced unasked: the user may want to fix it instead
-            if not overwrite:  # a folder or a read-only file in its place: --overwrite would refuse it too
-                failed.append((str(owners[0]), not_to_replace(path) or f"{error} (or use --overwrite to replace it)"))
-                continue
-            captioned = False
-        if captioned and not overwrite:
-            skipped.append(str(owners[0]))
-        elif why := not_to_replace(path):  # as a bulk edit leaves it
-            failed.append((str(owners[0]), why))
-        else:
-            todo.append(owners)
-    if captioner is None:
+    todo, skipped, failed, before = _plan(store, overwrite)
+    if captioner is None and todo:  # all captioned: no load (a download of a GB) for nothing to write
         captioner = load_captioner(backend, model, threshold, character_threshold)
     emit(PhaseStarted(phase="autocaption", total=len(todo), description=f"writing {len(todo)} captions with {backend}"))
     started = time.monotonic()
@@ -117,6 +93,50 @@ def autocaption(
         emit(PhaseProgress(phase="autocaption", done=done, total=len(todo)))
     emit(PhaseFinished(phase="autocaption", seconds=time.monotonic() - started))
     return AutocaptionResult(tuple(written), tuple(skipped + meanwhile), tuple(failed))
+
+
+class _Plan(NamedTuple):
+    todo: list[list[Path]]  # the images of each caption file to write
+    skipped: list[str]  # an image of each caption kept
+    failed: list[tuple[str, str]]  # (image, why its caption may not be written)
+    before: dict[Path, bytes | None]  # each caption file as it was when listed to caption
+
+
+def captions_to_write(store: CaptionStore, overwrite: bool = False) -> int:
+    """How many caption files ``autocaption`` would write in ``store``'s folder: where none, no captioner need load."""
+    return len(_plan(store, overwrite).todo)
+
+
+def _plan(store: CaptionStore, overwrite: bool) -> _Plan:
+    """Which caption files of ``store`` are to be written, kept, or may not be written."""
+    skipped: list[str] = []
+    todo: list[list[Path]] = []
+    failed: list[tuple[str, str]] = []
+    before: dict[Path, bytes | None] = {}
+    # One caption per caption file: a.jpg and a.png share a.txt (as b.jpg does by a link b.txt -> a.txt), which is
+    # written (or kept) once, not twice.
+    captions = linked_captions(store.owners(), store.folder)
+    misnamed = misnamed_captions(list(captions), store.extension)
+    for path, owners in captions.items():
+        hidden = _not_to_write(path, misnamed.get(path), owners, store.extension)
+        if hidden:
+            failed.append((str(owners[0]), hidden))
+            continue
+        before[path] = store.raw(owners[0])
+        try:
+            captioned = bool(store.read(owners[0]))
+        except CaptionError as error:  # never replaced unasked: the user may want to fix it instead
+            if not overwrite:  # a folder or a read-only file in its place: --overwrite would refuse it too
+                failed.append((str(owners[0]), not_to_replace(path) or f"{error} (or use --overwrite to replace it)"))
+                continue
+            captioned = False
+        if captioned and not overwrite:
+            skipped.append(str(owners[0]))
+        elif why := not_to_replace(path):  # as a bulk edit leaves it
+            failed.append((str(owners[0]), why))
+        else:
+            todo.append(owners)
+    return _Plan(todo, skipped, failed, before)
 
 
 def _not_to_write(path: Path, near: Path | None, owners: list[Path], extension: str) -> str | None:
