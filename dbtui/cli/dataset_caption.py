@@ -14,6 +14,7 @@ from dbtui.cli.profile_decides import (RECURSIVE_WITH_PROFILE, folder_without_pr
                                      recursive_with_profile)
 
 if TYPE_CHECKING:
+    from engine.dataset import CaptionStore
     from engine.dataset.autocaption import Captioner
 
 
@@ -59,28 +60,34 @@ def register_caption(commands: argparse._SubParsersAction) -> None:
 
 
 def _caption(args: argparse.Namespace) -> int:
+    from engine.dataset import CaptionStore
+    from engine.dataset.autocaption import refuse_no_images
+
     from dbtui.cli.unpadded import unpadded_console
 
     refuse_stray_options(args, args.usage_error)
     folders, extension = _folders(args)
     console = unpadded_console()
+    # Listed once here for the refusal below and the edit: each listing of 10,000 images takes 0.3 s.
+    stores = [CaptionStore(folder, extension, recursive=args.recursive, list_once=True) for _, folder in folders]
+    if not (args.frequency or args.undo):  # --frequency only reads; --undo may revert captions of images since removed
+        for store in stores:  # every folder before the load or an edit, as _folders refuses them before any is done
+            refuse_no_images(store, "nothing to caption, so the captioner was not loaded" if args.auto else
+                             "nothing to edit, so no caption was changed")
     captioner = None
     if args.auto:  # once for every folder: each concept's loaded the model again (BLIP's base: seconds each)
-        from engine.dataset import CaptionStore, load_captioner
-        from engine.dataset.autocaption import captions_to_write, refuse_no_images
+        from engine.dataset import load_captioner
+        from engine.dataset.autocaption import captions_to_write
 
-        stores = [CaptionStore(folder, extension, recursive=args.recursive) for _, folder in folders]
-        for store in stores:  # every folder before the load, as _folders refuses them before any is captioned
-            refuse_no_images(store)
         # Every image captioned: the load (online, a download of a GB; offline, its failure) would be for nothing.
         if any(captions_to_write(store, args.overwrite) for store in stores):
             captioner = load_captioner(args.auto, args.model)
     code = 0
-    for heading, folder in folders:
+    for (heading, folder), store in zip(folders, stores):
         if heading:
             console.print(f"[bold]{markup_safe(heading)}[/]")
         code = max(code, _caption_folder(console, argparse.Namespace(**{**vars(args), "folder": folder, "extension": extension}),
-                                         captioner))
+                                         store, captioner))
     return code
 
 
@@ -126,10 +133,10 @@ def _folders(args: argparse.Namespace) -> tuple[list[tuple[str | None, str]], st
             for index, folder in zip(indices, folders)], extension
 
 
-def _caption_folder(console, args: argparse.Namespace, captioner: Captioner | None = None) -> int:
-    """``args``' caption action on ``args.folder``'s captions of ``args.extension``; 1 where any was left alone.
-    ``captioner``: --auto's, loaded once for every folder."""
-    from engine.dataset import CaptionStore, autocaption
+def _caption_folder(console, args: argparse.Namespace, store: CaptionStore, captioner: Captioner | None = None) -> int:
+    """``args``' caption action on ``store``, ``args.folder``'s captions of ``args.extension``; 1 where any was left
+    alone. ``captioner``: --auto's, loaded once for every folder (None: none to load, or loaded where needed)."""
+    from engine.dataset import autocaption
 
     from dbtui.console import PhaseDisplay
 
@@ -146,7 +153,6 @@ def _caption_folder(console, args: argparse.Namespace, captioner: Captioner | No
         for image, reason in result.failed:
             console.print(f"[red]failed[/] {markup_safe(image)}: {markup_safe(reason)}")
         return 1 if result.failed else 0
-    store = CaptionStore(args.folder, args.extension, recursive=args.recursive, list_once=True)
     if args.frequency:
         for tag, count in (tags := store.tag_frequency()):
             console.print(f"{count:6d}  {markup_safe(tag)}", highlight=False)

@@ -152,14 +152,15 @@ def _not_to_write(path: Path, near: Path | None, owners: list[Path], extension: 
     return None
 
 
-def refuse_no_images(store: CaptionStore) -> None:
-    """A CaptionError where ``store``'s folder holds no image, said before a captioner loads (a download of a GB):
-    after it, a mistyped folder, or photos in a sub-folder, were said only as "0 captions written"."""
+def refuse_no_images(store: CaptionStore, nothing: str = "nothing to caption, so the captioner was not loaded") -> None:
+    """A CaptionError where ``store``'s folder holds no image, said before a captioner loads (a download of a GB) or a
+    bulk edit: after them, a mistyped folder, or photos in a sub-folder, were said only as "0 captions written" (or
+    changed), status 0. ``nothing``: what is not done for it."""
     if store.images():
         return
     fix = "caption them with -r, or give the sub-folder itself"
     why = "" if store.recursive else why_no_images(store.folder, fix)
-    raise CaptionError(f"no images in {store.folder}: nothing to caption, so the captioner was not loaded{why}")
+    raise CaptionError(f"no images in {store.folder}: {nothing}{why}")
 
 
 def load_captioner(backend: str = "blip", model: str | None = None, threshold: float = 0.35,
