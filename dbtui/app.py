@@ -19,6 +19,7 @@ from textual.worker import WorkerState, get_current_worker
 from dbtui.conversions import Conversion, finishing_words, still_running
 from dbtui.engine_facade import Engine, RealEngine
 from dbtui.messages import HardwareFailed, HardwareKnown
+from dbtui.output_disk import disk_path
 from dbtui.session import STEPS, Session
 from dbtui.widgets.ordered_keys import OrderedKeysApp
 
@@ -32,17 +33,6 @@ SCREENS_BY_STEP = {
 # How long Ctrl+Q waits for a run's start to learn where it goes on (the launch lock alone may take a minute).
 START_WAIT_S = 10.0
 PROBE = "hardware"  # the hardware probe's worker group
-
-
-def _disk_path(output_dir: str) -> str:
-    """Where the free disk is measured: the output folder as the profile reads it ("~/runs" is the home
-    folder's), or the working folder while it names a variable that is not set (the profile refuses that)."""
-    from engine.profile.fields import expanded_path
-
-    try:
-        return expanded_path(output_dir)
-    except ValueError:
-        return "."
 
 
 def _load(spec: str) -> type:
@@ -115,7 +105,7 @@ class DbtuiApp(OrderedKeysApp):  # keys typed in a burst (SSH) are handled in or
 
     def probe_hardware(self) -> None:
         """Probe this machine, measuring the free disk at the draft's output folder; a probe under way is replaced."""
-        self._probe(_disk_path(self.session.get("saving.output_dir") or "."))
+        self._probe(disk_path(self.session.get("saving.output_dir") or "."))
 
     # The app's, not the hardware step's: Next does not wait for it, and a screen's worker's answer is lost with the
     # screen. The answer goes to the session and to every screen (HardwareKnown).

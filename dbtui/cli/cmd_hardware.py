@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from typing import TYPE_CHECKING
 
 from dbtui.cli.cards import CARD_HELP, Card, card_mark, card_size, cards_asked
 from dbtui.cli.common import ExamplesFormatter, profile_path
 from dbtui.cli.estimate_json import card_key, need_json
 from dbtui.family_guess_words import guessed_from_name
+from dbtui.output_disk import output_dir_is_file
 from engine.errors import DbtuiError
 from engine.hardware.machine import FAMILIES  # standard library only at import: --help stays fast
 
@@ -54,13 +54,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_hardware)
 
 
-def _refuse_a_file(output_dir: str, said: str) -> None:
-    """A file where the runs go: measured, its disk read as room for them, where `validate` and `run` refuse it."""
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise DbtuiError(f"{said} {output_dir} is a file, not a folder: free disk is measured where runs will be "
-                         "written; give that folder (it may not exist yet)")
-
-
 def _hardware(args: argparse.Namespace) -> int:
     from engine.hardware.machine import card_hardware, card_verdict, probe, sized_family, too_small, unmeasured_size, verdict
     from engine.memory.preset_table import base_family, measured_at, profile_preset
@@ -80,7 +73,9 @@ def _hardware(args: argparse.Namespace) -> int:
         family_note = " ".join(note for note in notes if note) or None
         # Its runs go there: the disk of the folder dbtui ran in was measured, another disk where the two differ.
         output_dir = args.output_dir or profile.saving.output_dir
-    _refuse_a_file(output_dir, "--output-dir" if args.output_dir else f"{args.profile}'s saving.output_dir")
+    said = "--output-dir" if args.output_dir else f"{args.profile}'s saving.output_dir"
+    if problem := output_dir_is_file(output_dir, said):
+        raise DbtuiError(problem)
     hardware = probe(output_dir)
     # Every preset, and the advice, as the profile trains: with prior preservation or without (a preset leaves it as
     # the profile has it). With it on for all, flux-lora-24gb.toml (prior off) read "16 GB ✗" where `dbtui fit` and

@@ -12,6 +12,7 @@ from textual.widgets import Button, LoadingIndicator, Static
 from engine.hardware.machine import DEMO_TIP
 
 from dbtui.messages import HardwareFailed, HardwareKnown
+from dbtui.output_disk import disk_path, output_dir_is_file
 from dbtui.presets import PRESET_NAMES, advice_family_of, guessed_note, preset_label
 from dbtui.screens.base import WizardScreen
 from dbtui.session import Session
@@ -66,7 +67,10 @@ make the profile here and train it on a rented GPU.
 
     def _show(self, report) -> None:
         self.query_one("#hw-loading").display = False
-        self.query_one("#hw-table", Static).update(hardware_table(report.hardware))
+        # As `dbtui hardware` refuses it: a file's disk, measured, was said to be room for the runs.
+        output_dir = self.session.get("saving.output_dir") or "."
+        problem = output_dir_is_file(disk_path(output_dir), "saving.output_dir")
+        self.query_one("#hw-table", Static).update(hardware_table(report.hardware, problem))
         sentence, name, fits, family = self._advice(report)
         preset = f"[b]{preset_label(name, family, self.session.trains_prior) if name in PRESET_NAMES else name}[/b]"
         if not fits:

@@ -16,7 +16,8 @@ def _yes(flag: bool) -> str:
     return "[green]usable[/]" if flag else "[dim]no[/]"
 
 
-def hardware_table(hw: Any) -> Table:
+def hardware_table(hw: Any, disk_problem: str | None = None) -> Table:
+    """``hw`` as rows; ``disk_problem``: why the disk measured is not where runs can go, said in place of its room."""
     table = Table(show_header=False, box=None, pad_edge=False, expand=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
@@ -34,6 +35,7 @@ def hardware_table(hw: Any) -> Table:
                   else "[dim]no[/]")
     table.add_row("xformers", _yes(hw.xformers))
     table.add_row("RAM", f"{_gb(hw.ram_available_mb)} free of {_gb(hw.ram_total_mb)}")
-    table.add_row("Disk", f"{_gb(hw.disk_free_mb)} free at {escape(hw.disk_path) if hw.disk_path else 'the output folder'}")
+    table.add_row("Disk", f"[red]{escape(disk_problem)}[/]" if disk_problem else
+                  f"{_gb(hw.disk_free_mb)} free at {escape(hw.disk_path) if hw.disk_path else 'the output folder'}")
     table.add_row("Python", hw.python)
     return table
