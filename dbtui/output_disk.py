@@ -3,7 +3,7 @@ Shared by `dbtui hardware` (which refuses it) and the wizard's Hardware step (wh
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 
 def disk_path(output_dir: str) -> str:
@@ -20,7 +20,12 @@ def disk_path(output_dir: str) -> str:
 def output_dir_is_file(output_dir: str, said: str) -> str | None:
     """Why ``output_dir`` (named ``said``: the option or the profile's key) is not where runs can go, where it is a
     file: measured, its disk was read as room for them, where `validate` and `run` refuse it. None otherwise."""
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        return (f"{said} {output_dir} is a file, not a folder: free disk is measured where runs will be written; "
-                "give that folder (it may not exist yet)")
-    return None
+    from engine.support.file_in_the_way import file_in_the_way
+
+    blocker = file_in_the_way(Path(output_dir))
+    if blocker is None:
+        return None
+    # my.toml/runs: its nearest folder that exists is that file, so the file is named too.
+    where = f"{output_dir} is" if blocker == Path(output_dir) else f"{output_dir} is inside {blocker}, which is"
+    return (f"{said} {where} a file, not a folder: free disk is measured where runs will be written; give that "
+            "folder (it may not exist yet)")

@@ -239,3 +239,14 @@ def test_an_output_folder_that_is_a_file_is_refused_not_measured(given: str, tmp
     assert "free at" not in captured.out
     said = "--output-dir" if given == "option" else "saving.output_dir"
     assert f"{said} {in_the_way} is a file, not a folder" in captured.err
+
+
+def test_an_output_folder_under_a_file_is_refused_not_measured(tmp_path: Path, capsys) -> None:
+    """`dbtui hardware --output-dir my.toml/runs` printed "Disk 60 GB free at .../my.toml" and exited 0 (the nearest
+    folder that exists is measured, and that was the file), where `validate` refuses that saving.output_dir."""
+    in_the_way = tmp_path / "my.toml"
+    in_the_way.write_text("notes")
+    assert main(["hardware", "--output-dir", str(in_the_way / "runs")]) == 2
+    captured = capsys.readouterr()
+    assert "free at" not in captured.out
+    assert f"--output-dir {in_the_way / 'runs'} is inside {in_the_way}, which is a file, not a folder" in captured.err
