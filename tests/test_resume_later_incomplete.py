@@ -26,3 +26,13 @@ def test_a_resume_of_the_latest_checkpoint_says_nothing_of_earlier_folders(tmp_p
     folder, profile = run_with_checkpoints(tmp_path, [150])
     (folder.checkpoints / "step-00000100").mkdir()  # an older save cut short: no step is trained again for it
     assert resume_warnings({"step": 150, "num_processes": 1}, profile, 1, 300, folder=folder) == []
+
+
+def test_a_resume_from_an_earlier_checkpoint_is_not_called_the_latest_complete(tmp_path: Path) -> None:
+    """`dbtui resume RUN --from 100` of a run with step 150 complete and 239 damaged said "resuming from step 100, the
+    latest complete checkpoint", and that steps 101-239 were lost to the damage: the user chose 100 over 150."""
+    folder, profile = run_with_checkpoints(tmp_path, [100, 150])
+    (folder.checkpoints / "step-00000239").mkdir()
+    assert resume_warnings({"step": 100, "num_processes": 1}, profile, 1, 300, folder=folder) == []
+    [warning] = resume_warnings({"step": 150, "num_processes": 1}, profile, 1, 300, folder=folder)
+    assert "its steps 151-239 are lost" in warning.message

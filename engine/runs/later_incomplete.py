@@ -21,7 +21,10 @@ def incomplete_checkpoints(folder: RunFolder, found: list[tuple[int, Path]]) -> 
 def later_incomplete_warning(folder: RunFolder, step: int, doing: str, lost: str, cannot: str) -> Warning | None:
     """The warning that ``doing`` (exporting, resuming from) step ``step`` passes a later incomplete checkpoint, or
     None; ``lost`` is what that costs (formatted with the steps ``first`` and ``last`` it passes), ``cannot`` what such a folder cannot be."""
-    later = {at: path for at, path in incomplete_checkpoints(folder, complete_checkpoints(folder)).items() if at > step}
+    complete = complete_checkpoints(folder)
+    if any(at > step for at, _ in complete):  # a step chosen before the latest complete one: no step is lost to it
+        return None
+    later = {at: path for at, path in incomplete_checkpoints(folder, complete).items() if at > step}
     if not later:
         return None
     last = max(later)
