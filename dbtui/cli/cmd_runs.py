@@ -106,7 +106,7 @@ def find_run(run: str | None, base: str):
     if not any(os.path.lexists(candidate) for candidate in candidates):  # a typo, not a folder that holds no run
         where = f"no folder '{run}' here or in '{base}'" if Path(run).name == run else f"'{run}' does not exist"
         raise DbtuiError(where + named_run_elsewhere(run, Path(base)))
-    raise DbtuiError(profile_given(run) or inside_a_run(run) or f"'{run}' is not a run folder (no events.jsonl)"
+    raise DbtuiError(profile_given(run) or inside_a_run(run, candidates) or f"'{run}' is not a run folder (no events.jsonl)"
                      + named_run_elsewhere(run, Path(base)))
 
 

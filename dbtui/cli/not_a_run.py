@@ -45,14 +45,16 @@ def profile_given(run: str) -> str | None:
             "yet (`dbtui runs` lists the runs there are)")
 
 
-def inside_a_run(run: str) -> str | None:
+def inside_a_run(run: str, candidates: tuple[Path, ...]) -> str | None:
     """For a folder inside a run given where a run goes (`dbtui export runs/x/checkpoints/step-00000010`): the run
-    folder to give, and for a checkpoint how export and resume name it; None for any other path."""
+    folder to give, and for a checkpoint how export and resume name it; None for any other path. ``candidates``: where
+    ``run`` may be, as a run is looked for (here, or in --dir: `dbtui export x/checkpoints/…` with runs/x)."""
     from engine.runs.folder import holds_a_run
 
-    given = Path(run)
-    parent = next((folder for folder in given.parents if str(folder) != "." and holds_a_run(folder)), None)
-    if parent is None:
+    found = ((given, folder) for given in candidates for folder in given.parents
+             if str(folder) != "." and holds_a_run(folder))
+    given, parent = next(found, (None, None))
+    if given is None or parent is None:
         return None
     shown = printable(shlex.quote(str(parent)))
     said = f"'{printable(run)}' is inside the run folder {shown}: give that"
