@@ -139,3 +139,20 @@ async def test_the_wizard_repicks_as_the_typed_size_passes_a_measured_one(tmp_pa
         await settle(pilot)
         note = screen.query_one("#par-no-preset", Static)
         assert note.display and "1280 px" in str(note.render()) and "dbtui fit" in str(note.render())
+
+
+async def test_the_hardware_step_recommends_none_above_every_size_measured(tmp_path: Path) -> None:
+    """A draft at 1280 px heard "Recommended preset: Full fine-tune" on the Hardware step, by the figures at 1024 px,
+    where Parameters pre-selects none and `dbtui hardware --profile` recommends none."""
+    engine = Card24Engine()
+    draft = preset_profile({"dataset": {"resolution": 1280}}, SD15_HUB, prior=True)
+    session = Session.from_file(save_profile(draft, tmp_path / "sd15-1280.toml"))
+    session.hardware = engine.probe_hardware(".")
+    session.adopt_model(engine.inspect_model(session.get("model.pretrained")))
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=(100, 40)) as pilot:
+        app._started(session)
+        await settle(pilot)
+        screen = await at_step(app, pilot, 0, "HardwareScreen")
+        said = " ".join(str(screen.query_one("#hw-verdict", Static).render()).split())
+        assert "Recommended preset: none: no preset was measured above 1024 px" in said, said

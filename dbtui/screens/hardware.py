@@ -9,7 +9,7 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Button, LoadingIndicator, Static
 
-from engine.hardware.machine import DEMO_TIP
+from engine.hardware.machine import DEMO_TIP, unmeasured_size
 
 from dbtui.messages import HardwareFailed, HardwareKnown
 from dbtui.output_disk import disk_path, output_dir_is_file
@@ -76,6 +76,10 @@ make the profile here and train it on a rented GPU.
         if not fits:
             preset = f"none, as even the smallest, {preset}, does not fit"
         cpu_only = not report.hardware.gpus
+        largest = None if cpu_only else unmeasured_size(family, self.session.trains_at)
+        if largest is not None:  # a smaller size's figures picked it: Parameters and `dbtui hardware` pick none
+            preset = (f"none: no preset was measured above {largest} px, and this draft trains at "
+                      f"{self.session.trains_at} px (Parameters says how to estimate its own)")
         # No GPU: the advice is the CPU demo, for no family; with one, a preset's figures are its model's.
         guessed = None if cpu_only else guessed_note(self.session)  # a hub id not downloaded: advised for its name's family
         for_model = (f"\n{escape(guessed)}" if guessed else "" if self.session.advised_family is not None or self.session.demo
