@@ -44,7 +44,7 @@ def _flux_lora(resolution: int) -> dict[str, Any]:
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu-demo": {
         "model": {"quantize": None},
-        "dataset": {"resolution": 64}, "training": {"method": "full", "lora": None, "max_train_steps": 30},
+        "dataset": {"resolution": 64}, "training": {"method": "full", "lora": None, "max_train_steps": 600},
         "precision": {"mixed_precision": "no", "gradient_checkpointing": False, "bf16_weights": False},
         "optimizer": {"name": "adamw", "fused_backward": False}, "saving": {"export": ["diffusers"]},
     },
@@ -118,7 +118,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 # others each set how to train for a tier of cards, and bench/memory.py --presets measures them.
 MODIFIERS = ("person", "style")
 TIER_PRESETS = tuple(name for name in PRESETS if name not in MODIFIERS)
-DEMO_ONLY = "cpu-demo"  # 64 px, 30 steps, fp32: right for the demo's tiny model alone
+DEMO_ONLY = "cpu-demo"  # 64 px, 600 steps, fp32: right for the demo's tiny model alone
 
 
 def presets_for(family_id: str | None, demo: bool = False) -> list[str]:
@@ -136,7 +136,7 @@ def preset_values(session: Session, name: str) -> dict[str, Any]:
     """What applying preset ``name`` merges into the draft. For a tier preset, also the draft's own values
     back for the settings the tier preset applied before it set and this one does not, where the user left
     them as that preset put them: one tier preset after another then leaves the draft as the second alone
-    would (cpu-demo's 30 steps, sdxl-full's warm-up and 1024 px stayed behind)."""
+    would (cpu-demo's 600 steps, sdxl-full's warm-up and 1024 px stayed behind)."""
     from engine.profile import merged_tables
 
     preset = PRESETS[name]
