@@ -96,3 +96,38 @@ async def test_a_file_name_is_shown_as_written_over_its_preview_and_in_the_overw
         app.push_screen(OverwriteScreen(tmp_path / name))
         await pilot.pause()
         assert str(app.screen.query(Static).first().render()) == f"{tmp_path / name} already exists."
+
+
+class OddHardware(FakeEngine):
+    """A card whose name holds "[$x]", measured on a disk whose path ends in a backslash."""
+
+    def probe_hardware(self, path: str):
+        from engine.hardware.machine import Gpu
+
+        report = super().probe_hardware(path)
+        gpu = Gpu(0, f"GPU {DOLLAR}", 24576, 20000, "8.6", True)
+        report.hardware.gpus.append(gpu)
+        object.__setattr__(report.hardware, "disk_path", BACKSLASH)
+        return report
+
+
+async def test_the_hardware_step_shows_the_cards_name_and_the_disks_path_as_written(tmp_path: Path,
+                                                                                   monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    from dbtui.engine_facade import ModelInfo
+
+    source = "/nowhere/sdxl [$x]"  # a hub id's like, not here: its family is guessed from its name
+    session = Session()
+    session.set("model.pretrained", source)
+    session.model_info = ModelInfo(source, "hub", "not downloaded", source)
+    app = make_app(OddHardware(), session, image_renderer="none")
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = await at_step(app, pilot, 0, "HardwareScreen")
+        await settle(pilot, 0.3)
+        verdict = str(screen.query_one("#hw-verdict").render())
+        assert verdict.startswith(f"GPU {DOLLAR} with ")
+        assert f"The model '{source}'" in verdict
+        table = [line.rstrip() for line in screen_lines(app)]
+        assert any(f"GPU {DOLLAR}  24.0 GB total" in line for line in table)
+        assert any(line.endswith(f"free at {BACKSLASH}") for line in table)
+

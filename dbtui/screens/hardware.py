@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -72,9 +71,8 @@ make the profile here and train it on a rented GPU.
         problem = output_dir_is_file(disk_path(output_dir), "saving.output_dir")
         self.query_one("#hw-table", Static).update(hardware_table(report.hardware, problem))
         sentence, name, fits, family = self._advice(report)
-        preset = f"[b]{preset_label(name, family, self.session.trains_prior) if name in PRESET_NAMES else name}[/b]"
-        if not fits:
-            preset = f"none, as even the smallest, {preset}, does not fit"
+        label = preset_label(name, family, self.session.trains_prior) if name in PRESET_NAMES else name
+        preset = "[b]$label[/b]" if fits else "none, as even the smallest, [b]$label[/b], does not fit"
         cpu_only = not report.hardware.gpus
         largest = None if cpu_only else unmeasured_size(family, self.session.trains_at)
         if largest is not None:  # a smaller size's figures picked it: Parameters and `dbtui hardware` pick none
@@ -82,7 +80,7 @@ make the profile here and train it on a rented GPU.
                       f"{self.session.trains_at} px (Parameters says how to estimate its own)")
         # No GPU: the advice is the CPU demo, for no family; with one, a preset's figures are its model's.
         guessed = None if cpu_only else guessed_note(self.session)  # a hub id not downloaded: advised for its name's family
-        for_model = (f"\n{escape(guessed)}" if guessed else "" if self.session.advised_family is not None or self.session.demo
+        for_model = ("\n$guessed" if guessed else "" if self.session.advised_family is not None or self.session.demo
                      or cpu_only else "\nThis advice is for SD1.x; once the model step has checked yours, Parameters recommends for it.")
         advice = f"Recommended preset: {preset}{for_model}"
         if cpu_only:
@@ -91,7 +89,10 @@ make the profile here and train it on a rented GPU.
             # The CPU demo's preset is offered in the demo alone: a new profile's Parameters has none for here.
             advice = ("No preset to recommend for training here: make the profile here and train it on a machine with "
                       "an NVIDIA GPU (a rented one), or press [b]Use the demo[/b] to see everything work on a tiny model.")
-        self.query_one("#hw-verdict", Static).update(f"[b]{sentence}[/b]\n{advice}")
+        # The engine's words (a card's name) and the user's (the model's path) are values: in the markup, "[$x]" in
+        # them vanished as a variable.
+        self.query_one("#hw-verdict", Static).update(Content.from_markup(
+            "[b]$sentence[/b]\n" + advice, sentence=sentence, label=label, guessed=guessed or ""))
         self.query_one("#hw-demo").display = cpu_only and not self.session.demo
         if cpu_only and not self.session.demo:
             self.query_one("#hw-demo").focus()

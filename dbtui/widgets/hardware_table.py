@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 
 def _gb(mb: float | None) -> str:
@@ -23,8 +23,8 @@ def hardware_table(hw: Any, disk_problem: str | None = None) -> Table:
     table.add_column()
     if hw.gpus:
         for gpu in hw.gpus:
-            table.add_row(f"GPU {gpu.index}", f"{gpu.name}  {_gb(gpu.total_mb)} total, {_gb(gpu.free_mb)} free, "
-                          f"compute {gpu.compute_capability}, bf16 {'yes' if gpu.bf16 else 'no'}")
+            table.add_row(f"GPU {gpu.index}", Text(f"{gpu.name}  {_gb(gpu.total_mb)} total, {_gb(gpu.free_mb)} free, "
+                                                   f"compute {gpu.compute_capability}, bf16 {'yes' if gpu.bf16 else 'no'}"))
     else:
         table.add_row("GPU", "[yellow]none found[/] (no CUDA device visible to torch)")
     table.add_row("Driver", hw.driver or "[dim]no NVIDIA driver[/]")
@@ -35,7 +35,8 @@ def hardware_table(hw: Any, disk_problem: str | None = None) -> Table:
                   else "[dim]no[/]")
     table.add_row("xformers", _yes(hw.xformers))
     table.add_row("RAM", f"{_gb(hw.ram_available_mb)} free of {_gb(hw.ram_total_mb)}")
-    table.add_row("Disk", f"[red]{escape(disk_problem)}[/]" if disk_problem else
-                  f"{_gb(hw.disk_free_mb)} free at {escape(hw.disk_path) if hw.disk_path else 'the output folder'}")
+    # Names and paths as Text, not markup: Rich's escape() doubled the backslash that ends a path (C:\out\).
+    table.add_row("Disk", Text(disk_problem, style="red") if disk_problem else
+                  Text(f"{_gb(hw.disk_free_mb)} free at {hw.disk_path or 'the output folder'}"))
     table.add_row("Python", hw.python)
     return table
