@@ -131,3 +131,16 @@ async def test_the_hardware_step_shows_the_cards_name_and_the_disks_path_as_writ
         assert any(f"GPU {DOLLAR}  24.0 GB total" in line for line in table)
         assert any(line.endswith(f"free at {BACKSLASH}") for line in table)
 
+async def test_the_class_count_says_a_typed_value_as_written(tmp_path: Path, monkeypatch) -> None:
+    from textual.widgets import Input, Static
+
+    monkeypatch.chdir(tmp_path)
+    session = Session.for_demo()
+    session.set("prior.enabled", True)
+    app = make_app(FakeEngine(), session, image_renderer="none")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await at_step(app, pilot, 2, "DatasetScreen")
+        screen.query_one("#ds-num_class_images", Input).value = DOLLAR
+        await settle(pilot)
+        assert DOLLAR in str(screen.query_one("#ds-class-count", Static).render())
+

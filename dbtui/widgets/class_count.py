@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Input, Label, Static
 
@@ -75,9 +75,10 @@ class ClassCount(Horizontal):
     def show_counts(self) -> None:
         self.query_one("#ds-class-count", Static).update(self._said())
 
-    def _said(self) -> str:
-        """The markup beside the number: its problem (the schema's limits, as `dbtui validate` tells them), else
-        whether prior preservation uses it, else what the concept's last check counted for this very number."""
+    def _said(self) -> str | Content:
+        """What is said beside the number (markup; Content where it holds the typed value): its problem (the schema's
+        limits, as `dbtui validate` tells them), else whether prior preservation uses it, else what the concept's last
+        check counted for this very number."""
         from engine.profile import ProfileError
 
         key = f"concepts.{self.index}.{KEY}"
@@ -86,7 +87,8 @@ class ClassCount(Horizontal):
         except ProfileError as error:
             mine = [problem.message for problem in error.problems if problem.key == key]
             if mine:
-                return f"[red]✗ {escape(mine[0])}[/]"
+                # The typed value is a value, not markup: escaped, "[$x]" in it vanished as a variable.
+                return Content.from_markup("[red]✗ $problem[/]", problem=mine[0])
         if not self.session.trains_prior:
             return "[dim]used with prior preservation, which is off (Parameters)[/]"
         wanted = self.session.get(key, _field().default)
