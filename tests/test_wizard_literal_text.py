@@ -144,3 +144,59 @@ async def test_the_class_count_says_a_typed_value_as_written(tmp_path: Path, mon
         await settle(pilot)
         assert DOLLAR in str(screen.query_one("#ds-class-count", Static).render())
 
+async def test_the_command_dialog_shows_a_save_as_path_holding_a_dollar_in_brackets_as_typed(tmp_path: Path,
+                                                                                            monkeypatch) -> None:
+    from textual.widgets import Input, Static
+
+    monkeypatch.chdir(tmp_path)
+    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        screen.query_one("#par-path", Input).value = "bad [$x] value.toml"
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+        lines = str(app.screen.query_one("#cmd-lines", Static).render())
+        assert "Ctrl+S writes 'bad [$x] value.toml' first." in lines
+        assert "dbtui run 'bad [$x] value.toml'" in lines
+
+
+async def test_the_live_run_question_names_run_folders_as_they_are_on_disk(tmp_path: Path) -> None:
+    from textual.app import App
+    from textual.widgets import Button
+
+    from dbtui.screens.live_run import LiveRunScreen
+
+    app = App()
+    async with app.run_test() as pilot:
+        app.push_screen(LiveRunScreen(tmp_path / "run [$x]", tmp_path / "new\\"))
+        await pilot.pause()
+        labels = [str(button.label) for button in app.screen.query(Button)]
+        assert labels[:2] == ["Follow run [$x] (f)", "Start new\\ too (t)"]
+
+
+def test_the_vram_lines_failure_holds_the_meters_words_as_written() -> None:
+    from textual.visual import visualize
+    from textual.widgets import Static
+
+    from dbtui.widgets.vram_line import failure_line
+
+    for reason in (BACKSLASH, DOLLAR):
+        assert visualize(Static(), failure_line(reason)).plain == f"VRAM: not estimated: {reason}"
+
+
+async def test_the_fit_tests_result_holds_the_meters_failure_as_written(tmp_path: Path, monkeypatch) -> None:
+    from engine.memory.process import MeterProcessError
+    from wizard_steps import fit_result
+
+    class MeterFails(FakeEngine):
+        def estimate_memory(self, profile, stop=None):
+            raise MeterProcessError(BACKSLASH, recurs=True)
+
+    monkeypatch.chdir(tmp_path)
+    app = make_app(MeterFails(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        await pilot.press("ctrl+f")
+        await app.workers.wait_for_complete()
+        await settle(pilot)
+        assert f"Memory meter: not available: {BACKSLASH}\n" in fit_result(screen) + "\n"

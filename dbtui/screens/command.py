@@ -6,11 +6,10 @@ import shlex
 from pathlib import Path
 from typing import Literal
 
-from rich.markup import escape
-
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -51,12 +50,13 @@ saved. Save it first (^s, here or on Parameters): the commands read the file.
         self.saved = saved
 
     def compose(self) -> ComposeResult:
-        path = escape(shlex.quote(str(self.path)))  # shown as typed: a "[" in a path is not markup
-        note = "" if self.saved else f"[yellow]Not saved yet: Ctrl+S writes {path} first.[/]\n"
+        # The path is a value, not markup: escaped, "[$x]" in it vanished as a variable.
+        path = shlex.quote(str(self.path))
+        note = "" if self.saved else "[yellow]Not saved yet: Ctrl+S writes $path first.[/]\n"
         with VerticalScroll(id="cmd-box"):
             yield Static("[b]The same run without the wizard[/b]")
-            yield Static(f"{note}\n  dbtui run {path}\n  dbtui fit {path} --price-per-hour 0.79\n"
-                         f"  nohup dbtui run {path} > run.log 2>&1 &\n", id="cmd-lines")
-            yield Static(f"[dim]{path}:[/dim]")
+            yield Static(Content.from_markup(f"{note}\n  dbtui run $path\n  dbtui fit $path --price-per-hour 0.79\n"
+                                             "  nohup dbtui run $path > run.log 2>&1 &\n", path=path), id="cmd-lines")
+            yield Static(Content.from_markup("[dim]$path:[/dim]", path=path))
             yield Static(dumps_profile(self.profile), id="cmd-toml", markup=False)
         yield KeyFooter()

@@ -9,6 +9,7 @@ from typing import Literal
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
@@ -44,8 +45,9 @@ may run out of its memory. Esc goes back to Parameters.
                          f"To train {self.new.name} alone, follow {self.live.name}, stop it (s), then Esc and Ctrl+N.",
                          markup=False, id="live-detail")
             with Horizontal(id="live-buttons"):
-                yield Button(f"Follow {self.live.name} (f)", id="live-follow", variant="primary")
-                yield Button(f"Start {self.new.name} too (t)", id="live-start")
+                # Labels are markup: a folder renamed on disk ("run [$x]") is a value, as Content.
+                yield Button(Content(f"Follow {self.live.name} (f)"), id="live-follow", variant="primary")
+                yield Button(Content(f"Start {self.new.name} too (t)"), id="live-start")
                 yield Button("Back (Esc)", id="live-back")
         yield KeyFooter()
 

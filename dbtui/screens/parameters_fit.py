@@ -4,7 +4,6 @@ breakdown of the settings it trains. Mixed into ParametersScreen, whose ``action
 from __future__ import annotations
 
 from rich.console import RenderableType
-from rich.markup import escape
 from rich.text import Text
 from textual import work
 from textual.widgets import Button, Static
@@ -12,7 +11,7 @@ from textual.worker import get_current_worker
 
 from dbtui.format import duration
 from dbtui.messages import EngineEvent, HardwareFailed, WorkDone, WorkFailed
-from dbtui.widgets.indented import hanging, markup_lines, note_line
+from dbtui.widgets.indented import hanging, indented, markup_lines, note_line
 from dbtui.widgets.vram_line import VramLine
 from engine.events import PhaseProgress, PhaseStarted, StepEnded
 from engine.events import Warning as RunWarning
@@ -27,13 +26,15 @@ class FitTest:
     VRAM line."""
 
     _fit_key: str | None = None  # the meter's key (engine/memory/inputs.py) of the settings the last fit test trained
-    _fit_text = ""  # its progress or result
+    # Its progress or result: Rich markup, or Text where it holds the engine's words: escaped into the markup, one
+    # ending in a backslash showed it doubled.
+    _fit_text: str | Text = ""
     _fit_in_fp16 = False  # those settings were estimated in fp16, as this GPU without bf16 trains them
     _fit_launched: str | None = None  # how the fit test's one process differs from a run of several or a sharded one
     _phase_started: PhaseStarted | None = None  # the fit test's set-up phase under way, for its progress
     _fitting = False  # a fit test is running: its trainer cannot be stopped by starting another, so none starts
     _fit_pace: SlowFitHint | None = None  # fed the fit test's events: on a CPU, says once that it will take long
-    _fit_hint = ""  # what it said, kept under the progress and the result
+    _fit_hint: str | Text = ""  # what it said, kept under the progress and the result
     _fit_unsaid = ""  # what it said before the hardware probe answered: said once the probe finds no GPU
     _probe_failed = False  # the hardware probe raised: no answer comes for what is held for it
 
@@ -47,13 +48,13 @@ class FitTest:
         self.query_one("#par-fit", Button).disabled = running
         self.refresh_bindings()
 
-    def _fit_status(self, text: str | None = None) -> None:
+    def _fit_status(self, text: str | Text | None = None) -> None:
         """The fit test's progress and result, in a line that is always in view (the VRAM line under it
         has the estimate), and in the form with the meter's breakdown of the settings it trains."""
         self._fit_text = text if text is not None else self._fit_text
         status = self.query_one("#par-fit-status", Static)
         status.display = True
-        status.update(Text.from_markup(self._fit_text))  # Rich's markup, as below: Rich's escape() is whole for it
+        status.update(Text.from_markup(self._fit_text) if isinstance(self._fit_text, str) else self._fit_text)
         hint = [self._fit_hint] if self._fit_hint else []
         self.query_one("#par-fit-result", Static).update(markup_lines([self._fit_text, *hint, *self._meter_lines()]))
 
@@ -63,7 +64,7 @@ class FitTest:
         meter = self.query_one(VramLine)
         estimate = meter.known(self._fit_key)
         if estimate is None and self._fit_key in meter.failures:
-            return [f"Memory meter: not available: {escape(meter.failures[self._fit_key])}"]
+            return [Text(f"Memory meter: not available: {meter.failures[self._fit_key]}")]
         if estimate is None and meter.key != self._fit_key:
             return ["Memory meter: the settings changed before their estimate was made"]
         if estimate is None:
@@ -71,7 +72,7 @@ class FitTest:
         here = [note_line("this GPU has no bf16, so it trains these settings in fp16, with fp32 weights and no fused "
                           "step: estimated so")] if self._fit_in_fp16 else []
         return [f"Memory meter (no GPU needed): {estimate.fit_line()}", *here,
-                f"  {escape(estimate.model)}, {estimate.batch} image(s) of {estimate.width}x{estimate.height} per step",
+                indented(Text(f"{estimate.model}, {estimate.batch} image(s) of {estimate.width}x{estimate.height} per step"), 2),
                 *(hanging(line) for line in estimate.breakdown_lines()),
                 *(note_line(note) for note in estimate.notes)]
 
@@ -116,7 +117,7 @@ class FitTest:
         elif report is None or not report.hardware.gpus:
             if report is None:
                 hint = f"if this machine has no GPU (the hardware check failed), {hint}"
-            self._fit_hint = f"Note: {escape(hint)}"
+            self._fit_hint = Text(f"Note: {hint}")
             self.app.notify(f"Fit test: {hint}", title="Slow on this CPU", timeout=30)  # notices are plain text (app.py)
 
     def on_hardware_failed(self, _: HardwareFailed) -> None:
@@ -155,13 +156,13 @@ class FitTest:
         if event.phase == "training":
             self._fit_status(f"Fit test running: the first of {FIT_STEPS} steps…")
             return
-        said = f"{event.phase.replace('_', ' ')}: {escape(started.description)}" if started.description else event.phase.replace("_", " ")
+        said = f"{event.phase.replace('_', ' ')}: {started.description}" if started.description else event.phase.replace("_", " ")
         if isinstance(event, PhaseStarted) or not event.total:
-            self._fit_status(f"Fit test running: {said}…")
+            self._fit_status(Text(f"Fit test running: {said}…"))
             return
         left = (event.time - started.time) / event.done * (event.total - event.done) if event.done else None
         about = f", about {duration(left)} left" if left else ""
-        self._fit_status(f"Fit test running: {said} ({event.done} of {event.total}{about})")
+        self._fit_status(Text(f"Fit test running: {said} ({event.done} of {event.total}{about})"))
 
     def on_work_done(self, message: WorkDone) -> None:
         from engine.runs.fit import LACKS_STATE
@@ -172,10 +173,11 @@ class FitTest:
         cost = f", about [b]{result.est_cost:.2f}[/b] at that price" if result.est_cost is not None else ""
         skipped = f" Note: {LACKS_STATE}." if result.lacks_optimizer_state else ""
         # One process unsharded measures a run of several or a sharded one only in part: no meter error is made of it.
-        launched = f" Note: {escape(self._fit_launched)}." if self._fit_launched else ""
+        launched = f" Note: {self._fit_launched}." if self._fit_launched else ""
         error = "" if self._fit_launched else self._meter_error(result)
-        self._fit_status(f"Fit test: {vram}{error}, [b]{result.s_per_step:.2f} s/step[/b]; set-up and {result.total_steps} "
-                         f"steps (previews and exports aside) take about [b]{duration(result.eta_s)}[/b]{cost}.{skipped}{launched}")
+        self._fit_status(Text.from_markup(f"Fit test: {vram}{error}, [b]{result.s_per_step:.2f} s/step[/b]; set-up and "
+                                          f"{result.total_steps} steps (previews and exports aside) take about "
+                                          f"[b]{duration(result.eta_s)}[/b]{cost}.{skipped}") + launched)
 
     def _meter_error(self, result) -> str:
         """How far the meter was from torch's own peak, where a GPU measured one."""
@@ -188,4 +190,4 @@ class FitTest:
 
     def on_work_failed(self, message: WorkFailed) -> None:
         self._fit_running(False)
-        self._fit_status(f"[red]Fit test failed: {escape(message.message)}[/]")
+        self._fit_status(Text(f"Fit test failed: {message.message}", style="red"))

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rich.markup import escape
 from textual import work
 from textual.content import Content
 from textual.message import Message
@@ -55,15 +54,15 @@ ROWS = 4  # the line's max-height
 CUT = "… (cut: the fit test, ^f, shows it whole, as does hovering here)"
 
 
-def failure_line(reason: str, width: int = 0) -> str:
+def failure_line(reason: str, width: int = 0) -> Content:
     """Why the settings were not estimated, cut to the line's rows at ``width`` columns (0: whole): past them it was
     cut off with no sign (a traceback's last word, a long path), and with it the advice at its end. The cut is at a
     word unless that leaves a row unused: a long path (no spaces) cut at a word showed none of itself."""
-    def line(chars: int | None) -> str:
-        return f"VRAM: not estimated: {escape(reason[:chars])}{'' if chars is None else CUT}"
+    def line(chars: int | None) -> Content:  # the meter's words as they are: escaped into markup, "[$x]" vanished
+        return Content(f"VRAM: not estimated: {reason[:chars]}{'' if chars is None else CUT}")
 
-    def fits(text: str) -> bool:
-        return width <= 0 or len(Content.from_markup(text).wrap(width)) <= ROWS
+    def fits(text: Content) -> bool:
+        return width <= 0 or len(text.wrap(width)) <= ROWS
 
     if fits(line(None)):
         return line(None)
@@ -194,7 +193,7 @@ class VramLine(Static):
     def _show_failure(self, reason: str) -> None:
         shown = failure_line(reason, self.content_size.width)
         self.update(shown)
-        self.tooltip = Content(reason) if shown.endswith(CUT) else None  # plain: a path's "[beta]" is no style
+        self.tooltip = Content(reason) if shown.plain.endswith(CUT) else None  # plain: a path's "[beta]" is no style
 
     def update(self, content: Any = "", *, layout: bool = True) -> None:
         self.tooltip = None  # a cut failure's whole reason, shown no longer
