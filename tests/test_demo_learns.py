@@ -110,7 +110,8 @@ def test_the_demo_teaches_its_previews_the_zwx_disc(tmp_path: Path, tiny_sd1: Pa
     "photo of a disc" keeps drawing plain discs (the wash-out a higher rate brings).
 
     Measured 2026-12-07 (mean zwx_likeness of 4 previews): 0.341 before training (white shapes), 0.445 after
-    (yellow and red rings around a blue centre in two); "photo of a disc" 0.365 before, 0.349 after. Over
+    (yellow and red rings around a blue centre in two); "photo of a disc" 0.365 before, 0.349 after (0.532
+    with prior preservation off: the class drifts to the subject, which this test would catch). Over
     training seeds 1-8 and 42 the gain was 0.03-0.21, eight of nine above 0.07; the demo's earlier 300
     steps at a constant 3e-4 gained 0.165 on seed 42 but under 0.07 on each of seeds 1-5. The run is seeded, so
     one machine repeats these numbers exactly; MARGIN (half the measured gain) leaves room for other CPUs' rounding.
