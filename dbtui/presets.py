@@ -142,12 +142,22 @@ def preset_values(session: Session, name: str) -> dict[str, Any]:
     preset = PRESETS[name]
     if name not in TIER_PRESETS:
         return preset
-    untouched = {key: before for key, (before, put) in session.preset_left.items() if session.get(key) == put}
+    untouched = {key: before for key, (before, put) in session.preset_left.items() if _as_left(session, key) == put}
+    for key in untouched:  # put back below: the preset's value, set aside, would come back over it
+        session.aside.pop(key, None)
     draft = Session(data=copy.deepcopy(session.data))  # the draft as it was before those settings were put
     draft.merge(_nested(untouched))
     owned = _flat(preset)
     session.preset_left = {key: (draft.get(key), value) for key, value in owned.items()}
     return merged_tables(_nested({key: before for key, before in untouched.items() if key not in owned}), preset)
+
+
+def _as_left(session: Session, key: str) -> Any:
+    """``key``'s value in the draft, or the one set aside while it does not apply: a preset's lr_warmup_steps = 0 under
+    its own constant schedule is set aside, and read as the user's change it was kept when the next preset put back
+    a warm-up schedule (the demo's cosine came back with no warm-up instead of its 60 steps)."""
+    value = session.get(key)
+    return session.aside.get(key) if value is None else value
 
 
 def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -155,8 +155,17 @@ def test_what_qa_found_left_behind_is_put_back() -> None:
     assert session.get("training.max_train_steps") == steps
     session = applied(Session.for_demo(), "sdxl-full", "lora")
     assert session.get("dataset.resolution") == resolution
-    assert session.get("optimizer.lr_scheduler") is None and session.get("optimizer.lr_warmup_steps") is None
+    schedule = ("optimizer.lr_scheduler", "optimizer.lr_warmup_steps")
+    assert [session.get(key) for key in schedule] == [demo.get(key) for key in schedule] == ["cosine", 60]
     assert session.get("saving.unet_half") is False
+
+
+def test_a_warm_up_set_aside_under_a_presets_constant_schedule_is_put_back_too() -> None:
+    """sdxl-lora's constant schedule sets its own lr_warmup_steps = 0 aside; the demo's cosine came back with cpu-demo,
+    and that 0 with it, not the demo's 60-step warm-up."""
+    session = applied(Session.for_demo(), "sdxl-lora", "cpu-demo")
+    assert session.get("optimizer.lr_scheduler") == "cosine"
+    assert session.get("optimizer.lr_warmup_steps") == Session.for_demo().get("optimizer.lr_warmup_steps") == 60
 
 
 def test_a_setting_the_user_changed_after_a_preset_stays() -> None:
