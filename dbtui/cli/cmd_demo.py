@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Needs no GPU and no downloads. The tiny model is pre-trained on coloured shapes but has never "
         "seen the demo's subject, the zwx disc (a blue star in red and yellow rings): within the run it turns "
         "from a white shape (evaluation/step-000000/ in the run folder: the model before training) to its rings "
-        "around a blue centre (the previews in samples/, the last step's most of all).",
+        "around a blue centre in some of the last step's four previews (samples/; the tiny model learns unevenly, "
+        "so another machine's may show fewer or more).",
         epilog="examples:\n  dbtui demo\n  dbtui demo --plain --set training.max_train_steps=150  # done sooner",
         formatter_class=ExamplesFormatter,
     )
