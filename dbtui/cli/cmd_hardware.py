@@ -47,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--card", action="append", type=card_size, metavar="GB",
                         help=CARD_HELP + "; the advice then also names the preset to pick on each of those cards")
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--family", choices=FAMILIES, help="advice for this model family: sd (SD1.x, the default), sd2 (SD2.x), "
+    which.add_argument("--family", choices=FAMILIES, metavar="FAMILY",
+                       help="advice for this model family: sd (SD1.x, the default), sd2 (SD2.x), "
                        "sdxl or flux; sd-768, sd-1024, sd2-768 (as SD2.x-v trains) and sd2-1024 judge the SD presets at that "
                        "size, which they keep")
     which.add_argument("--profile", type=profile_path, metavar="PROFILE", help="advice for the model this profile trains (model.pretrained)")
