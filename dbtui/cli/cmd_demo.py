@@ -128,8 +128,19 @@ def closing_words(profile: Profile, folder: RunFolder, path: Path) -> str:
     if evaluation.enabled and random:
         lines.append(f"its scores come from random-weight scorers ({', '.join(random)}): they show how scoring "
                      "works, not how good the model is")
-    lines.append(f"train it again headless under a new name: dbtui run {shlex.quote(str(path))} --set name=another-run")
+    again = _free_run_name(folder.path.parent, "another-run")
+    lines.append(f"train it again headless under a new name: dbtui run {shlex.quote(str(path))} --set name={again}")
     return "\n".join(lines)
+
+
+def _free_run_name(runs: Path, name: str) -> str:
+    """The first of NAME, NAME-2, … with no folder in RUNS: an earlier demo's hint, once followed, made NAME's run,
+    and a run is never started over a finished one."""
+    candidate, n = name, 1
+    while (runs / candidate).exists():
+        n += 1
+        candidate = f"{name}-{n}"
+    return candidate
 
 
 def _model_of(profile: Profile, folder: RunFolder) -> Path:
