@@ -4,7 +4,7 @@ The meter takes half a minute for an SD1.5-size model and a minute for SDXL, too
 command that answers in a second, so ``python bench/memory.py --presets`` measures every preset
 once and writes preset_estimates.json beside this file. tests/test_meter_ui.py checks the file
 against dbtui/presets.py (a preset changed or added without measuring it fails) and measures the
-cheapest row again. No torch here.
+cpu-demo row and SD1.5's lora row again, every field. No torch here.
 """
 
 from __future__ import annotations
