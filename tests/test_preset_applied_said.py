@@ -3,6 +3,8 @@ images"), where "Applied: Full fine-tune" left the tier preset's changes to be f
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 from textual.widgets import Select
 
@@ -56,3 +58,20 @@ async def test_a_flux_preset_says_it_put_the_nf4_base_back() -> None:
         assert app.session.get("model.quantize") == "nf4"
     assert 'model.quantize = "nf4"' in first, first
     assert again == 'Applied: Flux LoRA, NF4 base, 1024 px. Changed model.quantize = "nf4".', again
+
+
+async def test_apply_with_no_preset_chosen_says_to_choose_one() -> None:
+    """A new draft on a machine without a GPU pre-selects none; Apply then did nothing and said nothing."""
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app._started(Session())
+        await pilot.pause(0.2)
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        screen.query_one("#par-preset", Select).clear()
+        before, notes = copy.deepcopy(screen.session.data), len(app._notifications)
+        screen.query_one("#par-apply").press()
+        await pilot.pause(0.2)
+        said = [n.message for n in list(app._notifications)[notes:]]
+        assert len(said) == 1 and "Choose a preset" in said[0] and "then Apply" in said[0], said
+        assert screen.session.data == before
+        assert app.focused is screen.query_one("#par-preset", Select)

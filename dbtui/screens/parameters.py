@@ -223,8 +223,11 @@ whether to resume it.
 
     @on(Button.Pressed, "#par-apply")
     def action_apply_preset(self) -> None:
-        preset = self.query_one("#par-preset", Select).value
-        if preset is Select.NULL:
+        choice = self.query_one("#par-preset", Select)
+        preset = choice.value
+        if preset is Select.NULL:  # none is pre-selected where the advice has none for this card: say what Apply wants
+            choice.focus()
+            self.notify("Choose a preset in the list under Apply (Enter opens it), then Apply.", severity="warning")
             return
         form = self.query_one(ProfileForm)
         before = self._preset_settings()
