@@ -46,6 +46,30 @@ async def test_an_emptied_model_field_is_refused_not_replaced_by_the_model_check
         assert any(message.startswith("Name the base model") for message in _messages(app))
 
 
+async def test_check_on_an_emptied_model_field_puts_away_the_check_of_the_model_before(tmp_path: Path,
+                                                                                        monkeypatch) -> None:
+    """Check on the emptied field did nothing: the ✓ and "The profile will use: builtin:tiny-sd1" stayed beside it."""
+    monkeypatch.chdir(tmp_path)
+    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 1, "ModelScreen")
+        family, folder = screen.query_one("#model-family", Static), screen.query_one("#model-folder", Static)
+        assert str(family.render()).startswith("✓") and "builtin:tiny-sd1" in str(folder.render())
+        screen.query_one("#model-source", Input).value = ""
+        await pilot.click("#model-check")
+        await settle(pilot)
+        assert str(family.render()).startswith("✗ Name the base model")
+        assert str(folder.render()) == ""
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert app.screen is screen
+        app.goto(0)  # the draft kept the model checked before, which the step shows again
+        await settle(pilot)
+        screen = await at_step(app, pilot, 1, "ModelScreen")
+        assert screen.query_one("#model-source", Input).value == "builtin:tiny-sd1"
+        assert str(screen.query_one("#model-family", Static).render()).startswith("✓")
+
+
 async def test_caption_review_of_an_empty_folder_says_it_holds_no_images(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "empty").mkdir()

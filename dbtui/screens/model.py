@@ -30,6 +30,8 @@ from engine.profile.fields import written_path
 if TYPE_CHECKING:
     from engine.model_import import ConversionTarget
 
+NAME_IT = "Name the base model to fine-tune: a folder, hub id or file, or builtin:tiny-sd1 for the demo."
+
 
 class ModelScreen(WizardScreen):
     STEP = 1
@@ -113,6 +115,10 @@ aside, with a notification naming them (they come back if you return to the earl
         # A folder or file pasted quoted or as a file:// URL: read literally, it passed as a hub id.
         source = pasted_path(self.query_one("#model-source", Input).value)
         if not source:
+            # The ✓ and "The profile will use" were of the model checked before, which the empty field no longer
+            # names; the draft keeps it (Back and here again shows it) until another is named and checked.
+            self.query_one("#model-family", Static).update(Content.from_markup("[red]✗ $said[/]", said=NAME_IT))
+            self._forget_shown()
             return
         self.session.set("model.pretrained", source)
         self.failed_check = None
@@ -336,7 +342,7 @@ aside, with a notification naming them (they come back if you return to the earl
     def leave_problem(self) -> str | None:
         typed = pasted_path(self.query_one("#model-source", Input).value)
         if not typed:  # else the model checked before, which the empty field no longer shows, would go on
-            return "Name the base model to fine-tune: a folder, hub id or file, or builtin:tiny-sd1 for the demo."
+            return NAME_IT
         if typed != self.session.get("model.pretrained"):
             self.action_check()  # typed but not checked yet: Next must not drop it for the model before
             return f"Checking {typed} first: Next again once it shows ✓."
