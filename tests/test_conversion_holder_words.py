@@ -109,3 +109,24 @@ def test_a_dbtui_command_is_shown_as_typed(tmp_path: Path) -> None:
         holder.kill()
         holder.wait()
     assert f"by process {holder.pid}, `dbtui {folder}`," in said.message, said.message
+
+
+def test_machine_n_trainer_of_a_run_of_several_machines_is_stopped_from_machine_0(tmp_path: Path) -> None:
+    """Machine 1's trainer was advised `dbtui stop RUN` as any run's: on machine 1 that command only explains (the
+    run's controls are machine 0's), and a `kill` of it fails the run on every machine rather than stopping it."""
+    folder, run = tmp_path / "models" / "m-diffusers", tmp_path / "runs" / "person-1"
+    with _held(folder, "engine.runs.worker", str(run), "--profile", str(run / "profile-machine-1.toml")) as holder:
+        said = _said_while_waiting(folder, holder)
+    assert f"by process {holder.pid}, machine 1's trainer of the run of several machines in {run}," in said.message
+    assert f"`dbtui stop {run}` on machine 0" in said.advice and "fails on every machine" in said.advice
+    assert f"`kill {holder.pid}`" not in said.advice
+
+
+def test_a_stopped_machine_n_trainer_is_stopped_from_machine_0(tmp_path: Path) -> None:
+    folder, run = tmp_path / "models" / "m-diffusers", tmp_path / "runs" / "person-1"
+    with _held(folder, "engine.runs.worker", str(run), "--profile", str(run / "profile-machine-2.toml")) as holder:
+        os.kill(holder.pid, signal.SIGSTOP)
+        with pytest.raises(ConversionHeldError) as raised:
+            with converting_into(folder):
+                pass
+    assert f"`dbtui stop {run}` on machine 0" in str(raised.value) and "machine 2's trainer" in str(raised.value)

@@ -35,8 +35,26 @@ class Holder:
         return after[0] if after else None
 
     @property
+    def machine(self) -> str | None:
+        """The number of the machine other than 0 whose trainer this is (engine/runs/launcher.py names its
+        ``--profile RUN/profile-machine-N.toml``); None for machine 0's, or one run's only machine."""
+        if self.run is None or "--profile" not in self.command[:-1]:
+            return None
+        profile = Path(self.command[self.command.index("--profile") + 1]).stem
+        return profile.removeprefix("profile-machine-") if profile.startswith("profile-machine-") else None
+
+    @property
+    def stop(self) -> str:
+        """The command that ends its run: `dbtui stop` stops a run of several machines on machine 0 alone (on machine
+        N it only explains, cli/cmd_runs.py), and the run's folder may lie elsewhere there."""
+        command = f"`dbtui stop {shlex.quote(str(self.run))}`"
+        return command if self.machine is None else f"{command} on machine 0 (naming the run's folder there)"
+
+    @property
     def what(self) -> str:
         """``process PID`` and what it runs, where that can be read."""
+        if self.machine is not None:
+            return f"process {self.pid}, machine {self.machine}'s trainer of the run of several machines in {self.run}"
         if self.run is not None:
             return f"process {self.pid}, the trainer of the run in {self.run}"
         return f"process {self.pid}, `{_shown(self.command)}`" if self.command else f"process {self.pid}"
@@ -45,11 +63,15 @@ class Holder:
     def ending(self) -> str:
         """How to end its conversion instead of waiting. A run's trainer takes a `kill` as `dbtui stop`: it ends
         its run, once its conversion is done (set-up checks for a stop only between its stages), and hurries this one
-        not at all, which `kill PID` advised unsaid; any other command as the user ends it."""
+        not at all, which `kill PID` advised unsaid; any other command as the user ends it. Machine N's trainer has met
+        the others before it converts (engine/runs/worker.py): a `kill` ends its part alone, failing the run (README)."""
+        if self.machine is not None:
+            return ("a `kill` of that trainer ends this machine's part of the run once its conversion is done, without "
+                    "hurrying this one, and the run then fails on every machine: wait for it, or, to end the run too, "
+                    f"{self.stop}")
         if self.run is not None:
             return (f"that process is the run's trainer, and a `kill` of it ends the run, once the conversion is done, "
-                    f"without hurrying this one: wait for it, or, to end the run too, `dbtui stop "
-                    f"{shlex.quote(self.run)}`")
+                    f"without hurrying this one: wait for it, or, to end the run too, {self.stop}")
         if self.command:
             return (f"to end it instead, end that command (Ctrl-C in its terminal, or `kill {self.pid}`) and this one "
                     "converts")
@@ -101,6 +123,6 @@ def held_by_stopped(folder: Path, holder: Holder) -> ConversionHeldError:
         f"or kill -STOP): it converts nothing until continued, so this one does not wait for it. Continue it (`fg` in "
         f"its terminal, or `kill -CONT {holder.pid}`) and try again once it ends, " + (
             # A trainer stopped in its set-up ends its run only once its conversion is done: no sooner for a kill.
-            f"when this one uses its conversion; to end that run too, `dbtui stop {shlex.quote(holder.run)}` as well"
+            f"when this one uses its conversion; to end that run too, {holder.stop} as well"
             if holder.run is not None else
             f"or end it (`kill {holder.pid}`, then `kill -CONT {holder.pid}`) and try again at once"))
