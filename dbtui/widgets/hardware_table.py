@@ -36,7 +36,8 @@ def hardware_table(hw: Any, disk_problem: str | None = None) -> Table:
     table.add_row("xformers", _yes(hw.xformers))
     table.add_row("RAM", f"{_gb(hw.ram_available_mb)} free of {_gb(hw.ram_total_mb)}")
     # Names and paths as Text, not markup: Rich's escape() doubled the backslash that ends a path (C:\out\).
-    table.add_row("Disk", Text(disk_problem, style="red") if disk_problem else
-                  Text(f"{_gb(hw.disk_free_mb)} free at {hw.disk_path or 'the output folder'}"))
+    # Folded, not cut with an ellipsis: a long path is the one word here that says where.
+    table.add_row("Disk", Text(disk_problem, style="red", overflow="fold") if disk_problem else
+                  Text(f"{_gb(hw.disk_free_mb)} free at {hw.disk_path or 'the output folder'}", overflow="fold"))
     table.add_row("Python", hw.python)
     return table
