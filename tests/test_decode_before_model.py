@@ -164,8 +164,10 @@ def test_a_picture_rewritten_while_the_pass_runs_is_decoded_again(tmp_path: Path
     paths = _photos(tmp_path / "photos", 3)
     record = DecodedRecord(tmp_path / "run" / "cache" / "decoded.json")
 
+    # Cut once every picture has decoded, before the pass records them: the pool decodes in any order, so at the
+    # first done one good_0 may still wait its turn (cut first, it then failed the pass, seen under load).
     def rewrite_once_decoding(event) -> None:
-        if isinstance(event, PhaseProgress) and event.done == 1:
+        if isinstance(event, PhaseProgress) and event.done == len(paths):
             _cut_jpeg(paths[0])
 
     decode_each(paths, rewrite_once_decoding, "decoding", record=record)
