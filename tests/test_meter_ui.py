@@ -360,7 +360,7 @@ def test_dbtui_hardware_states_each_presets_estimate(tmp_path: Path, capsys) -> 
 
 
 def test_dbtui_hardware_states_what_the_whole_run_needs_beside_the_fits(tmp_path: Path, capsys) -> None:
-    """The column beside the fits said the steps alone: the lora preset's 3.1 GB, where its previews need 4.5 GB."""
+    """The column beside the fits said the steps alone: the lora preset's 3.1 GB, where its previews need 3.7 GB."""
     from dbtui.cli import main
     from engine.memory.preset_table import load_preset_estimates
 

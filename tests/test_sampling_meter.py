@@ -1,5 +1,5 @@
 """The memory meter's sampling moment (engine/memory/sampling.py) on the micro SD model, and the preview
-decode it counts (engine/training/sampling.py ``decode_previews``): large images one at a time, in tiles."""
+decode it counts (engine/training/sampling.py ``decode_previews``): one image at a time, large ones in tiles."""
 
 from __future__ import annotations
 
@@ -116,13 +116,43 @@ def _vae(block_out_channels: tuple[int, ...]) -> Any:
                          norm_num_groups=4, sample_size=64).eval()
 
 
-def test_previews_up_to_the_tile_size_decode_whole_as_before() -> None:
+def test_previews_up_to_the_tile_size_decode_whole_one_at_a_time() -> None:
     from engine.training.sampling import DECODE_TILE_PIXELS, decode_previews
 
     vae = _vae((4, 4))
-    latents = torch.randn(2, 4, DECODE_TILE_PIXELS // 2, 8)
+    latents = torch.randn(4, 4, DECODE_TILE_PIXELS // 2, 8)
+    decoded: list[tuple[int, ...]] = []
+    hook = vae.decoder.register_forward_hook(lambda module, args, out: decoded.append(tuple(args[0].shape)))
     with torch.no_grad():
-        assert torch.equal(decode_previews(vae, latents), vae.decode(latents, return_dict=False)[0])
+        previews = decode_previews(vae, latents)
+        hook.remove()
+        batched = vae.decode(latents, return_dict=False)[0]
+    assert decoded == [(1, 4, DECODE_TILE_PIXELS // 2, 8)] * 4  # whole images, never a batch of them
+    # The decoder sees each image alone either way: only the batched kernels' rounding differs.
+    torch.testing.assert_close(previews, batched, rtol=0, atol=1e-4)  # an 8-bit level is 8e-3 of the [-1, 1] range
+
+
+def test_the_meter_counts_one_decoded_preview_at_512_px_however_many_there_are() -> None:
+    """SD1.5's four previews at 512 px decoded as one batch held 3 GB where one takes 0.75: the LoRA preset's run need
+    was its previews' (4.5 GB), not its step's. One at a time, more previews add only their pixels."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from dbtui.presets import PRESETS
+    from engine.memory.architecture import architecture_of
+    from engine.memory.fake_models import build_fake_model
+    from engine.memory.preset_table import SD15, preset_profile
+    from engine.memory.sampling import measure_sampling
+
+    one = preset_profile(PRESETS["lora"], SD15, resolution=512, prior=False)
+    mode = FakeTensorMode(allow_non_fake_inputs=True)
+    model = build_fake_model(architecture_of(SD15, None), one, mode, trained_dtype=torch.float32)
+    generation = {}
+    for count in (1, 4):
+        profile = one.model_copy(update={"sampling": one.sampling.model_copy(update={"num_images": count})})
+        with mode:
+            generation[count] = measure_sampling(model, profile).generation
+    pixels = 4 * 3 * 512 * 512 * 4  # four fp32 images: the decoded list and its concatenation hold them twice
+    assert generation[1] > 0.5 * GIB and generation[1] <= generation[4] <= generation[1] + 2 * pixels
 
 
 def test_larger_previews_decode_one_image_at_a_time_in_blended_tiles() -> None:

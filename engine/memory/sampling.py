@@ -6,7 +6,7 @@ Every ``sampling.every_n_steps`` (or checkpoint), at the end, and at each ``[eva
 text encoders too unless the prompts were cached with the captions. The denoiser runs in eval mode
 without gradients at ``num_images`` images a call (twice that where the family's pipeline guides
 with a negative prompt), then the VAE decodes in its own dtype outside autocast
-(engine/training/sampling.py ``generate_images``; a large image one at a time, in tiles). Autocast runs
+(engine/training/sampling.py ``generate_images``: one image at a time, whole up to 512 px, in tiles above). Autocast runs
 without its cache (``Trainer.half_precision``): each half-precision copy of an fp32 weight lives only while
 its layer runs, so none is left during the decode.
 

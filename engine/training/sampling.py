@@ -49,7 +49,8 @@ def generate_images(pipe: Any, family: Family | None = None, *, previews: bool =
 # and 3 GB in fp32 (the memory meter), beside the denoiser and the optimizer's state, which took the 8 GB
 # SDXL LoRA preset over its card. Larger images are decoded one at a time in overlapping, blended tiles of
 # this size (diffusers' VAE slicing and tiling): about 0.4 GB in bf16 at any size. Images this size or
-# smaller decode whole, as they always have.
+# smaller decode whole, one at a time: four SD1.5 previews at 512 px decoded as one batch held 3.4 GB,
+# above the LoRA preset's training step.
 DECODE_TILE_PIXELS = 512
 
 
@@ -72,20 +73,23 @@ def _sliced_and_tiled(vae: Any) -> Iterator[None]:
 
 
 def decode_one_by_one(vae: Any, latents: torch.Tensor) -> torch.Tensor:
-    """Class images from ``latents``, decoded whole (they train the model: never in tiles, whose blended seams change
-    pixels) and one at a time, as diffusers' VAE slicing does, to the byte. Decoded as one batch, prior.sample_batch_size
-    images at 1024 px held 1.5-3 GB each at once; one at a time the decode holds one image's, whatever that setting, so
+    """Class images (and previews up to ``DECODE_TILE_PIXELS``) from ``latents``, decoded whole (class images train the
+    model: never in tiles, whose blended seams change pixels) and one at a time, as diffusers' VAE slicing does, to the
+    byte. Decoded as one batch, prior.sample_batch_size images at 1024 px held 1.5-3 GB each at once; one at a time the decode holds one image's, whatever that setting, so
     the memory meter need not read it (engine/memory/inputs.py). The decoder sees each image alone either way: a batch's
     pixels differ only by the batched kernels' rounding."""
     return torch.cat([vae.decode(latent, return_dict=False)[0] for latent in latents.split(1)])
 
 
 def decode_previews(vae: Any, latents: torch.Tensor) -> torch.Tensor:
-    """Preview images from ``latents`` (in the VAE's form and dtype); the caller has turned autocast off.
+    """Preview images from ``latents`` (in the VAE's form and dtype), one at a time, so that the decode's memory does not
+    grow with ``sampling.num_images``: whole up to ``DECODE_TILE_PIXELS``, in tiles above; the caller has turned autocast off.
 
     The memory meter decodes through this too (engine/memory/sampling.py), so it counts what previews do."""
     pixels = max(latents.shape[-2:]) * vae_scale_factor(vae)
-    with _sliced_and_tiled(vae) if pixels > DECODE_TILE_PIXELS else contextlib.nullcontext():
+    if pixels <= DECODE_TILE_PIXELS:
+        return decode_one_by_one(vae, latents)
+    with _sliced_and_tiled(vae):
         return vae.decode(latents, return_dict=False)[0]
 
 
