@@ -41,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "its nearest folder that exists; default: with --profile, its saving.output_dir, else here, "
                         "the folder dbtui runs in)")
     parser.add_argument("--json", action="store_true", help="print the probe as JSON (\"family\": sd, sd2, sdxl or flux; "
-                        "\"figures_at_px\": the size the SD presets' figures were measured at); each preset's \"fits\" says by card "
+                        "\"figures_at_px\": the size the SD presets' figures were measured at, \"trains_at_px\": the "
+                        "profile's dataset.resolution); each preset's \"fits\" says by card "
                         "whether it fits, and \"judged_with_prior\" whether that was judged with prior preservation "
                         "(\"fits_with_prior\" is the same, its old name, kept for scripts: read judged_with_prior)")
     parser.add_argument("--card", action="append", type=card_size, metavar="GB",
