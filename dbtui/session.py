@@ -150,9 +150,9 @@ class Session:
 
     @property
     def trains_at(self) -> int | None:
-        """The draft's dataset.resolution for the hardware advice (SD2.x is judged at 768 px above 512); None where
-        unset or typed as no whole number ("768px", which the profile check marks): compared with 512, that ended the
-        wizard on a TypeError."""
+        """The draft's dataset.resolution for the hardware advice (an SD draft is judged at the measured size that holds
+        it: engine.hardware.machine.sized_family); None where unset or typed as no whole number ("768px", which the
+        profile check marks): compared with 512, that ended the wizard on a TypeError."""
         value = self.get("dataset.resolution")
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
