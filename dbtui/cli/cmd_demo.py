@@ -13,6 +13,8 @@ from dbtui.cli.common import ExamplesFormatter, add_overrides, launch_waited
 from engine.errors import DbtuiError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from engine.profile import Profile
     from engine.runs.folder import RunFolder
 
@@ -46,11 +48,17 @@ def demo_name(workdir: Path) -> str:
     WORKDIR/NAME.toml: a demo writes over no earlier run, and over no profile the user has edited."""
     from engine.runs.folder import RunFolder
 
-    name, n = "tiny-demo", 1
-    while RunFolder(workdir / "runs" / name).events.exists() or (workdir / f"{name}.toml").exists():
+    return first_free("tiny-demo", lambda name: RunFolder(workdir / "runs" / name).events.exists()
+                      or (workdir / f"{name}.toml").exists())
+
+
+def first_free(name: str, taken: Callable[[str], bool]) -> str:
+    """The first of NAME, NAME-2, … that is not ``taken``."""
+    candidate, n = name, 1
+    while taken(candidate):
         n += 1
-        name = f"tiny-demo-{n}"
-    return name
+        candidate = f"{name}-{n}"
+    return candidate
 
 
 def builtins_built(profile: Profile) -> bool:
@@ -128,19 +136,11 @@ def closing_words(profile: Profile, folder: RunFolder, path: Path) -> str:
     if evaluation.enabled and random:
         lines.append(f"its scores come from random-weight scorers ({', '.join(random)}): they show how scoring "
                      "works, not how good the model is")
-    again = _free_run_name(folder.path.parent, "another-run")
+    # The first with no folder: an earlier demo's hint, once followed, made another-run's run, and a run is never
+    # started over a finished one.
+    again = first_free("another-run", lambda name: (folder.path.parent / name).exists())
     lines.append(f"train it again headless under a new name: dbtui run {shlex.quote(str(path))} --set name={again}")
     return "\n".join(lines)
-
-
-def _free_run_name(runs: Path, name: str) -> str:
-    """The first of NAME, NAME-2, … with no folder in RUNS: an earlier demo's hint, once followed, made NAME's run,
-    and a run is never started over a finished one."""
-    candidate, n = name, 1
-    while (runs / candidate).exists():
-        n += 1
-        candidate = f"{name}-{n}"
-    return candidate
 
 
 def _model_of(profile: Profile, folder: RunFolder) -> Path:
