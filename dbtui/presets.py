@@ -143,13 +143,20 @@ def preset_values(session: Session, name: str) -> dict[str, Any]:
     if name not in TIER_PRESETS:
         return preset
     untouched = {key: before for key, (before, put) in session.preset_left.items() if _as_left(session, key) == put}
-    for key in untouched:  # put back below: the preset's value, set aside, would come back over it
-        session.aside.pop(key, None)
     draft = Session(data=copy.deepcopy(session.data))  # the draft as it was before those settings were put
     draft.merge(_nested(untouched))
     owned = _flat(preset)
     session.preset_left = {key: (draft.get(key), value) for key, value in owned.items()}
-    return merged_tables(_nested({key: before for key, before in untouched.items() if key not in owned}), preset)
+    back = {key: before for key, before in untouched.items() if key not in owned}
+    for key, before in untouched.items():
+        if key in session.aside and session.get(key) is None:
+            # The preset's value, set aside, gives way: the new preset's own, or the draft's own, which goes back aside
+            # in its place, for settle to restore where its rule holds again (the demo's 60-step warm-up under the
+            # cosine put back): merged into the draft beside a constant schedule the user chose, it was an error.
+            del session.aside[key]
+            if key in back and back.pop(key) is not None:
+                session.aside[key] = before
+    return merged_tables(_nested(back), preset)
 
 
 def _as_left(session: Session, key: str) -> Any:

@@ -168,6 +168,19 @@ def test_a_warm_up_set_aside_under_a_presets_constant_schedule_is_put_back_too()
     assert session.get("optimizer.lr_warmup_steps") == Session.for_demo().get("optimizer.lr_warmup_steps") == 60
 
 
+def test_a_warm_up_set_aside_under_the_users_constant_schedule_stays_aside() -> None:
+    """sdxl-full's warm-up of 100 set aside by the constant schedule the user chose: lora put the demo's 60 back into
+    the draft beside that constant schedule, an error Next refused ("warm-up needs lr_scheduler = ...")."""
+    session = applied(Session.for_demo(), "sdxl-full")
+    session.set("optimizer.lr_scheduler", "constant")
+    settle(session, {"optimizer.lr_scheduler"})
+    applied(session, "lora")
+    assert session.get("optimizer.lr_scheduler") == "constant" and session.validate()[1] == []
+    session.set("optimizer.lr_scheduler", "cosine")  # the demo's warm-up comes back with a schedule that warms up
+    settle(session, {"optimizer.lr_scheduler"})
+    assert session.get("optimizer.lr_warmup_steps") == Session.for_demo().get("optimizer.lr_warmup_steps") == 60
+
+
 def test_a_setting_the_user_changed_after_a_preset_stays() -> None:
     session = applied(Session.for_demo(), "sdxl-lora")
     session.set("dataset.resolution", 768)
