@@ -3,6 +3,7 @@ a ``~``, a file or folder that is no model, and a family switched after Paramete
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,39 @@ async def test_check_on_an_emptied_model_field_puts_away_the_check_of_the_model_
         screen = await at_step(app, pilot, 1, "ModelScreen")
         assert screen.query_one("#model-source", Input).value == "builtin:tiny-sd1"
         assert str(screen.query_one("#model-family", Static).render()).startswith("✓")
+
+
+class _HeldCheckEngine(FakeEngine):
+    """Its check of the SDXL folder waits for ``answer``: a hub model's check downloads its config meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer = threading.Event()
+
+    def inspect_model(self, source: str):
+        if source == "models/sdxl-base":
+            self.answer.wait(10)
+        return super().inspect_model(source)
+
+
+async def test_a_check_answered_after_the_field_was_emptied_shows_no_tick(tmp_path: Path, monkeypatch) -> None:
+    """Check on the emptied field while the model typed before was still being checked: that check's answer then put
+    "✓ diffusers folder: Stable Diffusion XL" and "The profile will use: models/sdxl-base" beside the empty field."""
+    monkeypatch.chdir(tmp_path)
+    engine = _HeldCheckEngine()
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 1, "ModelScreen")
+        field, family = screen.query_one("#model-source", Input), screen.query_one("#model-family", Static)
+        field.value = "models/sdxl-base"
+        await pilot.click("#model-check")
+        field.value = ""
+        await pilot.click("#model-check")
+        engine.answer.set()
+        await settle(pilot, 0.5)
+        assert field.value == "" and app.session.model_info.source == "models/sdxl-base"
+        assert str(family.render()).startswith("✗ Name the base model"), family.render()
+        assert str(screen.query_one("#model-folder", Static).render()) == ""
 
 
 async def test_caption_review_of_an_empty_folder_says_it_holds_no_images(tmp_path: Path, monkeypatch) -> None:

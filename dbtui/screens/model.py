@@ -115,10 +115,8 @@ aside, with a notification naming them (they come back if you return to the earl
         # A folder or file pasted quoted or as a file:// URL: read literally, it passed as a hub id.
         source = pasted_path(self.query_one("#model-source", Input).value)
         if not source:
-            # The ✓ and "The profile will use" were of the model checked before, which the empty field no longer
-            # names; the draft keeps it (Back and here again shows it) until another is named and checked.
-            self.query_one("#model-family", Static).update(Content.from_markup("[red]✗ $said[/]", said=NAME_IT))
-            self._forget_shown()
+            # The draft keeps the model checked before (Back and here again shows it) until another is named and checked.
+            self._say_name_it()
             return
         self.session.set("model.pretrained", source)
         self.failed_check = None
@@ -130,6 +128,11 @@ aside, with a notification naming them (they come back if you return to the earl
         self._forget_shown()
         # model.vae and model.tokenizer (an opened profile's) stand for the folder's parts they replace.
         self.inspect(source, {key: value for key in ("vae", "tokenizer") if (value := self.session.get(f"model.{key}"))})
+
+    def _say_name_it(self) -> None:
+        """The empty field names no model: the ✓ and "The profile will use" of the one checked before are put away."""
+        self.query_one("#model-family", Static).update(Content.from_markup("[red]✗ $said[/]", said=NAME_IT))
+        self._forget_shown()
 
     def _forget_shown(self) -> None:
         """What the screen said of the model checked before: it is not the one named now (its Convert converted
@@ -234,7 +237,10 @@ aside, with a notification naming them (they come back if you return to the earl
             note = aside_note(self.session, settle(self.session, {FAMILY}))  # what this model's family cannot honour
             if note:
                 self.notify(note, title="Set aside", timeout=10)
-            self._show(message.result)
+            if pasted_path(self.query_one("#model-source", Input).value):
+                self._show(message.result)
+            else:  # emptied while it was checked: its ✓ would stand beside the empty field
+                self._say_name_it()
         elif message.what == "target":
             self._answer(*message.result)
         else:
