@@ -11,6 +11,9 @@ from engine.events import Warning
 from engine.profile.schedule_warnings import WARMUP_KEY, warmup_shortfall
 
 
+FUSED_DEVICES = ("cuda", "cpu")  # where torch.optim.AdamW(fused=True) runs
+
+
 class OptimizerUnavailableError(DbtuiError):
     """The chosen optimizer cannot run here; the message names an alternative."""
 
@@ -35,8 +38,10 @@ def build_optimizer(name: str, params: list[dict[str, Any]], settings: Any, lr: 
     """The optimizer ``name`` over ``params`` with the profile's betas, decay and eps."""
     betas = (settings.beta1, settings.beta2)
     if name == "adamw":
-        on_cuda = all(p.is_cuda for group in params for p in group["params"])
-        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=settings.weight_decay, eps=settings.eps, fused=on_cuda or None)
+        # torch's fused kernel on a CPU too (torch 2.4+): its default there loops over the weights in Python, a fifth
+        # of the tiny demo's step (28 ms of 160 a step, fused 6).
+        fused = all(p.device.type in FUSED_DEVICES for group in params for p in group["params"])
+        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=settings.weight_decay, eps=settings.eps, fused=fused or None)
     if name == "adamw8bit":
         return _bitsandbytes(name).optim.AdamW8bit(params, lr=lr, betas=betas, weight_decay=settings.weight_decay, eps=settings.eps)
     if name == "lion8bit":
