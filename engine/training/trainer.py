@@ -23,6 +23,7 @@ from engine.builtin import concept_folders
 from engine.errors import DbtuiError
 from engine.training.accelerator import end_training
 from engine.training.class_generation import run_class_images
+from engine.training.cpu_threads import limit_cpu_threads
 from engine.training.distributed import main_process_says
 from engine.training.run_total import KeptTotal
 from engine.data.batches import Batch, epoch_batches, optimizer_steps, process_batches
@@ -159,6 +160,7 @@ class Trainer:
             check_lora_targets_of(self.components, profile)
             for key, message in self.components.family.profile_warnings(profile, precision) + resolution_warnings(profile.dataset, self.components.size_multiple):
                 self.emit(Warning(message=f"{key}: {message}"))
+        limit_cpu_threads(self.device.type, self.components.unet)
         self.objective = self.components.family.objective(self.components.noise_scheduler, profile.training)
         self.buckets = bucket_list(profile.dataset.resolution, profile.dataset.bucketing, profile.dataset.buckets, self.components.size_multiple)
         class_images = run_class_images(self) if profile.prior.enabled else {}
