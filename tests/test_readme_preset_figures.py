@@ -51,3 +51,13 @@ def test_the_paragraph_gives_only_figures_of_the_table() -> None:
     paragraph, _ = _presets_section()
     figures = FIGURE.findall(" ".join(paragraph.split()))
     assert figures and set(figures) <= stored, sorted(set(figures) - stored)
+
+
+def test_the_sampling_passes_the_readme_gives_are_the_tables() -> None:
+    """It gave `flux-lora-16gb`'s previews 8.5 GB, their batched decode's, after they went one at a time (8.4 GB)."""
+    text = README.read_text(encoding="utf-8")
+    sentence = " ".join(text.split("The presets' sampling passes on the card:", 1)[1].split("A quantized", 1)[0].split())
+    given = re.findall(r"`([a-z0-9-]+)` (\d+\.\d GB)", sentence)
+    rows = load_preset_estimates()
+    assert len(given) >= 7
+    assert given == [(name, _gb(rows[name].need().sampling_card_need)) for name, _ in given]
