@@ -185,7 +185,7 @@ SD_FIGURES = {"builtin:sd15-random": "SD1.5's", "stabilityai/stable-diffusion-2-
 def _other_size(args: argparse.Namespace, resolution: int, family: str, beyond: int | None) -> str | None:
     """Where the SD presets, which keep a profile's resolution, train this profile above every size their figures were
     measured at (``beyond``: the largest), the sentence that says so and names the `dbtui fit` that estimates it: an
-    SD1.5 profile at 1024 px was picked full-8bit for a 12 GB card by its 5.3 GB at 512 px."""
+    SD1.5 profile at 1024 px was picked full-8bit for a 12 GB card by its figure at 512 px."""
     import shlex
 
     from engine.memory.preset_table import ROW_SETS

@@ -184,7 +184,7 @@ def _sd_model_said(family: str) -> str:
 def sized_family(family: str, resolution: int | None) -> str:
     """The advice family for a model of advice family ``family`` trained at ``resolution`` px (None: as given): the SD
     presets keep a draft's size, so an SD draft is judged by their rows measured at the smallest size at or above its
-    own (an SD1.5 draft at 1024 px was picked full-8bit for a 12 GB card by its 5.3 GB at 512 px). Above every size
+    own (an SD1.5 draft at 1024 px was picked full-8bit for a 12 GB card by its figure at 512 px). Above every size
     measured, the largest's (``unmeasured_size`` says so, for the advice to say it and pick none)."""
     sizes = measured_sizes(base_family(family))
     if not sizes or resolution is None:

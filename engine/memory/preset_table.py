@@ -45,7 +45,7 @@ class RowSet:
 
 # By advice family (engine.hardware.machine.FAMILY_PRESETS): the rows its SD presets are judged by. The SD presets keep
 # a draft's size, so each family is measured at the sizes drafts train at: an SD1.5 draft at 1024 px was picked
-# full-8bit for a 12 GB card by its 5.3 GB at 512 px.
+# full-8bit for a 12 GB card by its figure at 512 px.
 ROW_SETS = {
     "sd-768": RowSet("sd_768", "sd", SD15, 768),
     "sd-1024": RowSet("sd_1024", "sd", SD15, 1024),

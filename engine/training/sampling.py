@@ -75,9 +75,9 @@ def _sliced_and_tiled(vae: Any) -> Iterator[None]:
 def decode_one_by_one(vae: Any, latents: torch.Tensor) -> torch.Tensor:
     """Class images (and previews up to ``DECODE_TILE_PIXELS``) from ``latents``, decoded whole (class images train the
     model: never in tiles, whose blended seams change pixels) and one at a time, as diffusers' VAE slicing does, to the
-    byte. Decoded as one batch, prior.sample_batch_size images at 1024 px held 1.5-3 GB each at once; one at a time the decode holds one image's, whatever that setting, so
-    the memory meter need not read it (engine/memory/inputs.py). The decoder sees each image alone either way: a batch's
-    pixels differ only by the batched kernels' rounding."""
+    byte. Decoded as one batch, prior.sample_batch_size images at 1024 px held 1.5-3 GB each at once; one at a time the
+    decode holds one image's, whatever that setting, so the memory meter need not read it (engine/memory/inputs.py). The
+    decoder sees each image alone either way: a batch's pixels differ only by the batched kernels' rounding."""
     return torch.cat([vae.decode(latent, return_dict=False)[0] for latent in latents.split(1)])
 
 
