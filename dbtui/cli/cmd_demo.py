@@ -26,7 +26,7 @@ class DemoProfileExistsError(DbtuiError):
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="train the built-in tiny model on the demo dataset (CPU, a few minutes)",
+        help="train the built-in tiny model on the demo dataset (CPU, a minute or two)",
         description="Build the tiny built-in Stable Diffusion model and a synthetic dataset, then run "
         "the whole pipeline on them: class images, caching, training, samples, checkpoints and outputs. "
         "Needs no GPU and no downloads. The tiny model is pre-trained on coloured shapes but has never "

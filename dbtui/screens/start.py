@@ -43,7 +43,7 @@ class StartScreen(Screen[Session | None]):
 **New profile** walks through five steps (hardware, model, dataset, parameters, training)
 and keeps every choice in one TOML profile. **Open a profile** edits one you saved.
 **Attach** watches a training run, also one started from another terminal or `dbtui run`.
-**Demo** trains a tiny built-in model on the CPU in a few minutes: no GPU, no downloads.
+**Demo** trains a tiny built-in model on the CPU in a minute or two: no GPU, no downloads.
 
 Watch out: nothing is written to disk until you save the profile (Ctrl+S on Parameters)
 or start training.
