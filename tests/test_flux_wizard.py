@@ -237,7 +237,7 @@ async def test_the_wizard_trains_a_tiny_flux_lora_on_an_nf4_base_by_keyboard(tin
         assert json.loads(index.read_text(encoding="utf-8"))["_class_name"] == "FluxPipeline"
 
 
-@pytest.mark.parametrize(("family", "card"), [("flux", 11), ("sd", 4.5), ("sdxl", 7.6)])
+@pytest.mark.parametrize(("family", "card"), [("flux", 11), ("sd", 3.65), ("sdxl", 7.6)])
 def test_a_card_told_it_is_too_small_is_told_a_need_above_its_size(family: str, card: float) -> None:
     """`dbtui hardware --family flux --card 11` (an RTX 2080 Ti's or 1080 Ti's size) said "too little even for a LoRA
     on an NF4 base at 512 px, which needs about 11 GB": the LoRA needs 11.03 GB, rounded to the card's own size."""
