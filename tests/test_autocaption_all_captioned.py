@@ -58,3 +58,22 @@ def test_overwrite_or_one_uncaptioned_image_still_loads_it(captioned: Path, monk
     assert main(["dataset", "caption", str(captioned), "--auto", "blip"]) == 0
     assert "1 captions written, 2 kept" in capsys.readouterr().out
     assert [CaptionStore(captioned).read(f"{i}.png") for i in range(3)] == ["a photo", "mine", "a photo"]
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_the_cli_plans_each_folder_once(captioned: Path, monkeypatch, capsys, overwrite: bool) -> None:
+    """The CLI planned each folder for its "nothing to caption" check, then the engine planned it again to write: two
+    looks that could disagree (a caption typed between them), and every caption file read twice."""
+    module = sys.modules["engine.dataset.autocaption"]
+    monkeypatch.setattr(module, "_Blip", _SaysAPhoto)
+    looks = []
+
+    def counted(owners, folder):
+        looks.append(folder)
+        return linked(owners, folder)
+
+    linked = module.linked_captions
+    monkeypatch.setattr(module, "linked_captions", counted)
+    assert main(["dataset", "caption", str(captioned), "--auto", "blip"] + ["--overwrite"] * overwrite) == 0
+    assert looks == [captioned]
+    assert ("3 captions written" if overwrite else "nothing to caption") in capsys.readouterr().out

@@ -15,7 +15,6 @@ from dbtui.cli.profile_decides import (RECURSIVE_WITH_PROFILE, folder_without_pr
 
 if TYPE_CHECKING:
     from engine.dataset import CaptionStore
-    from engine.dataset.autocaption import Captioner
 
 
 def register_caption(commands: argparse._SubParsersAction) -> None:
@@ -70,24 +69,48 @@ def _caption(args: argparse.Namespace) -> int:
     console = unpadded_console()
     # Listed once here for the refusal below and the edit: each listing of 10,000 images takes 0.3 s.
     stores = [CaptionStore(folder, extension, recursive=args.recursive, list_once=True) for _, folder in folders]
+    if args.auto:
+        return _autocaption(console, args, folders, stores)
     if not (args.frequency or args.undo):  # --frequency only reads; --undo may revert captions of images since removed
-        for store in stores:  # every folder before the load or an edit, as _folders refuses them before any is done
-            refuse_no_images(store, "nothing to caption, so the captioner was not loaded" if args.auto else
-                             "nothing to edit, so no caption was changed")
-    captioner = None
-    if args.auto:  # once for every folder: each concept's loaded the model again (BLIP's base: seconds each)
-        from engine.dataset import load_captioner
-        from engine.dataset.autocaption import captions_to_write
-
-        # Every image captioned: the load (online, a download of a GB; offline, its failure) would be for nothing.
-        if any(captions_to_write(store, args.overwrite) for store in stores):
-            captioner = load_captioner(args.auto, args.model)
+        for store in stores:  # every folder before an edit, as _folders refuses them before any is done
+            refuse_no_images(store, "nothing to edit, so no caption was changed")
     code = 0
     for (heading, folder), store in zip(folders, stores):
         if heading:
             console.print(f"[bold]{markup_safe(heading)}[/]")
         code = max(code, _caption_folder(console, argparse.Namespace(**{**vars(args), "folder": folder, "extension": extension}),
-                                         store, captioner))
+                                         store))
+    return code
+
+
+def _autocaption(console, args: argparse.Namespace, folders: list[tuple[str | None, str]],
+                 stores: list[CaptionStore]) -> int:
+    """--auto on every folder, each planned once: the plan that decides whether the captioner loads (a download of a
+    GB) is the one written, so "nothing to caption" and the captions written come from the same look."""
+    from engine.dataset.autocaption import plan_autocaption, write_captions
+
+    from dbtui.console import PhaseDisplay
+
+    plans = [plan_autocaption(store, args.overwrite) for store in stores]  # every folder refused before the load
+    captioner = None
+    if any(plan.todo for plan in plans):  # once for every folder: each concept's loaded the model again
+        from engine.dataset import load_captioner
+
+        captioner = load_captioner(args.auto, args.model)
+    code = 0
+    for (heading, _), plan in zip(folders, plans):
+        if heading:
+            console.print(f"[bold]{markup_safe(heading)}[/]")
+        with PhaseDisplay(console=console) as progress:
+            result = write_captions(plan, captioner, backend=args.auto, emit=progress)
+        if result.written or result.failed or not result.skipped:
+            console.print(f"{len(result.written)} captions written, {len(result.skipped)} kept (use --overwrite to redo)")
+        else:
+            console.print(f"nothing to caption: all {len(result.skipped)} images have captions; use --overwrite to "
+                          "redo them")
+        for image, reason in result.failed:
+            console.print(f"[red]failed[/] {markup_safe(image)}: {markup_safe(reason)}")
+        code = max(code, 1 if result.failed else 0)
     return code
 
 
@@ -133,26 +156,9 @@ def _folders(args: argparse.Namespace) -> tuple[list[tuple[str | None, str]], st
             for index, folder in zip(indices, folders)], extension
 
 
-def _caption_folder(console, args: argparse.Namespace, store: CaptionStore, captioner: Captioner | None = None) -> int:
-    """``args``' caption action on ``store``, ``args.folder``'s captions of ``args.extension``; 1 where any was left
-    alone. ``captioner``: --auto's, loaded once for every folder (None: none to load, or loaded where needed)."""
-    from engine.dataset import autocaption
-
-    from dbtui.console import PhaseDisplay
-
-    if args.auto:
-        with PhaseDisplay(console=console) as progress:
-            result = autocaption(args.folder, backend=args.auto, model=args.model, overwrite=args.overwrite,
-                                 extension=args.extension, recursive=args.recursive, emit=progress,
-                                 captioner=captioner)
-        if result.written or result.failed or not result.skipped:
-            console.print(f"{len(result.written)} captions written, {len(result.skipped)} kept (use --overwrite to redo)")
-        else:
-            console.print(f"nothing to caption: all {len(result.skipped)} images have captions; use --overwrite to "
-                          "redo them")
-        for image, reason in result.failed:
-            console.print(f"[red]failed[/] {markup_safe(image)}: {markup_safe(reason)}")
-        return 1 if result.failed else 0
+def _caption_folder(console, args: argparse.Namespace, store: CaptionStore) -> int:
+    """``args``' caption edit (or --frequency, --undo) on ``store``, ``args.folder``'s captions of ``args.extension``;
+    1 where any was left alone."""
     if args.frequency:
         for tag, count in (tags := store.tag_frequency()):
             console.print(f"{count:6d}  {markup_safe(tag)}", highlight=False)

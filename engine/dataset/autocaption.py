@@ -54,19 +54,26 @@ def autocaption(
     threshold: float = 0.35,
     character_threshold: float = 0.85,
     emit: Callable[[Event], None] | None = None,
-    captioner: Captioner | None = None,
 ) -> AutocaptionResult:
     """Caption the images of ``folder`` with ``backend`` loaded from ``model`` (a local path or a hub id).
 
-    ``threshold`` and ``character_threshold`` are the WD14 tag probabilities to keep. ``captioner``: one already
-    loaded (``load_captioner``), used in place of loading ``backend``, so that several folders take one load.
+    ``threshold`` and ``character_threshold`` are the WD14 tag probabilities to keep. Several folders with one load:
+    ``plan_autocaption`` each, ``load_captioner`` once, then ``write_captions``.
     """
-    emit = emit or (lambda event: None)
     store = CaptionStore(folder, extension, recursive=recursive)
-    refuse_no_images(store)
-    todo, skipped, failed, before = _plan(store, overwrite)
-    if captioner is None and todo:  # all captioned: no load (a download of a GB) for nothing to write
-        captioner = load_captioner(backend, model, threshold, character_threshold)
+    plan = plan_autocaption(store, overwrite)
+    # All captioned: no load (a download of a GB) for nothing to write.
+    captioner = load_captioner(backend, model, threshold, character_threshold) if plan.todo else None
+    return write_captions(plan, captioner, backend=backend, batch_size=batch_size, emit=emit)
+
+
+def write_captions(plan: AutocaptionPlan, captioner: Captioner | None, *, backend: str = "blip", batch_size: int = 4,
+                   emit: Callable[[Event], None] | None = None) -> AutocaptionResult:
+    """Write the captions ``plan`` lists with ``captioner`` (None only where the plan writes none): the plan the caller
+    read to decide whether to load one, so that what it was told and what is written cannot differ."""
+    emit = emit or (lambda event: None)
+    todo, skipped, failed, before = list(plan.todo), list(plan.skipped), list(plan.failed), plan.before
+    store = plan.store
     emit(PhaseStarted(phase="autocaption", total=len(todo), description=f"writing {len(todo)} captions with {backend}"))
     started = time.monotonic()
     written, meanwhile = [], []  # meanwhile: images given a caption while the captioner ran
@@ -84,7 +91,8 @@ def autocaption(
                 break
             else:
                 failed += problems
-        for image, caption in zip(ready, captioner(pictures) if pictures else []):
+        assert captioner is not None or not pictures, "a plan with captions to write needs a captioner"
+        for image, caption in zip(ready, captioner(pictures) if captioner and pictures else []):
             path = store.caption_file(image)
             if store.write_if_unchanged(image, caption, before[path]):
                 written.append(str(path))
@@ -95,20 +103,18 @@ def autocaption(
     return AutocaptionResult(tuple(written), tuple(skipped + meanwhile), tuple(failed))
 
 
-class _Plan(NamedTuple):
+class AutocaptionPlan(NamedTuple):
+    store: CaptionStore  # the folder's captions, listed once for the plan and the writes
     todo: list[list[Path]]  # the images of each caption file to write
     skipped: list[str]  # an image of each caption kept
     failed: list[tuple[str, str]]  # (image, why its caption may not be written)
     before: dict[Path, bytes | None]  # each caption file as it was when listed to caption
 
 
-def captions_to_write(store: CaptionStore, overwrite: bool = False) -> int:
-    """How many caption files ``autocaption`` would write in ``store``'s folder: where none, no captioner need load."""
-    return len(_plan(store, overwrite).todo)
-
-
-def _plan(store: CaptionStore, overwrite: bool) -> _Plan:
-    """Which caption files of ``store`` are to be written, kept, or may not be written."""
+def plan_autocaption(store: CaptionStore, overwrite: bool = False) -> AutocaptionPlan:
+    """Which caption files of ``store`` are to be written, kept, or may not be written; a CaptionError where its
+    folder holds no image. No ``todo``: no captioner need load."""
+    refuse_no_images(store)
     skipped: list[str] = []
     todo: list[list[Path]] = []
     failed: list[tuple[str, str]] = []
@@ -136,7 +142,7 @@ def _plan(store: CaptionStore, overwrite: bool) -> _Plan:
             failed.append((str(owners[0]), why))
         else:
             todo.append(owners)
-    return _Plan(todo, skipped, failed, before)
+    return AutocaptionPlan(store, todo, skipped, failed, before)
 
 
 def _not_to_write(path: Path, near: Path | None, owners: list[Path], extension: str) -> str | None:
