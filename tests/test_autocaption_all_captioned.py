@@ -77,3 +77,16 @@ def test_the_cli_plans_each_folder_once(captioned: Path, monkeypatch, capsys, ov
     assert main(["dataset", "caption", str(captioned), "--auto", "blip"] + ["--overwrite"] * overwrite) == 0
     assert looks == [captioned]
     assert ("3 captions written" if overwrite else "nothing to caption") in capsys.readouterr().out
+
+
+def test_nothing_to_write_starts_no_phase(captioned: Path, monkeypatch, capsys) -> None:
+    """Piped (`| cat`), a folder all captioned logged "[autocaption] started writing 0 captions" and "done", as if a
+    writing had begun, above "nothing to caption"."""
+    monkeypatch.setattr(sys.modules["engine.dataset.autocaption"], "_Blip", _never_loaded)
+    assert main(["dataset", "caption", str(captioned), "--auto", "blip"]) == 0
+    said = capsys.readouterr().out
+    assert "[autocaption]" not in said, said
+    assert "nothing to caption: all 3 images have captions" in " ".join(said.split())
+    events = []
+    assert autocaption(captioned, backend="blip", emit=events.append).skipped
+    assert events == []

@@ -74,6 +74,8 @@ def write_captions(plan: AutocaptionPlan, captioner: Captioner | None, *, backen
     emit = emit or (lambda event: None)
     todo, skipped, failed, before = list(plan.todo), list(plan.skipped), list(plan.failed), plan.before
     store = plan.store
+    if not todo:  # no phase: a log (stdout not a terminal) said "started writing 0 captions" of a folder all captioned
+        return AutocaptionResult((), tuple(skipped), tuple(failed))
     emit(PhaseStarted(phase="autocaption", total=len(todo), description=f"writing {len(todo)} captions with {backend}"))
     started = time.monotonic()
     written, meanwhile = [], []  # meanwhile: images given a caption while the captioner ran
