@@ -32,3 +32,16 @@ def test_every_concept_is_refused_before_any_is_edited(tmp_path: Path, capsys) -
     assert main(["dataset", "caption", "--profile", str(profile), "--add-tag", "ohwx"]) == 2
     assert f"no images in {tmp_path / 'empty'}: nothing to edit" in " ".join(capsys.readouterr().err.split())
     assert not (tmp_path / "dogs" / "a.txt").exists()
+
+
+@pytest.mark.parametrize("nothing", ["NOTHING_TO_CAPTION", "NOTHING_TO_EDIT"])
+def test_the_refusal_is_one_for_captioning_and_edits(tmp_path: Path, nothing: str) -> None:
+    """The edits took their refusal from the auto-captioning module, whose default words were the captioner's: it now
+    has a module of its own, which both use, and each names what it does not do."""
+    from engine.dataset import CaptionError, CaptionStore, no_images
+
+    words = getattr(no_images, nothing)
+    with pytest.raises(CaptionError, match=f"no images in .*: {words}"):
+        no_images.refuse_no_images(CaptionStore(tmp_path), words)
+    textured(0, (32, 32)).save(tmp_path / "a.png")
+    no_images.refuse_no_images(CaptionStore(tmp_path), words)

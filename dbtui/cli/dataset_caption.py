@@ -60,7 +60,7 @@ def register_caption(commands: argparse._SubParsersAction) -> None:
 
 def _caption(args: argparse.Namespace) -> int:
     from engine.dataset import CaptionStore
-    from engine.dataset.autocaption import refuse_no_images
+    from engine.dataset.no_images import NOTHING_TO_EDIT, refuse_no_images
 
     from dbtui.cli.unpadded import unpadded_console
 
@@ -73,7 +73,7 @@ def _caption(args: argparse.Namespace) -> int:
         return _autocaption(console, args, folders, stores)
     if not (args.frequency or args.undo):  # --frequency only reads; --undo may revert captions of images since removed
         for store in stores:  # every folder before an edit, as _folders refuses them before any is done
-            refuse_no_images(store, "nothing to edit, so no caption was changed")
+            refuse_no_images(store, NOTHING_TO_EDIT)
     code = 0
     for (heading, folder), store in zip(folders, stores):
         if heading:

@@ -18,13 +18,14 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from engine.dataset.caption_files import dangling_caption, not_to_replace
+from engine.dataset.no_images import NOTHING_TO_CAPTION, refuse_no_images
 from engine.dataset.caption_renames import rename_advice
 from engine.dataset.captions import CaptionStore
 from engine.dataset.errors import CaptionError, CaptionerUnavailableError
 from engine.dataset.files import file_problem, how_misnamed, linked_captions, misnamed_captions
 from engine.dataset.image_probe import decode_problem, identify_file, problem_text
 from engine.data.colours import to_rgb
-from engine.data.images import upright, why_no_images
+from engine.data.images import upright
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
 
 Backend = Literal["blip", "wd14"]
@@ -116,7 +117,7 @@ class AutocaptionPlan(NamedTuple):
 def plan_autocaption(store: CaptionStore, overwrite: bool = False) -> AutocaptionPlan:
     """Which caption files of ``store`` are to be written, kept, or may not be written; a CaptionError where its
     folder holds no image. No ``todo``: no captioner need load."""
-    refuse_no_images(store)
+    refuse_no_images(store, NOTHING_TO_CAPTION)
     skipped: list[str] = []
     todo: list[list[Path]] = []
     failed: list[tuple[str, str]] = []
@@ -158,17 +159,6 @@ def _not_to_write(path: Path, near: Path | None, owners: list[Path], extension: 
     if path.is_symlink() and not path.exists():
         return f"its {dangling_caption(path)}"
     return None
-
-
-def refuse_no_images(store: CaptionStore, nothing: str = "nothing to caption, so the captioner was not loaded") -> None:
-    """A CaptionError where ``store``'s folder holds no image, said before a captioner loads (a download of a GB) or a
-    bulk edit: after them, a mistyped folder, or photos in a sub-folder, were said only as "0 captions written" (or
-    changed), status 0. ``nothing``: what is not done for it."""
-    if store.images():
-        return
-    fix = "caption them with -r, or give the sub-folder itself"
-    why = "" if store.recursive else why_no_images(store.folder, fix)
-    raise CaptionError(f"no images in {store.folder}: {nothing}{why}")
 
 
 def load_captioner(backend: str = "blip", model: str | None = None, threshold: float = 0.35,
