@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from dataset_fixture import textured
 
 from dbtui.cli import main
 
 
-def test_frequency_and_a_bulk_edit_say_the_images_captions_have_another_extension(tmp_path: Path, capsys) -> None:
+def test_frequency_says_the_images_captions_have_another_extension(tmp_path: Path, capsys) -> None:
     """`caption --frequency --extension .caption` of images captioned in .txt printed nothing and exited 0, as if no
-    caption had a tag; `--remove-tag` said only '0 caption(s) changed'."""
+    caption had a tag. It only reads: it says so and exits 0, where an edit is refused (below)."""
     for name in ("a", "b"):
         textured(0, (32, 32)).save(tmp_path / f"{name}.png")
         (tmp_path / f"{name}.txt").write_text("zwx, dog\n", encoding="utf-8")
     said = "no .caption captions: 2 of the 2 images have .txt captions instead; give --extension .txt to read those"
     assert main(["dataset", "caption", str(tmp_path), "--frequency", "--extension", ".caption"]) == 0
-    assert said in " ".join(capsys.readouterr().out.split())
-    assert main(["dataset", "caption", str(tmp_path), "--remove-tag", "dog", "--extension", ".caption"]) == 0
     assert said in " ".join(capsys.readouterr().out.split())
     assert main(["dataset", "caption", str(tmp_path), "--frequency"]) == 0
     assert capsys.readouterr().out.split() == ["2", "dog", "2", "zwx"]
@@ -59,3 +58,25 @@ def test_a_folder_holding_only_prepared_copies_is_not_told_to_give_r(tmp_path: P
     assert main(["dataset", "caption", str(tmp_path / "proj"), "--frequency"]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert f"no images in {tmp_path / 'proj'}" in said and "give -r" not in said
+
+
+@pytest.mark.parametrize("edit", [["--remove-tag", "dog"], ["--replace", "dog", "cat"], ["--dedupe"], ["--trim"]])
+@pytest.mark.parametrize("extension", [".txtt", "caption"])
+def test_an_edit_under_an_extension_no_caption_has_is_refused(tmp_path: Path, capsys, edit: list[str],
+                                                              extension: str) -> None:
+    """`--trim --extension .txtt` (or `--remove-tag dog --extension caption`) of images captioned in .txt changed
+    nothing and exited 0 with a hint, so a script went on as if its captions had been edited: what was asked cannot
+    be done (status 2, as for a folder without images), and the extensions there are named."""
+    for name in ("a", "b"):
+        textured(0, (32, 32)).save(tmp_path / f"{name}.png")
+        (tmp_path / f"{name}.txt").write_text("zwx,  dog, dog\n", encoding="utf-8")
+    (tmp_path / "a.caption").write_text("zwx, dog\n", encoding="utf-8")
+    if extension == "caption":  # one of .caption is a caption of the extension: the others are the user's to make
+        (tmp_path / "a.caption").unlink()
+    assert main(["dataset", "caption", str(tmp_path), *edit, "--extension", extension]) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    ext = ".txtt" if extension == ".txtt" else ".caption"
+    have = "2 of the 2 have .txt captions" + (" and 1 of the 2 has .caption captions" if ext == ".txtt" else "")
+    assert f"no image has a {ext} caption, but {have}: {edit[0]} would change none; give --extension .txt" in said, said
+    assert [(tmp_path / f"{name}.txt").read_text(encoding="utf-8") for name in "ab"] == ["zwx,  dog, dog\n"] * 2
+    assert not (tmp_path / ".dbtui-captions-history").exists()

@@ -12,23 +12,30 @@ if TYPE_CHECKING:  # the CLI's commands import the engine when they run, not whe
     from engine.dataset import CaptionStore
 
 
-def refuse_new_captions_beside_others(store: CaptionStore, args: argparse.Namespace) -> None:
-    """--add-tag creates a caption of the tag for each image without one: with --extension mistyped (.caption for
-    images captioned in .txt), it edited none of their captions and put a new file holding the tag alone beside each.
-    Refused when no image has a caption of the extension but some have another's, unless --new-captions says so."""
+def refuse_edit_of_another_extension(store: CaptionStore, args: argparse.Namespace) -> None:
+    """A CaptionError (status 2) for a bulk edit where no image has a caption of --extension but some have another's:
+    mistyped (.txtt, or .caption for images captioned in .txt), --remove-tag, --replace, --dedupe and --trim changed
+    nothing and exited 0 with a hint, and --add-tag put a new caption holding the tag alone beside each image (it
+    may, with --new-captions). Not for --frequency, which only reads, nor --undo, which follows its journal."""
     from engine.dataset.errors import CaptionError
-    from engine.dataset.prepare_captions import captions_of_another_extension
+    from engine.dataset.prepare_captions import captions_of_other_extensions
 
-    if args.add_tag is None or args.new_captions:
+    if args.add_tag is not None and args.new_captions:
         return
     images = store.images()
-    other, found = captions_of_another_extension(images, store.extension)
-    if found:
-        ext = store.extension
-        raise CaptionError(f"no image has a {ext} caption, but {len(found)} of the {len(images)} have {other} captions: "
-                           f"--add-tag would create a {ext} caption holding the tag alone beside each image, not add it "
-                           f"to those; {_other_extension(args, other)} to add it to them, or --new-captions to start {ext} "
-                           "captions anyway")
+    found = captions_of_other_extensions(images, store.extension)
+    if not found:
+        return
+    ext, most = store.extension, next(iter(found))
+    have = " and ".join(f"{len(paths)} of the {len(images)} {'has' if len(paths) == 1 else 'have'} {other} captions" for other, paths in found.items())
+    if args.add_tag is not None:
+        raise CaptionError(f"no image has a {ext} caption, but {have}: --add-tag would create a {ext} caption holding "
+                           f"the tag alone beside each image, not add it to those; {_other_extension(args, most)} to add "
+                           f"it to them, or --new-captions to start {ext} captions anyway")
+    edits = {"--remove-tag": args.remove_tag is not None, "--replace": args.replace is not None, "--dedupe": args.dedupe}
+    edit = next((option for option, given in edits.items() if given), "--trim")
+    raise CaptionError(f"no image has a {ext} caption, but {have}: {edit} would change none; "
+                       f"{_other_extension(args, most)} to edit those")
 
 
 def say_none_read(console, store: CaptionStore, args: argparse.Namespace) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from dbtui.cli.caption_extension_hint import refuse_new_captions_beside_others, say_none_read
+from dbtui.cli.caption_extension_hint import refuse_edit_of_another_extension, say_none_read
 from dbtui.cli.caption_options import refuse_stray_options
 from dbtui.cli.common import ExamplesFormatter, add_overrides, profile_path, user_path
 from dbtui.cli.first_lines import NAMED, check_hint, print_first
@@ -74,6 +74,7 @@ def _caption(args: argparse.Namespace) -> int:
     if not (args.frequency or args.undo):  # --frequency only reads; --undo may revert captions of images since removed
         for store in stores:  # every folder before an edit, as _folders refuses them before any is done
             refuse_no_images(store, NOTHING_TO_EDIT)
+            refuse_edit_of_another_extension(store, args)
     code = 0
     for (heading, folder), store in zip(folders, stores):
         if heading:
@@ -169,7 +170,6 @@ def _caption_folder(console, args: argparse.Namespace, store: CaptionStore) -> i
     if args.undo:
         changes = store.undo()
     elif args.add_tag is not None:  # an empty tag is the store's to refuse, not a trim
-        refuse_new_captions_beside_others(store, args)
         changes = store.add_tag(args.add_tag, front=not args.back)
     elif args.remove_tag is not None:
         changes = store.remove_tag(args.remove_tag)

@@ -147,11 +147,14 @@ def captions_of_another_extension(images: list[Path], extension: str) -> tuple[s
     """(the extension, its files) of the captions beside ``images`` under a usual extension other than ``extension``,
     when no image has one of ``extension``: prepare copies none of them, and without a word the copies trained with
     no caption."""
+    return next(iter(captions_of_other_extensions(images, extension).items()), ("", []))
+
+
+def captions_of_other_extensions(images: list[Path], extension: str) -> dict[str, list[Path]]:
+    """Each usual caption extension other than ``extension`` with its files beside ``images``, the most used first,
+    when no image has a caption of ``extension``; empty where one has."""
     if any(os.path.lexists(caption_path(image, extension)) for image in images):
-        return "", []
-    for other in USUAL_CAPTION_EXTENSIONS:
-        if other != extension.lower():
-            found = [path for image in images if os.path.lexists(path := caption_path(image, other))]
-            if found:
-                return other, found
-    return "", []
+        return {}
+    found = {other: [path for image in images if os.path.lexists(path := caption_path(image, other))]
+             for other in USUAL_CAPTION_EXTENSIONS if other != extension.lower()}
+    return {other: paths for other, paths in sorted(found.items(), key=lambda item: -len(item[1])) if paths}
