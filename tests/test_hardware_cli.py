@@ -238,7 +238,7 @@ def test_an_output_folder_that_is_a_file_is_refused_not_measured(given: str, tmp
     captured = capsys.readouterr()
     assert "free at" not in captured.out
     said = "--output-dir" if given == "option" else "saving.output_dir"
-    assert f"{said} {in_the_way} is a file, not a folder" in captured.err
+    assert f"{said} '{in_the_way}' is a file, not a folder: give another folder for the run folders" in captured.err
 
 
 def test_an_output_folder_under_a_file_is_refused_not_measured(tmp_path: Path, capsys) -> None:
@@ -249,4 +249,27 @@ def test_an_output_folder_under_a_file_is_refused_not_measured(tmp_path: Path, c
     assert main(["hardware", "--output-dir", str(in_the_way / "runs")]) == 2
     captured = capsys.readouterr()
     assert "free at" not in captured.out
-    assert f"--output-dir {in_the_way / 'runs'} is inside {in_the_way}, which is a file, not a folder" in captured.err
+    assert f"--output-dir '{in_the_way / 'runs'}' cannot be made, as '{in_the_way}' is a file, not a folder" in captured.err
+
+
+@pytest.mark.parametrize("below", ["", "/runs"])
+def test_validate_hardware_and_the_wizard_say_a_file_in_the_way_alike(below: str, tmp_path: Path, capsys) -> None:
+    """`validate` said "give another folder for the run folders, or move that file away", `dbtui hardware` and the
+    wizard "give that folder (it may not exist yet)" of the same file: one text now, which each names as it is given."""
+    from tests.training_helpers import tiny_profile
+    from dbtui.output_disk import output_dir_is_file
+    from engine.profile import save_profile
+
+    in_the_way = tmp_path / "my.toml"
+    in_the_way.write_text("notes")
+    output_dir = f"{in_the_way}{below}"
+    save_profile(tiny_profile(tmp_path, saving={"output_dir": output_dir}), profile := tmp_path / "p.toml")
+    text = output_dir_is_file(output_dir, "saving.output_dir")  # the wizard's Disk line
+    assert text is not None and text.endswith("give another folder for the run folders (it is made if missing), or "
+                                              "move that file away"), text
+    main(["validate", "--elsewhere", str(profile)])
+    validate = " ".join(capsys.readouterr().out.split())
+    assert main(["hardware", "--output-dir", output_dir]) == 2
+    hardware = " ".join(capsys.readouterr().err.split())
+    words = text.removeprefix("saving.output_dir ")
+    assert words in validate and f"--output-dir {words}" in hardware, (words, validate, hardware)

@@ -37,7 +37,7 @@ async def _disk_line(output_dir: Path) -> str:
 async def test_an_output_dir_that_is_a_file_is_said_on_the_disk_line(tmp_path: Path) -> None:
     (profile := tmp_path / "my.toml").write_text("")
     said = await _disk_line(profile)
-    assert f"saving.output_dir{profile}isafile,notafolder" in said and "givethatfolder" in said, said
+    assert f"saving.output_dir'{profile}'isafile,notafolder" in said and "giveanotherfolderfortherunfolders" in said, said
     assert "free" not in said.split("folder:")[0], said
 
 

@@ -24,7 +24,7 @@ from engine.profile.model_source import SINGLE_FILE_SUFFIXES, local_path, model_
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile, concept_label
 from engine.profile.text_characters import printable
-from engine.support.file_in_the_way import file_in_the_way
+from engine.support.file_in_the_way import file_in_the_way, output_dir_in_the_way
 from engine.support.relative_paths import where_read
 
 
@@ -180,9 +180,8 @@ def _windows_path_advice(path: str) -> str | None:
 def _output_dir_problems(output_dir: str) -> list[Problem]:
     """A file where the folder of the run folders, or a folder above it, should be: validate said valid, and only
     `run` refused it, having no folder to make."""
-    blocker = file_in_the_way(Path(output_dir))
-    return [] if blocker is None else [Problem("saving.output_dir", f"'{blocker}' is a file, not a folder: give another "
-                                               "folder for the run folders, or move that file away")]
+    problem = output_dir_in_the_way(output_dir)
+    return [] if problem is None else [Problem("saving.output_dir", problem)]
 
 
 def _launch_config_problems(config_file: str | None) -> list[Problem]:
