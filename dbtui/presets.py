@@ -232,13 +232,14 @@ def no_preset_note(hardware: Any, family_id: str | None, pretrained: str | None 
     """Where no preset of the model's family fits the card, the sentence that says so with the hardware advice's own
     (what needs how much, what to train here instead), or where the draft trains above every size the presets were
     measured at; None where one fits, or without a GPU."""
-    from engine.hardware.machine import too_small, verdict
+    from engine.hardware.machine import too_small, unmeasured_text, verdict
 
     family = advice_family_of(family_id, pretrained, resolution)
     if hardware.gpus and (largest := _unmeasured(family, resolution)) is not None:
         # A smaller size's figures would pick a preset the draft's size may not fit: none is pre-selected.
-        return (f"No preset's memory was measured at {resolution} px (the largest measured: {largest} px), so none is "
-                "picked for this card: save the profile and run `dbtui fit PROFILE` for its own need.")
+        said = unmeasured_text(largest, resolution)
+        return (f"{said[:1].upper()}{said[1:]}, so none is picked for this card: save the profile and run "
+                "`dbtui fit PROFILE` for its own need.")
     sentence, preset = verdict(hardware, family, prior)
     return f"No preset fits this card for this model. {sentence}" if too_small(hardware, preset, family, prior) else None
 

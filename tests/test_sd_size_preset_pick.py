@@ -32,6 +32,10 @@ SD15 = "builtin:sd15-random"  # the model the stored SD1.5 rows were measured on
 STORED = {"sd-768": "sd_768", "sd-1024": "sd_1024", "sd2-1024": "sd2_1024"}
 
 
+# What the three places that pick no preset for an SD1.5 draft at 1280 px say of it, in one text: they said it in
+# their own words ("no preset's memory was measured at 1280 px (the largest measured: 1024 px)" in Parameters).
+UNMEASURED = "no preset was measured above 1024 px, and this trains at 1280 px"
+
 def _stored(family: str) -> dict[str, PresetEstimate]:
     data = json.loads(TABLE.read_text(encoding="utf-8"))[STORED[family]]
     return {name: PresetEstimate.from_dict(row) for name, row in data.items()}
@@ -77,6 +81,7 @@ def test_above_every_size_measured_no_preset_is_picked_and_the_note_says_why() -
     assert recommended_preset(card, "sd", pretrained=SD15_HUB, resolution=1280) is None
     note = no_preset_note(card, "sd", pretrained=SD15_HUB, resolution=1280)
     assert note is not None and "1280 px" in note and "1024 px" in note and "dbtui fit" in note
+    assert note.startswith(UNMEASURED.capitalize()), note  # as `dbtui hardware` and the Hardware step say it
     assert recommended_preset(card, "sd", pretrained=SD15_HUB, resolution=1024) == "full-text-encoder"
 
 
@@ -105,7 +110,8 @@ def test_hardware_profile_above_every_size_recommends_none(tmp_path: Path, capsy
     assert data["card_verdicts"]["24"]["preset"] is None and data["card_verdicts"]["24"]["fits"] is False
     assert "1280 px" in data["family_note"] and "dbtui fit" in data["family_note"]
     assert main(["hardware", "--profile", str(path), "--card", "24", "--output-dir", str(tmp_path)]) == 0
-    assert "Recommended preset for it: none: no preset was measured above 1024 px" in " ".join(capsys.readouterr().out.split())
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"Recommended preset for it: none: {UNMEASURED} (see `dbtui fit` above)" in said, said
 
 
 class Card24Engine(GpuEngine):
@@ -155,4 +161,4 @@ async def test_the_hardware_step_recommends_none_above_every_size_measured(tmp_p
         await settle(pilot)
         screen = await at_step(app, pilot, 0, "HardwareScreen")
         said = " ".join(str(screen.query_one("#hw-verdict", Static).render()).split())
-        assert "Recommended preset: none: no preset was measured above 1024 px" in said, said
+        assert f"Recommended preset: none: {UNMEASURED} (Parameters" in said, said

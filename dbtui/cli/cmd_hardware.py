@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _hardware(args: argparse.Namespace) -> int:
-    from engine.hardware.machine import card_hardware, card_verdict, probe, sized_family, too_small, unmeasured_size, verdict
+    from engine.hardware.machine import card_hardware, card_verdict, probe, sized_family, too_small, unmeasured_size, unmeasured_text, verdict
     from engine.memory.preset_table import base_family, measured_at, profile_preset
     from engine.model_info import advice_family
 
@@ -120,10 +120,11 @@ def _hardware(args: argparse.Namespace) -> int:
     console.print(hardware_table(hardware))
     if family_note:
         console.print(f"\n{escape(family_note)}")
-    console.print(f"\n[b]{sentence}[/b]\nRecommended preset: {_recommended(preset, small, family, trains_prior, beyond)}")
+    unmeasured = None if beyond is None or profile is None else unmeasured_text(beyond, profile.dataset.resolution)
+    console.print(f"\n[b]{sentence}[/b]\nRecommended preset: {_recommended(preset, small, family, trains_prior, unmeasured)}")
     for (card, said, best), too in zip(card_advice, small_cards):
         console.print(f"\n[b]--card {escape(card.label)}:[/b] {escape(said)}\nRecommended preset for it: "
-                      f"{_recommended(best, too, family, trains_prior, beyond)}")
+                      f"{_recommended(best, too, family, trains_prior, unmeasured)}")
     if estimates:
         console.print()
         # No row marked as the one to pick where even the smallest does not fit this GPU.
@@ -132,14 +133,14 @@ def _hardware(args: argparse.Namespace) -> int:
     return 0
 
 
-def _recommended(preset: str | None, small: bool, family: str, prior: bool = True, beyond: int | None = None) -> str:
+def _recommended(preset: str | None, small: bool, family: str, prior: bool = True, unmeasured: str | None = None) -> str:
     """The preset to pick, labelled by ``family``'s cards (as the profile trains: ``prior``), in markup; none where even
-    the family's smallest does not fit the card, or where no preset was measured at the profile's size (``beyond``: the
-    largest that was)."""
+    the family's smallest does not fit the card, or where no preset was measured at the profile's size (``unmeasured``
+    says so)."""
     from dbtui.presets import PRESET_NAMES, preset_label
 
     if preset is None:
-        return f"none: no preset was measured above {beyond} px (see `dbtui fit` above)"
+        return f"none: {unmeasured} (see `dbtui fit` above)"
 
     name = f"[b]{preset_label(preset, family, prior) if preset in PRESET_NAMES else preset}[/b] ({preset})"
     return f"none, as even the smallest, {name}, does not fit" if small else name

@@ -8,7 +8,7 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Button, LoadingIndicator, Static
 
-from engine.hardware.machine import DEMO_TIP, unmeasured_size
+from engine.hardware.machine import DEMO_TIP, unmeasured_size, unmeasured_text
 
 from dbtui.messages import HardwareFailed, HardwareKnown
 from dbtui.output_disk import disk_path, output_dir_is_file
@@ -76,8 +76,8 @@ make the profile here and train it on a rented GPU.
         cpu_only = not report.hardware.gpus
         largest = None if cpu_only else unmeasured_size(family, self.session.trains_at)
         if largest is not None:  # a smaller size's figures picked it: Parameters and `dbtui hardware` pick none
-            preset = (f"none: no preset was measured above {largest} px, and this draft trains at "
-                      f"{self.session.trains_at} px (Parameters says how to estimate its own)")
+            preset = (f"none: {unmeasured_text(largest, self.session.trains_at)} (Parameters says how to estimate its "
+                      "own)")
         # No GPU: the advice is the CPU demo, for no family; with one, a preset's figures are its model's.
         guessed = None if cpu_only else guessed_note(self.session)  # a hub id not downloaded: advised for its name's family
         for_model = ("\n$guessed" if guessed else "" if self.session.advised_family is not None or self.session.demo

@@ -200,6 +200,12 @@ def unmeasured_size(family: str, resolution: int | None) -> int | None:
     return largest if largest is not None and resolution is not None and resolution > largest else None
 
 
+def unmeasured_text(largest: int, resolution: int) -> str:
+    """Why no preset is picked for a draft at ``resolution`` px, where ``unmeasured_size`` is ``largest``: one text for
+    `dbtui hardware`, the wizard's Hardware step and its Parameters note, each of which adds where to estimate its own."""
+    return f"no preset was measured above {largest} px, and this trains at {resolution} px"
+
+
 def _nominal_gb(hw: Hardware) -> float:
     """The card's size as sold: as given for a card to rent, else rounded, as cards report a little less (an 8 GB
     card 7.99 GiB). A given 7.6 GB card rounded to 8 held a preset that the table beside the advice said it did not."""
