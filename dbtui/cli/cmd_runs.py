@@ -113,11 +113,12 @@ def find_run(run: str | None, base: str):
 def _refuse_another_machines_part(folder: Path) -> None:
     """A run folder on the disk of a machine other than 0, which holds no events: say where the run is controlled."""
     from engine.runs.meeting import machine_lock, machine_trainer, running_pid
+    from engine.support.run_marks import MACHINE_PROFILE_GLOB, profile_machine
 
-    parts = sorted(folder.glob("profile-machine-*.toml"))
+    parts = sorted(folder.glob(MACHINE_PROFILE_GLOB))
     if not parts:
         return
-    rank = parts[0].stem.removeprefix("profile-machine-")
+    rank = profile_machine(parts[0].name)
     pid = running_pid(folder / "logs" / f"trainer-machine-{rank}.log")
     # A launcher killed hard leaves its trainers running (each in a session of its own): they hold the machine's lock.
     orphaned = None if pid else machine_trainer(machine_lock(folder / "logs", parts[0]))

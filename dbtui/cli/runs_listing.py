@@ -55,11 +55,12 @@ def _other_machines_parts(base: Path) -> list[tuple[Path, str]]:
     """The folders under ``base`` that hold another machine's part of a run (its profile-machine-N.toml, no events:
     machine 0 keeps those), with that machine's number: `dbtui runs` on that machine listed nothing of them."""
     from engine.runs.folder import RunFolderError, holds_a_run
+    from engine.support.run_marks import MACHINE_PROFILE_GLOB, profile_machine
 
     try:
         folders = [base, *sorted(child for child in base.iterdir() if child.is_dir())]  # base: such a folder given itself
-        return [(folder, part.stem.removeprefix("profile-machine-")) for folder in folders if not holds_a_run(folder)
-                for part in sorted(folder.glob("profile-machine-*.toml"))[:1]]
+        return [(folder, str(profile_machine(part.name))) for folder in folders if not holds_a_run(folder)
+                for part in sorted(folder.glob(MACHINE_PROFILE_GLOB))[:1]]
     except (OSError, RunFolderError):  # a listing it cannot finish: the runs above are what it could read
         return []
 

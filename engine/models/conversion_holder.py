@@ -13,6 +13,7 @@ from pathlib import Path
 
 from engine.convert.partials import Writer, writer_state, writer_tag
 from engine.errors import DbtuiError
+from engine.support.run_marks import profile_machine
 
 
 class ConversionHeldError(DbtuiError):
@@ -40,8 +41,7 @@ class Holder:
         ``--profile RUN/profile-machine-N.toml``); None for machine 0's, or one run's only machine."""
         if self.run is None or "--profile" not in self.command[:-1]:
             return None
-        profile = Path(self.command[self.command.index("--profile") + 1]).stem
-        return profile.removeprefix("profile-machine-") if profile.startswith("profile-machine-") else None
+        return profile_machine(Path(self.command[self.command.index("--profile") + 1]).name)
 
     @property
     def stop(self) -> str:

@@ -33,7 +33,7 @@ from engine.runs.last_events import last_finish, last_marked, last_step
 from engine.runs.trainer_process import trainer_alive
 from engine.support.json_file import is_number
 from engine.support.plain_path import plain_path
-from engine.support.run_marks import EVENTS_FILE, STATE_FILE, holds_run_files
+from engine.support.run_marks import EVENTS_FILE, STATE_FILE, holds_run_files, profile_machine
 
 
 def run_dir_for(profile: Any) -> Path:
@@ -326,5 +326,5 @@ def foreign_entries(folder: RunFolder) -> list[str]:
     except OSError:  # none yet, or not a folder: creating it says what is wrong
         return []
     return sorted(name for name in names if name not in _MADE_BEFORE_THE_RUN and not name.startswith(".")
-                  and not (name.startswith("profile-machine-") and name.endswith(".toml")))
+                  and profile_machine(name) is None)
 

@@ -39,6 +39,7 @@ from engine.runs.inputs_check import check_inputs
 from engine.runs.start_refusals import (MachineLiveError, NoRunToResumeError, NotARunFolderError, RunExistsError,
                                       RunFinishedError, RunLiveError)
 from engine.runs.stored_profile import run_profile
+from engine.support.run_marks import machine_profile_name
 
 
 @dataclass
@@ -71,7 +72,7 @@ def machine_log(folder: RunFolder, machine_rank: int) -> Path:
 def machine_profile(folder: RunFolder, machine_rank: int) -> Path:
     """The profile one machine's trainer reads. RUN/profile.toml is machine 0's, the one
     ``dbtui resume`` and the outputs keep; another machine's (its own machine_rank) lies beside it."""
-    return folder.profile if machine_rank == 0 else folder.path / f"profile-machine-{machine_rank}.toml"
+    return folder.profile if machine_rank == 0 else folder.path / machine_profile_name(machine_rank)
 
 
 def start_run(profile: Profile, *, detach: bool = False, resume: str | None = None, run_dir: Path | None = None,

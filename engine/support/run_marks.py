@@ -11,3 +11,21 @@ STATE_FILE = "state.json"  # its pid, status and step, rewritten as it runs
 def holds_run_files(path: Path) -> bool:
     """Whether ``path`` holds a run's events log or state (the launcher writes the state before the trainer starts)."""
     return (path / EVENTS_FILE).exists() or (path / STATE_FILE).exists()
+
+# RUN/profile-machine-N.toml: the profile that machine N (not 0) trains, written beside RUN/profile.toml by the launcher
+# and known by its name to the run folder (not the user's file), the conversion holder and `dbtui runs`.
+MACHINE_PROFILE_PREFIX = "profile-machine-"
+MACHINE_PROFILE_GLOB = f"{MACHINE_PROFILE_PREFIX}*.toml"
+
+
+def machine_profile_name(rank: int) -> str:
+    """The file name of the profile machine ``rank`` (not 0) trains."""
+    return f"{MACHINE_PROFILE_PREFIX}{rank}.toml"
+
+
+def profile_machine(name: str) -> str | None:
+    """The machine number that the file name ``name`` is the profile of (``machine_profile_name``); None for any
+    other name."""
+    if name.startswith(MACHINE_PROFILE_PREFIX) and name.endswith(".toml"):
+        return name.removeprefix(MACHINE_PROFILE_PREFIX).removesuffix(".toml")
+    return None
