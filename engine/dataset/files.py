@@ -191,6 +191,14 @@ def _walk(
         reason = f"this sub-folder cannot be read ({error.strerror or error})"
         listing.refused.append(Refused(directory, "unreadable", reason, folder=True))
         return
+    if not os.access(directory, os.X_OK):
+        # Listed (read permission) but not entered (no execute permission): every file in it fails to open or stat.
+        if directory == root:
+            raise DatasetError(f"cannot open the files in the folder {root}: it can be listed but not entered (no execute "
+                               f"permission); give yourself access with `chmod u+rx {root}`")
+        listing.refused.append(Refused(directory, "unreadable", "this sub-folder can be listed but not entered (no "
+                                       "execute permission): `chmod u+rx` it", folder=True))
+        return
     for entry in entries:
         path = directory / entry.name
         if entry.name.startswith(".") or (excluded and Path(os.path.realpath(path)) in excluded):

@@ -9,8 +9,12 @@ MANIFEST = ".dbtui-prepared.json"  # the copies prepare made: relative path → 
 
 
 def is_prepared_folder(folder: Path) -> bool:
-    """Whether ``folder`` holds copies dbtui prepared: not the user's images, which a recursive walk reads."""
-    return (folder / ORIGIN_RECORD).is_file() or (folder / MANIFEST).is_file()
+    """Whether ``folder`` holds copies dbtui prepared: not the user's images, which a recursive walk reads. A folder
+    that cannot be entered (no execute permission) is not known as one: its readers say why it is not read."""
+    try:
+        return (folder / ORIGIN_RECORD).is_file() or (folder / MANIFEST).is_file()
+    except OSError:
+        return False
 
 
 def prepared_sub_folders(folder: Path) -> list[Path]:
