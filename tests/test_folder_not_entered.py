@@ -3,25 +3,14 @@ names are seen, yet every file in it fails to open or stat. The dataset commands
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-# Root reads through any permission: the command runs without the two capabilities that let it, as a user would.
-AS_A_USER = ([] if os.geteuid() != 0 else
-             ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-dac_override,-dac_read_search", "--"])
-
-
-def _dbtui(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*AS_A_USER, sys.executable, "-m", "dbtui", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "250"})
+from tests.as_a_user import dbtui_as_a_user
 
 
 @pytest.fixture
@@ -39,7 +28,7 @@ def shut(tmp_path: Path) -> Iterator[Path]:
 @pytest.mark.parametrize("command", [["check"], ["caption", "--add-tag", "x"], ["prepare", "--resolution", "64"]])
 def test_a_folder_that_cannot_be_entered_is_a_message_with_exit_2(command: list[str], shut: Path) -> None:
     out = [str(shut.parent / "out")] if command[0] == "prepare" else []
-    done = _dbtui("dataset", command[0], "shut", *out, *command[1:], cwd=shut.parent)
+    done = dbtui_as_a_user("dataset", command[0], "shut", *out, *command[1:], cwd=shut.parent)
     assert done.returncode == 2, done.stderr
     said = " ".join(done.stderr.split())  # the caption command names the folder by its whole path
     assert "shut: it can be listed but not entered (no execute permission)" in said
@@ -49,7 +38,7 @@ def test_a_folder_that_cannot_be_entered_is_a_message_with_exit_2(command: list[
 
 def test_a_sub_folder_that_cannot_be_entered_is_a_finding_of_a_recursive_check(shut: Path) -> None:
     Image.new("RGB", (64, 64), (40, 200, 40)).save(shut.parent / "b.png")
-    done = _dbtui("dataset", "check", ".", "-r", "--resolution", "64", cwd=shut.parent)
+    done = dbtui_as_a_user("dataset", "check", ".", "-r", "--resolution", "64", cwd=shut.parent)
     assert done.returncode == 1, done.stderr
     assert "unexpected error" not in done.stderr
     assert "this sub-folder can be listed but not entered" in done.stdout

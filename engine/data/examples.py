@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,8 +101,11 @@ def _file_size_and_time(path: Path) -> tuple[int, int]:
 def unreadable_said(unreadable: list[Path], *, decoded: bool = False) -> str:
     """What the trainer, ``dbtui validate`` and the launch say of image files whose header cannot be read.
     ``decoded``: the other images were decoded too, so the hint that decoding finds more is left out."""
-    too_big = [path for path in unreadable if _over_pixel_limit(path)]
-    damaged = [path for path in unreadable if path not in too_big]
+    # A file the user may not read is no damaged picture: moving it out or preparing a copy (which cannot read it
+    # either) were the wrong advice.
+    locked = [path for path in unreadable if os.path.lexists(path) and not os.access(path, os.R_OK)]
+    too_big = [path for path in unreadable if path not in locked and _over_pixel_limit(path)]
+    damaged = [path for path in unreadable if path not in too_big and path not in locked]
     # Known by the set's manifest, not by its folder's name: a folder of the user's own may be named generated-…,
     # and its images would not be made again.
     ours = [path for path in damaged if is_generated_set(path.parent)]
@@ -117,6 +121,10 @@ def unreadable_said(unreadable: list[Path], *, decoded: bool = False) -> str:
         said += (f"{' ' if said else ''}{len(too_big)} image file(s) have more pixels than Pillow's guard against "
                  f"decompression bombs allows ({round(Image.MAX_IMAGE_PIXELS / 1e6)} MP): {named_files(too_big)}. "
                  "Resize them below it in an image editor (`dbtui dataset prepare` leaves them out too).")
+    if locked:
+        said += (f"{' ' if said else ''}{len(locked)} image file(s) cannot be opened: you have no permission to read "
+                 f"them: {named_files(locked)}. Give yourself read access (`chmod u+r FILE`, or `chmod -R u+rX FOLDER` "
+                 "for a whole folder), or ask their owner to.")
     return said
 
 

@@ -82,7 +82,8 @@ def path_problems(profile: Profile, *, builtins: bool = True, progress: Callable
         try:
             problems += _concept_problems(profile, index)
         except OSError as error:  # e.g. a name too long for the file system, or no permission
-            problems.append(Problem(f"concepts.{index}.instance_dir", f"cannot read folder '{concept.instance_dir}': {error.strerror}"))
+            problems.append(Problem(f"concepts.{index}.instance_dir", f"cannot read folder '{concept.instance_dir}': "
+                                    f"{error.strerror}{_permission_fix(error, concept.instance_dir)}"))
     return problems + header_problems(profile, progress, decode=decode, decode_progress=decode_progress)
 
 
@@ -298,6 +299,13 @@ def _unreadable(folder: Path) -> str | None:
     except OSError as error:
         return error.strerror or str(error)
     return None
+
+
+def _permission_fix(error: OSError, folder: str) -> str:
+    """What to do where ``error`` is a refused permission: listing a folder needs read, opening its files execute."""
+    if not isinstance(error, PermissionError):
+        return ""
+    return f"; give yourself access with `chmod u+rx {folder}` (read to list it, execute to open its files)"
 
 
 def _concept_problems(profile: Profile, index: int) -> list[Problem]:

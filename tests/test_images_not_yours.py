@@ -1,0 +1,59 @@
+"""Image files, or an instance folder, the user has no permission to read: validate and run said the pictures were
+damaged ("cannot be read as pictures ... move them out, or train from a prepared copy"), or "Permission denied" with
+nothing to do. They now say it is a permission, and the chmod that gives it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.as_a_user import dbtui_as_a_user
+
+PROFILE = """schema_version = 1
+[model]
+pretrained = "builtin:tiny-sd1"
+[[concepts]]
+instance_dir = "photos"
+instance_prompt = "photo of zwx disc"
+[dataset]
+resolution = 64
+[training]
+max_train_steps = 5
+[saving]
+output_dir = "runs"
+"""
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Iterator[Path]:
+    """tmp_path/photos with a picture anyone reads and one its owner alone could (mode 000), beside a profile."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.new("RGB", (64, 64), (200, 40, 40)).save(folder / "open.png")
+    Image.new("RGB", (64, 64), (40, 200, 40)).save(folder / "locked.png")
+    (tmp_path / "p.toml").write_text(PROFILE, encoding="utf-8")
+    (folder / "locked.png").chmod(0)
+    yield folder
+    (folder / "locked.png").chmod(0o644)
+    folder.chmod(0o755)
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_an_image_you_may_not_read_is_said_to_be_a_permission_not_damage(command: str, photos: Path) -> None:
+    done = dbtui_as_a_user(command, "p.toml", cwd=photos.parent)
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 2, said
+    assert "1 image file(s) cannot be opened: you have no permission to read them: 'photos/locked.png'" in said
+    assert "chmod u+r FILE" in said
+    assert "cannot be read as pictures" not in said and "open.png" not in said
+
+
+def test_an_instance_folder_you_may_not_enter_says_the_chmod_that_opens_it(photos: Path) -> None:
+    photos.chmod(0o600)
+    done = dbtui_as_a_user("validate", "p.toml", cwd=photos.parent)
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 2, said
+    assert "cannot read folder 'photos': Permission denied; give yourself access with `chmod u+rx photos`" in said
