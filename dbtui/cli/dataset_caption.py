@@ -17,6 +17,15 @@ if TYPE_CHECKING:
     from engine.dataset import CaptionStore
 
 
+# A tag longer than this is a sentence or pasted text, not a tag: a 10,000-word caption filled the terminal.
+SHOWN_TAG_CHARS = 100
+
+
+def _shown_tag(tag: str) -> str:
+    """``tag`` as --frequency lists it: its start and its length where it is longer than ``SHOWN_TAG_CHARS``."""
+    return tag if len(tag) <= SHOWN_TAG_CHARS else f"{tag[:SHOWN_TAG_CHARS].rstrip()}… ({len(tag):,} characters)"
+
+
 def register_caption(commands: argparse._SubParsersAction) -> None:
     caption = commands.add_parser(
         "caption",
@@ -162,7 +171,7 @@ def _caption_folder(console, args: argparse.Namespace, store: CaptionStore) -> i
     1 where any was left alone."""
     if args.frequency:
         for tag, count in (tags := store.tag_frequency()):
-            console.print(f"{count:6d}  {markup_safe(tag)}", highlight=False)
+            console.print(f"{count:6d}  {markup_safe(_shown_tag(tag))}", highlight=False)
         if not tags:
             say_none_read(console, store, args)
         _report_unreadable(console, store.unreadable(), args)
