@@ -17,7 +17,7 @@ from engine.data.images import DataError, unused_class_images
 from engine.dataset.caption_file_findings import (misnamed_finding, orphan_caption_findings, other_extension_findings,
                                                   shared_caption_findings, unused_caption_findings)
 from engine.dataset.captions import read_caption
-from engine.dataset.class_checks import class_image_findings, class_images_present
+from engine.dataset.class_checks import class_folder_findings, class_image_findings, class_images_present
 from engine.dataset.copies import copy_findings
 from engine.dataset.duplicates import DEFAULT_MAX_DISTANCE
 from engine.dataset.grey_findings import grey_findings
@@ -265,6 +265,7 @@ def check_dataset(
                                 identifier=identifier, tokenizer=tokenizer, readers=readers)
     image_buckets = {p.path: nearest_bucket(p.width, p.height, buckets) for p in probes if p.ok}
     present = class_images_present(class_dir)
+    findings += class_folder_findings(class_dir)
     unused, why = (unused_class_images(Path(class_dir), (Path(folder), *concept_folders)) if present is not None and num_class_images != 0
                    else (0, ""))
     if unused:

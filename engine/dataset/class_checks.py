@@ -9,12 +9,26 @@ from pathlib import Path
 
 from engine.data.decode_budget import decode_workers
 from engine.dataset import files
+from engine.dataset.errors import DatasetError
 from engine.dataset.image_probe import probe_image, problem_text
 from engine.dataset.pool import run_phase
 from engine.dataset.report import Finding
 from engine.events import Event
 
 FIX = "move it out of the class folder (dbtui generates one in its place), or copy it again"
+FOLDER_FIX = "make it readable by you, or give another class folder (dbtui generates the class images there)"
+
+
+def class_folder_findings(class_dir: Path | str | None) -> list[Finding]:
+    """An error where the class folder is there but cannot be listed or entered: the run stopped on it after the model
+    had loaded, blaming its run folder's permissions, while the check stopped, blaming the instance folder."""
+    if not class_dir or not Path(class_dir).is_dir():
+        return []
+    try:
+        files.scan_folder(class_dir)
+    except DatasetError as error:
+        return [Finding(str(class_dir), "unreadable", "error", f"the class folder: {error}", FOLDER_FIX)]
+    return []
 
 
 def class_image_findings(class_dir: Path, count: int | None, *, max_pixels: int | None, workers: int | None,
@@ -35,5 +49,8 @@ def class_images_present(class_dir: Path | str | None) -> int | None:
         return None
     path = Path(class_dir)
     if path.is_dir():
-        return len(files.list_images(path))
+        try:
+            return len(files.list_images(path))
+        except DatasetError:  # class_folder_findings says why
+            return None
     return None if path.exists() else 0

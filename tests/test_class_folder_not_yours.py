@@ -1,0 +1,62 @@
+"""A class folder the user cannot read (no read or no execute permission): validate called the profile valid and the
+run stopped after its model had loaded, on "permission denied on 'cls/a.png'" with advice to make the run folder
+writable; `dataset check --profile` stopped, blaming concepts.0.instance_dir. Both now name the class folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.as_a_user import dbtui_as_a_user
+
+PROFILE = """schema_version = 1
+[model]
+pretrained = "builtin:tiny-sd1"
+[[concepts]]
+instance_dir = "photos"
+instance_prompt = "photo of zwx disc"
+class_dir = "cls"
+class_prompt = "photo of a disc"
+num_class_images = 1
+[prior]
+enabled = true
+[dataset]
+resolution = 64
+[training]
+max_train_steps = 5
+[saving]
+output_dir = "runs"
+"""
+
+
+@pytest.fixture
+def cls(tmp_path: Path) -> Iterator[Path]:
+    """tmp_path/cls, holding one class image, beside an instance folder and a profile training both."""
+    for name in ("photos", "cls"):
+        (tmp_path / name).mkdir()
+        Image.new("RGB", (64, 64), (200, 40, 40)).save(tmp_path / name / "a.png")
+    (tmp_path / "p.toml").write_text(PROFILE, encoding="utf-8")
+    yield tmp_path / "cls"
+    (tmp_path / "cls").chmod(0o755)
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o300], ids=["not entered", "not listed"])
+def test_validate_names_a_class_folder_you_cannot_read(mode: int, cls: Path) -> None:
+    cls.chmod(mode)
+    done = dbtui_as_a_user("validate", "p.toml", cwd=cls.parent)
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 2, said
+    assert "concepts.0.class_dir: cannot read folder 'cls': Permission denied; give yourself access with `chmod u+rx cls`" in said
+
+
+def test_the_profiles_check_reports_a_class_folder_it_cannot_enter_as_its_finding(cls: Path) -> None:
+    cls.chmod(0o600)
+    done = dbtui_as_a_user("dataset", "check", "--profile", "p.toml", cwd=cls.parent)
+    said = " ".join(done.stdout.split())
+    assert done.returncode == 1, done.stderr
+    assert "instance_dir" not in done.stderr and "unexpected error" not in done.stderr
+    assert "the class folder: cannot open the files in the folder cls: it can be listed but not entered" in said
+    assert "1 images, 1 usable" in said  # the instance folder is still checked
