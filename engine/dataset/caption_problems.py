@@ -8,6 +8,7 @@ from pathlib import Path
 from engine.data.caption_text import CaptionFileError, caption_words, read_caption
 from engine.data.captions import caption_for
 from engine.data.images import DataError, unreadable_headers
+from engine.data.unread_captions import caption_of_another_extension, other_extension_fix
 from engine.dataset.caption_file_findings import misnamed_finding
 from engine.dataset.files import caption_owners, misnamed_captions
 from engine.profile.problems import Problem
@@ -67,6 +68,10 @@ def _missing_caption_problems(key: str, images: list[Path], extension: str, not_
     missing = [image.name for path, read_by in owners.items() if path not in misnamed for image in read_by
                if image not in not_pictures]
     if missing:
-        problems.append(Problem(f"{key}.caption_mode", f"{len(missing)} image(s) have no caption file, e.g. {missing[0]}; "
-                                "write them or run `dbtui dataset caption`"))
+        others = [other for path in owners if path not in misnamed
+                  if (other := caption_of_another_extension(owners[path][0], extension))]
+        fix = (f"{len(others)} of them have one training does not read, such as {others[0].name}: "
+               f"{other_extension_fix(extension, others[0])}" if others else "write them or run `dbtui dataset caption`")
+        problems.append(Problem(f"{key}.caption_mode", f"{len(missing)} image(s) have no caption file, e.g. "
+                                f"{missing[0]}; {fix}"))
     return problems

@@ -14,6 +14,7 @@ from engine.data.caption_text import CaptionFileError, caption_words
 from engine.data.captions import CAPTION_FILE_MODES, caption_for, training_caption
 from engine.data.decode_budget import decode_workers
 from engine.data.images import DataError, unused_class_images
+from engine.data.unread_captions import caption_of_another_extension, other_extension_fix
 from engine.dataset.caption_file_findings import (misnamed_finding, orphan_caption_findings, other_extension_findings,
                                                   shared_caption_findings, unused_caption_findings)
 from engine.dataset.captions import read_caption
@@ -103,6 +104,11 @@ def caption_findings(
                 found.append(Finding(path, "caption_missing", "warning",
                                      f"its caption file {file.name} {missing}: it trains with the instance prompt alone",
                                      "write one (dbtui dataset caption)"))
+            other = caption_of_another_extension(image, extension) if raw is None else None
+            if other is not None:  # its caption is there, in the extension another tool writes: no need to write one
+                found[-1] = dataclasses.replace(found[-1], message=f"{found[-1].message}; {other.name} is there, which training "
+                                    f"does not read (the caption extension is {extension})",
+                                    fix=other_extension_fix(extension, other))
         elif caption_mode == "caption_file" and identifier and not _has_word(text, identifier):
             found.append(Finding(path, "caption_lacks_identifier", "warning",
                                  f"its caption does not contain the identifier '{identifier}'",
