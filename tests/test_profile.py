@@ -341,11 +341,27 @@ def test_a_key_named_as_other_tools_name_it_is_pointed_to_ours(override: str, su
     assert problem.suggestion == suggestion
 
 
+@pytest.mark.parametrize(("override", "suggestion"), [
+    # kohya's and diffusers' Flux scripts call [dev]'s training guidance --guidance_scale: it was pointed to
+    # prior.guidance_scale, the class images' guidance, which a Flux LoRA without prior preservation never reads.
+    ("training.guidance_scale=1.0", "training.flow.guidance"),
+    ("training.flow.guidance_scale=1.0", "training.flow.guidance"),
+    ("training.discrete_flow_shift=3.1", "training.flow.shift"),
+    ("training.weighting_scheme=\"cosmap\"", "training.flow.loss_weighting"),
+    ("model.fp8_base=true", "model.quantize"),
+])
+def test_a_flux_setting_named_as_other_tools_name_it_is_pointed_to_ours(override: str, suggestion: str) -> None:
+    [problem] = problems_of(MINIMAL, [override])
+    assert problem.suggestion == suggestion
+
+
 def test_every_other_tools_name_points_to_a_key_of_the_profile() -> None:
     from engine.profile.problem_words import field_paths
     from engine.profile.other_names import OTHER_TOOLS_NAMES
 
-    assert set(OTHER_TOOLS_NAMES.values()) <= set(field_paths(Profile))
+    from engine.profile.other_names import PLACED_NAMES
+
+    assert set(OTHER_TOOLS_NAMES.values()) | set(PLACED_NAMES.values()) <= set(field_paths(Profile))
 
 
 def test_a_top_level_key_written_below_a_section_says_where_top_level_keys_go() -> None:

@@ -23,6 +23,10 @@ OTHER_TOOLS_NAMES: dict[str, str] = {
     "save_every_n_steps": "saving.every_n_steps",
     "checkpointing_steps": "saving.every_n_steps",
     "sample_every_n_steps": "sampling.every_n_steps",
+    # kohya's and diffusers' Flux scripts
+    "discrete_flow_shift": "training.flow.shift",
+    "weighting_scheme": "training.flow.loss_weighting",
+    "fp8_base": "model.quantize",
 }
 
 # Names that mean one of our keys only in their place (list items as N): a model's "path" is model.pretrained, a
@@ -40,4 +44,7 @@ PLACED_NAMES: dict[str, str] = {
     "concepts.N.path": "concepts.N.instance_dir",
     "concepts.N.dir": "concepts.N.instance_dir",
     "concepts.N.prompt": "concepts.N.instance_prompt",
+    # Those scripts' --guidance_scale for training Flux.1 [dev]; elsewhere guidance_scale is ours (sampling., prior.).
+    "training.guidance_scale": "training.flow.guidance",
+    "training.flow.guidance_scale": "training.flow.guidance",
 }
