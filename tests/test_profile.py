@@ -355,6 +355,13 @@ def test_a_flux_setting_named_as_other_tools_name_it_is_pointed_to_ours(override
     assert problem.suggestion == suggestion
 
 
+def test_an_unknown_key_with_no_near_name_lists_the_keys_of_its_section() -> None:
+    """An SDXL user's model.text_encoder_2 was told "unknown key" and nothing more: no near key, nothing to do."""
+    [problem] = problems_of(MINIMAL, ['model.text_encoder_2="x"'])
+    assert problem.suggestion is None
+    assert problem.message == "unknown key; the keys here: pretrained, revision, vae, tokenizer, quantize"
+
+
 def test_every_other_tools_name_points_to_a_key_of_the_profile() -> None:
     from engine.profile.problem_words import field_paths
     from engine.profile.other_names import OTHER_TOOLS_NAMES

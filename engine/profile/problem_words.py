@@ -123,6 +123,8 @@ def problems_from(error: ValidationError, written: Callable[[str], str | None] =
             placed = PLACED_NAMES.get(".".join("N" if isinstance(part, int) else str(part) for part in loc))
             suggestion = (placed or OTHER_TOOLS_NAMES.get(str(loc[-1])) or (elsewhere[0] if elsewhere else None)
                           or (".".join([*(str(p) for p in loc[:-1]), close[0]]) if close else None))
+            if suggestion is None and valid:  # nothing near to point to: what the section does take
+                message = f"unknown key; the keys here: {', '.join(valid)}"
             if suggestion and loc[0] == "concepts" and len(loc) > 1 and isinstance(loc[1], int):
                 suggestion = suggestion.replace("concepts.N.", f"concepts.{loc[1]}.")  # this concept's own key
             if elsewhere and suggestion == elsewhere[0] and "." not in suggestion:
