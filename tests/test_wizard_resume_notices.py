@@ -141,3 +141,28 @@ def _at_a_crashed_run(tmp_path: Path, monkeypatch, events: list | None = None) -
     session = Session.for_demo("runs")
     session.run_folder = folder
     return make_app(engine, session, image_renderer="none"), engine, status
+
+
+async def test_a_resumed_run_setting_up_is_not_shown_as_its_earlier_stop(tmp_path: Path, monkeypatch) -> None:
+    """Resumed from the dashboard, a stopped run showed its earlier attempt's end until the trainer started again had
+    loaded the model (10 s for the tiny SDXL on a CPU, minutes for a real one): status "stopped", no Stop & save, and
+    "Run stopped … Esc then Ctrl+N resumes it" as the last line, over the run resuming; s did nothing."""
+    monkeypatch.chdir(tmp_path)
+    stopped = time.time() - 3
+    engine = FakeEngine(has_checkpoints=True)  # the resumed trainer has written nothing yet
+    engine.events = [CheckpointSaved(time=stopped, step=4, path="runs/tiny-demo/checkpoints/step-00000004"),
+                     RunFinished(time=stopped, step=4, outputs={}, seconds=3.0, status="stopped")]
+    app = make_app(engine, Session.for_demo("runs"), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app.goto(4)
+        await settle(pilot, 0.3)
+        await pilot.press("r")  # the resume dialog's
+        await settle(pilot, 0.3)
+        screen = app.screen
+        assert not screen.finished and screen.query_one("#tr-stats").status == "resuming"
+        assert "resum" in str(screen.query_one("#tr-phase").render())
+        footer = await footer_settled(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+    assert all(label in footer for label in CONTROLS), footer
+    assert ("control", "stop") in engine.calls

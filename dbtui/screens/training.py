@@ -191,7 +191,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         if isinstance(event, StepEnded):
             self.stepped = True
             # Resumed here, the steps before are an earlier attempt's: its speed and ETA are not this trainer's.
-            earlier = self.resumed and event.time < self.following_since
+            earlier = self._earlier(event)
             stats.show(event, status=None if earlier else "training", earlier=earlier)
             row.at(event.total_steps, event.step)
             row.say(f"training {event.step}/{event.total_steps}")
@@ -213,6 +213,13 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         elif isinstance(event, CheckpointSaved):
             if event.time >= self.following_since:  # the log keeps the history; only news is a notification
                 self.notify(f"Checkpoint saved at step {event.step}")
+        elif isinstance(event, (RunFinished, RunFailed)) and self._earlier(event):
+            # How the earlier attempt ended is history (its line is in the log): the trainer started again sets up
+            # until its run_started (minutes of loading a real model), and takes a stop meanwhile.
+            if isinstance(event, RunFinished):
+                self.query_one(ScorePanel).add(event)  # a stop at a resume's step drops the branch it left
+            stats.show(status="resuming")
+            row.say("resuming: the trainer is setting up")
         elif isinstance(event, RunFinished):
             self.query_one(ScorePanel).add(event)  # a stop at a resume's step drops the branch it left, as a start does
             detail = outputs_line(event)
@@ -230,6 +237,10 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             # Long enough to read whole: at 80x24 the log's five lines keep only the end of a long reason.
             self.notify(event.reason, title="Training failed", severity="error", timeout=60)
             self._offer_export()
+
+    def _earlier(self, event: StepEnded | RunFinished | RunFailed) -> bool:
+        """Resumed here: whether ``event`` is the earlier attempt's, written before this trainer was started."""
+        return self.resumed and event.time < self.following_since
 
     def _scored(self, event: SamplesScored) -> None:
         self.query_one(ScorePanel).add(event)  # its scores' line is in the log already (event_line)
