@@ -150,7 +150,8 @@ async def test_a_resumed_run_setting_up_is_not_shown_as_its_earlier_stop(tmp_pat
     monkeypatch.chdir(tmp_path)
     stopped = time.time() - 3
     engine = FakeEngine(has_checkpoints=True)  # the resumed trainer has written nothing yet
-    engine.events = [CheckpointSaved(time=stopped, step=4, path="runs/tiny-demo/checkpoints/step-00000004"),
+    engine.events = [*_a_step_30_s_ago(),
+                     CheckpointSaved(time=stopped, step=4, path="runs/tiny-demo/checkpoints/step-00000004"),
                      RunFinished(time=stopped, step=4, outputs={}, seconds=3.0, status="stopped")]
     app = make_app(engine, Session.for_demo("runs"), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
@@ -164,5 +165,8 @@ async def test_a_resumed_run_setting_up_is_not_shown_as_its_earlier_stop(tmp_pat
         footer = await footer_settled(pilot)
         await pilot.press("s")
         await settle(pilot)
+        log = [str(line) for line in screen.query_one("#tr-log").lines]
     assert all(label in footer for label in CONTROLS), footer
     assert ("control", "stop") in engine.calls
+    # The earlier attempt's steps are not the new trainer's: stopped in its set-up, it saves nothing.
+    assert any(line.startswith("Stopping before the first step") for line in log), log

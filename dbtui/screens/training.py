@@ -189,9 +189,10 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         if (line := event_line(event)) is not None:
             log.write_line(line)
         if isinstance(event, StepEnded):
-            self.stepped = True
-            # Resumed here, the steps before are an earlier attempt's: its speed and ETA are not this trainer's.
+            # Resumed here, the steps before are an earlier attempt's: its speed and ETA are not this trainer's, nor
+            # its steps (a stop in the new trainer's set-up saves nothing).
             earlier = self._earlier(event)
+            self.stepped = self.stepped or not earlier
             stats.show(event, status=None if earlier else "training", earlier=earlier)
             row.at(event.total_steps, event.step)
             row.say(f"training {event.step}/{event.total_steps}")
