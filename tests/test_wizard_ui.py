@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -285,7 +287,9 @@ async def test_a_run_with_checkpoints_asks_to_resume(workdir: Path) -> None:
     from dbtui.screens.resume import ResumeScreen
     from dbtui.screens.training import TrainingScreen
 
-    engine = FakeEngine(has_checkpoints=True)
+    # The resumed trainer's events, written after the wizard started it: those from before are the earlier attempt's.
+    later = time.time() + 60
+    engine = FakeEngine(has_checkpoints=True, events=[dataclasses.replace(e, time=later + e.time) for e in run_events()])
     session = Session.from_file(Path(__file__).parents[1] / "profiles" / "tiny-demo.toml")
     app = make_app(engine, session, image_renderer="none")
     async with app.run_test(size=(80, 24)) as pilot:
