@@ -116,6 +116,15 @@ def damage_of(checkpoint: Path) -> str | None:
     return None
 
 
+def damage_if_still_there(checkpoint: Path) -> str | None:
+    """``damage_of`` for a checkpoint listed a moment ago: None where its manifest went since (a live run's rotation),
+    which the command that reads it then finds."""
+    try:
+        return damage_of(checkpoint)
+    except CheckpointError:
+        return None
+
+
 def read_manifest(path: Path) -> dict[str, Any]:
     manifest = read_json_object(Path(path) / MANIFEST)
     if not manifest:  # missing, unreadable, or not the object dbtui writes (`[]`): every reader's .get would fail on it

@@ -30,17 +30,28 @@ def resume_point(folder: RunFolder, state: RunState | None, status: str) -> Cras
     """Where a run that ended unfinished got to and resumes from, for a crashed run (its state file lags) and for a
     stopped or failed one whose latest checkpoint is older than its last step (a second Ctrl-C cut the stop's save
     short), or that saved none (out of memory or a NaN loss before the first save), which `dbtui resume` trains from
-    step 0. One whose saved checkpoints are gone is listed at its step alone (a crashed one with ``resumes_from`` None, at
-    the step its log reached): its resume is refused (resume_point.check_none_lost)."""
+    step 0. One whose saved checkpoints are gone, or whose latest one is damaged, is listed at its step alone (a
+    crashed one with ``resumes_from`` None, at the step its log reached): its resume is refused
+    (resume_point.check_none_lost, launcher._check_latest)."""
     from engine.runs.resume_point import last_saved_step
 
     if state is None or status in ACTIVE or status == "finished":
         return None
     point = crash_point(folder, state)
+    if point.resumes_from and latest_damaged(folder):  # `dbtui resume` refuses it, naming the one before it
+        return dataclasses.replace(point, resumes_from=None) if status == CRASHED else None
     if point.resumes_from == 0 and last_saved_step(folder) is not None:
         return dataclasses.replace(point, resumes_from=None) if status == CRASHED else None
     starts_over = point.resumes_from == 0 < point.reached  # none saved: `dbtui resume` trains it from step 0
     return point if status == CRASHED or 0 < point.resumes_from < point.reached or starts_over else None
+
+
+def latest_damaged(folder: RunFolder) -> bool:
+    """Whether the run's latest complete checkpoint has files cut short or missing (a copy cut short, a disk error)."""
+    from engine.runs.checkpoints import complete_checkpoints, damage_if_still_there
+
+    done = complete_checkpoints(folder)
+    return bool(done) and damage_if_still_there(done[-1][1]) is not None
 
 
 def crash_point(folder: RunFolder, state: RunState) -> CrashPoint:

@@ -1,0 +1,55 @@
+"""A run whose latest checkpoint is damaged (a copy cut short, a disk error): `dbtui resume` refuses it, so `dbtui
+runs`, `attach`, `stop` and the dashboard must not tell the user to resume from it."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from dbtui.cli import main
+from engine.runs.folder import RunFolder, RunState
+from tests.runs_helpers import run_with_checkpoints
+
+
+def _crashed_with_step_30_cut_short(tmp_path: Path) -> RunFolder:
+    folder, _ = run_with_checkpoints(tmp_path, [10, 30])
+    weights = folder.checkpoints / "step-00000030" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:40])  # as `cp -a` or rsync leaves a file it was stopped in
+    folder.write_state(RunState(pid=os.getpid(), status="running", step=33, total_steps=400, heartbeat=time.time(),
+                                last_loss=0.1, started=time.time() - 60))  # a process that is no trainer: killed
+    assert folder.status() == "crashed"
+    return folder
+
+
+def test_a_damaged_latest_checkpoint_is_not_named_as_the_one_to_resume_from(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`dbtui attach` and `dbtui stop` said "Resume from its latest checkpoint (step 30) with: dbtui resume RUN", and
+    `dbtui runs` "33/400 · resumes from 30", where that resume is refused as damaged: the hint now names the damage
+    and the `--from` that works, and the listing names no step its resume would refuse."""
+    from dbtui.format import resume_hint
+    from engine.runs.resume_point import checkpoint_named
+
+    folder = _crashed_with_step_30_cut_short(tmp_path)
+    hint = resume_hint(folder)
+    assert hint.startswith("Its latest checkpoint (step 30) is damaged: model.safetensors has 40 bytes where"), hint
+    assert hint.endswith(f"resume from the one before it with: dbtui resume {folder.path} --from 10"), hint
+    assert checkpoint_named(folder, "10") == str(folder.checkpoints / "step-00000010")  # the command it gives works
+    assert main(["stop", str(folder.path)]) == 2
+    assert "is damaged" in capsys.readouterr().err
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(["runs", str(tmp_path / "runs"), "--json"]) == 0
+    out = capsys.readouterr().out
+    assert '"resumes_from": null' in out and '"status": "crashed"' in out, out
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    assert "resumes from 30" not in capsys.readouterr().out
+
+
+def test_a_damaged_only_checkpoint_says_the_run_starts_again(tmp_path: Path) -> None:
+    from dbtui.format import resume_hint
+
+    folder = _crashed_with_step_30_cut_short(tmp_path)
+    (folder.checkpoints / "step-00000010" / "manifest.json").unlink()
+    assert resume_hint(folder).endswith("the run keeps no other checkpoint, so it can only start again under a new name")
