@@ -65,3 +65,17 @@ def test_the_run_says_its_images_train_with_the_prompt_alone(photos: Path) -> No
     assert "1 image(s) have no .txt caption file" in unread_captions_warning(list_images(photos), ".txt", "caption_file_then_prompt")
     assert unread_captions_warning(list_images(photos), ".caption", "caption_file_then_prompt").startswith(
         "1 image(s) have a second caption file")
+
+
+
+def test_validate_counts_the_images_it_says_have_no_caption(photos: Path, capsys, monkeypatch) -> None:
+    # A file that is no picture needs no caption; b.jpg and b.png both read the one b.caption; c.jpg has none at all.
+    (photos / "a.jpg").write_text("not a picture", encoding="utf-8")
+    textured(3, (64, 64)).save(photos / "b.png")
+    textured(4, (64, 64)).save(photos / "c.jpg")
+    (photos.parent / "p.toml").write_text(PROFILE.format(mode="caption_file"), encoding="utf-8")
+    monkeypatch.chdir(photos.parent)
+    assert main(["validate", "p.toml"]) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert ("3 image(s) have no caption file, e.g. b.jpg; 2 of them have one training does not read, such as "
+            f"b.caption: {SET_IT}; for the other 1, write them or run `dbtui dataset caption`") in said

@@ -65,13 +65,16 @@ def _missing_caption_problems(key: str, images: list[Path], extension: str, not_
         said = misnamed_finding(str(owners[path][0]), path, near, "error", owners[path], extension)
         problems.append(Problem(f"{key}.caption_mode", f"{sum(len(owners[p]) for p in misnamed)} image(s) have a caption "
                                 f"file training does not read, e.g. {owners[path][0].name}: {said.message}; {said.fix}"))
-    missing = [image.name for path, read_by in owners.items() if path not in misnamed for image in read_by
+    missing = [image for path, read_by in owners.items() if path not in misnamed for image in read_by
                if image not in not_pictures]
     if missing:
-        others = [other for path in owners if path not in misnamed
-                  if (other := caption_of_another_extension(owners[path][0], extension))]
+        # Counted by image, as ``missing`` is: a.jpg and a.png both read a.caption once it is the extension.
+        others = [other for image in missing if (other := caption_of_another_extension(image, extension))]
+        write = "write them or run `dbtui dataset caption`"
         fix = (f"{len(others)} of them have one training does not read, such as {others[0].name}: "
-               f"{other_extension_fix(extension, others[0])}" if others else "write them or run `dbtui dataset caption`")
+               f"{other_extension_fix(extension, others[0])}" if others else write)
+        if others and len(others) < len(missing):  # the others still need a caption, whichever extension is read
+            fix += f"; for the other {len(missing) - len(others)}, {write}"
         problems.append(Problem(f"{key}.caption_mode", f"{len(missing)} image(s) have no caption file, e.g. "
-                                f"{missing[0]}; {fix}"))
+                                f"{missing[0].name}; {fix}"))
     return problems
