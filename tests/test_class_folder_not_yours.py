@@ -60,3 +60,13 @@ def test_the_profiles_check_reports_a_class_folder_it_cannot_enter_as_its_findin
     assert "instance_dir" not in done.stderr and "unexpected error" not in done.stderr
     assert "the class folder: cannot open the files in the folder cls: it can be listed but not entered" in said
     assert "1 images, 1 usable" in said  # the instance folder is still checked
+
+
+def test_the_check_leaves_a_class_folder_prior_preservation_does_not_read(cls: Path) -> None:
+    # validate calls it unused; an error in the check made `dataset check --profile` exit 1 over it.
+    profile = cls.parent / "p.toml"
+    profile.write_text(profile.read_text(encoding="utf-8").replace("enabled = true", "enabled = false"), encoding="utf-8")
+    cls.chmod(0o600)
+    done = dbtui_as_a_user("dataset", "check", "--profile", "p.toml", cwd=cls.parent)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "the class folder" not in done.stdout and "1 images, 1 usable — 0 error(s)" in " ".join(done.stdout.split())

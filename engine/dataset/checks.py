@@ -271,7 +271,8 @@ def check_dataset(
                                 identifier=identifier, tokenizer=tokenizer, readers=readers)
     image_buckets = {p.path: nearest_bucket(p.width, p.height, buckets) for p in probes if p.ok}
     present = class_images_present(class_dir)
-    findings += class_folder_findings(class_dir)
+    # With prior preservation off (no class images wanted) the run never reads it, and validate calls it unused.
+    findings += class_folder_findings(class_dir) if num_class_images != 0 else []
     unused, why = (unused_class_images(Path(class_dir), (Path(folder), *concept_folders)) if present is not None and num_class_images != 0
                    else (0, ""))
     if unused:
