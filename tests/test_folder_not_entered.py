@@ -42,3 +42,14 @@ def test_a_sub_folder_that_cannot_be_entered_is_a_finding_of_a_recursive_check(s
     assert done.returncode == 1, done.stderr
     assert "unexpected error" not in done.stderr
     assert "this sub-folder can be listed but not entered" in done.stdout
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o300], ids=["not entered", "not listed"])
+def test_a_recursive_caption_edit_names_the_sub_folder_it_left_alone(mode: int, shut: Path) -> None:
+    # It edited the rest and said "1 caption(s) changed" with exit 0: the sub-folder's captions went untagged unsaid.
+    Image.new("RGB", (64, 64), (40, 200, 40)).save(shut.parent / "b.png")
+    shut.chmod(mode)
+    done = dbtui_as_a_user("dataset", "caption", ".", "-r", "--add-tag", "x", cwd=shut.parent)
+    assert done.returncode == 1, done.stdout + done.stderr
+    said = " ".join(done.stdout.split())
+    assert "1 created" in said and re.search(r"skipped \S*/shut: this sub-folder (can be listed|cannot be read)", said)

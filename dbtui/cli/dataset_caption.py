@@ -174,7 +174,7 @@ def _caption_folder(console, args: argparse.Namespace, store: CaptionStore) -> i
             console.print(f"{count:6d}  {markup_safe(_shown_tag(tag))}", highlight=False)
         if not tags:
             say_none_read(console, store, args)
-        _report_unreadable(console, store.unreadable(), args)
+        _report_unreadable(console, (*store.unread_folders(), *store.unreadable()), args)
         return 0  # it only reads: the captions it could not count are named, and nothing was left undone
     if args.undo:
         changes = store.undo()
@@ -195,11 +195,13 @@ def _caption_folder(console, args: argparse.Namespace, store: CaptionStore) -> i
         console.print(f"[yellow]still said[/] {markup_safe(item.reason)}")
     if not len(changes) and not args.undo:
         say_none_read(console, store, args)
-    return _report_unreadable(console, changes.skipped, args)
+    unread = () if args.undo else store.unread_folders()  # undo follows its journal, not the listing
+    return _report_unreadable(console, (*unread, *changes.skipped), args)
 
 
 def _report_unreadable(console, skipped, args: argparse.Namespace) -> int:
-    """Print the caption files a caption command left alone or did not create, and why; 1 when there was any."""
+    """Print the caption files (and sub-folders) a caption command left alone or did not create, and why; 1 when there
+    was any."""
     # `dataset check` names unreadable captions, not one edited since an undo, a link to no file or a file no picture.
     hint = all(item.kind == "unreadable" for item in skipped[NAMED:])
     print_first([f"[red]skipped[/] {markup_safe(item.reason)}" for item in skipped], console, "skipped",

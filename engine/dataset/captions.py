@@ -25,7 +25,7 @@ from engine.dataset.caption_files import atomic_write_bytes, atomic_write_text, 
 from engine.dataset.caption_tags import join_tags, one_tag, said_pattern, split_tags, tag_key, unique_tags
 from engine.dataset.errors import CaptionError
 from engine.dataset.files import (caption_owners, caption_path, checked_folder, link_target, linked_captions, list_images,
-                                  misnamed_captions)
+                                  misnamed_captions, scan_folder)
 from engine.dataset.options import checked_caption_extension
 from engine.events import Emit, Event, PhaseProgress, PhaseStarted
 
@@ -55,6 +55,14 @@ class CaptionStore:
         if self._list_once:
             self._listed = images
         return list(images)
+
+    def unread_folders(self) -> tuple[Unreadable, ...]:
+        """The sub-folders a recursive store cannot read or enter: their captions are in no count and no edit, which
+        a bulk edit said nothing of (before, one that could be listed but not entered stopped it with a traceback)."""
+        if not self.recursive:  # the folder itself: the listing refuses it, saying why
+            return ()
+        refused = scan_folder(self.folder, recursive=True).refused
+        return tuple(Unreadable(r.path, f"{r.path}: {r.reason}") for r in refused if r.folder and r.code == "unreadable")
 
     def path_for(self, image: Path | str) -> Path:
         return caption_path(self.folder / image, self.extension)
