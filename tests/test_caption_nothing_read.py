@@ -80,3 +80,24 @@ def test_an_edit_under_an_extension_no_caption_has_is_refused(tmp_path: Path, ca
     assert f"no image has a {ext} caption, but {have}: {edit[0]} would change none; give --extension .txt" in said, said
     assert [(tmp_path / f"{name}.txt").read_text(encoding="utf-8") for name in "ab"] == ["zwx,  dog, dog\n"] * 2
     assert not (tmp_path / ".dbtui-captions-history").exists()
+
+
+@pytest.mark.parametrize("edit", [["--remove-tag", "dog"], ["--trim"], ["--frequency"]])
+def test_an_extension_differing_only_in_letter_case_is_named(tmp_path: Path, capsys, edit: list[str]) -> None:
+    """`--trim --extension .TXT` of images captioned in .txt said '0 caption(s) changed' and exited 0, and
+    `--frequency` printed nothing: .txt was not counted as another extension than .TXT, though on a disk whose names
+    are case-sensitive it is another file, which training with .TXT does not read."""
+    for name in ("a", "b"):
+        textured(0, (32, 32)).save(tmp_path / f"{name}.png")
+        (tmp_path / f"{name}.txt").write_text("zwx,  dog\n", encoding="utf-8")
+    if (tmp_path / "a.TXT").exists():
+        pytest.fail("this test needs a disk whose names are case-sensitive")
+    code = main(["dataset", "caption", str(tmp_path), *edit, "--extension", ".TXT"])
+    out, err = (" ".join(text.split()) for text in capsys.readouterr())
+    if edit == ["--frequency"]:  # it only reads: said, status 0
+        assert code == 0 and "no .TXT captions: 2 of the 2 images have .txt captions instead; give --extension .txt" \
+            in out, out
+    else:
+        assert code == 2 and f"no image has a .TXT caption, but 2 of the 2 have .txt captions: {edit[0]} would change " \
+            "none; give --extension .txt to edit those" in err, err
+    assert [(tmp_path / f"{name}.txt").read_text(encoding="utf-8") for name in "ab"] == ["zwx,  dog\n"] * 2

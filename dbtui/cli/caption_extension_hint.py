@@ -23,7 +23,8 @@ def refuse_edit_of_another_extension(store: CaptionStore, args: argparse.Namespa
     if args.add_tag is not None and args.new_captions:
         return
     images = store.images()
-    found = captions_of_other_extensions(images, store.extension)
+    # --add-tag names each caption differing only in letter case itself, and creates none beside it.
+    found = captions_of_other_extensions(images, store.extension, letter_case=args.add_tag is None)
     if not found:
         return
     ext, most = store.extension, next(iter(found))
@@ -42,7 +43,7 @@ def say_none_read(console, store: CaptionStore, args: argparse.Namespace) -> Non
     """Why a caption command found nothing to read or change, where it is the folder (no images) or the extension
     (the images' captions have another): else a mistyped folder or --extension said only '0 caption(s) changed'."""
     from engine.data.images import images_in_sub_folders
-    from engine.dataset.prepare_captions import captions_of_another_extension
+    from engine.dataset.prepare_captions import captions_of_other_extensions
     from engine.support.prepared_marks import prepared_sub_folders
 
     images = store.images()
@@ -53,7 +54,7 @@ def say_none_read(console, store: CaptionStore, args: argparse.Namespace) -> Non
                       + ("its sub-folders hold some: give -r to read those" if below else "give the folder that holds them"),
                       soft_wrap=True)
         return
-    other, found = captions_of_another_extension(images, store.extension)
+    other, found = next(iter(captions_of_other_extensions(images, store.extension).items()), ("", []))
     if found:
         console.print(f"[yellow]no {markup_safe(store.extension)} captions[/]: {len(found)} of the {len(images)} images "
                       f"have {other} captions instead; {markup_safe(_other_extension(args, other))} to read those", soft_wrap=True)

@@ -146,15 +146,18 @@ def _digest(data: bytes) -> str:
 def captions_of_another_extension(images: list[Path], extension: str) -> tuple[str, list[Path]]:
     """(the extension, its files) of the captions beside ``images`` under a usual extension other than ``extension``,
     when no image has one of ``extension``: prepare copies none of them, and without a word the copies trained with
-    no caption."""
-    return next(iter(captions_of_other_extensions(images, extension).items()), ("", []))
+    no caption. One differing only in letter case is not counted: prepare names each such caption itself."""
+    return next(iter(captions_of_other_extensions(images, extension, letter_case=False).items()), ("", []))
 
 
-def captions_of_other_extensions(images: list[Path], extension: str) -> dict[str, list[Path]]:
+def captions_of_other_extensions(images: list[Path], extension: str, *,
+                                 letter_case: bool = True) -> dict[str, list[Path]]:
     """Each usual caption extension other than ``extension`` with its files beside ``images``, the most used first,
-    when no image has a caption of ``extension``; empty where one has."""
+    when no image has a caption of ``extension``; empty where one has. ``letter_case``: one that differs only in
+    letter case (.txt for .TXT) counts as another, as it is another file where names are case-sensitive."""
     if any(os.path.lexists(caption_path(image, extension)) for image in images):
         return {}
+    same = extension if letter_case else extension.lower()
     found = {other: [path for image in images if os.path.lexists(path := caption_path(image, other))]
-             for other in USUAL_CAPTION_EXTENSIONS if other != extension.lower()}
+             for other in USUAL_CAPTION_EXTENSIONS if other != same}
     return {other: paths for other, paths in sorted(found.items(), key=lambda item: -len(item[1])) if paths}
