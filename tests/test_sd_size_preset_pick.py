@@ -109,6 +109,8 @@ def test_hardware_profile_above_every_size_recommends_none(tmp_path: Path, capsy
     data = json.loads(capsys.readouterr().out)
     assert data["card_verdicts"]["24"]["preset"] is None and data["card_verdicts"]["24"]["fits"] is False
     assert "1280 px" in data["family_note"] and "dbtui fit" in data["family_note"]
+    # Above the card's line, in the same output: it said "no preset was measured at the profile's size, 1280 px".
+    assert data["family_note"].startswith(f"{UNMEASURED.capitalize()}, which the SD presets keep"), data["family_note"]
     assert main(["hardware", "--profile", str(path), "--card", "24", "--output-dir", str(tmp_path)]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert f"Recommended preset for it: none: {UNMEASURED} (see `dbtui fit` above)" in said, said

@@ -196,8 +196,11 @@ def _other_size(args: argparse.Namespace, resolution: int, family: str, beyond: 
     # Each card as it was first asked, once: `--card T4 --card T4` was told to run `dbtui fit … --card T4 --card T4`.
     names = dict.fromkeys(name for card in args.card or () for name in card.names)
     command = ["dbtui", "fit", args.profile, "--estimate-only", *(arg for name in names for arg in ("--card", name))]
-    return (f"No preset was measured at the profile's size, {resolution} px, which the SD presets keep: the figures below "
-            f"are {SD_FIGURES[ROW_SETS[family].pretrained]} at {beyond} px, less than it needs, so none is recommended; "
+    from engine.hardware.machine import unmeasured_text
+
+    said = unmeasured_text(beyond, resolution)
+    return (f"{said[:1].upper()}{said[1:]}, which the SD presets keep: the figures below are "
+            f"{SD_FIGURES[ROW_SETS[family].pretrained]} at {beyond} px, less than it needs, so none is recommended; "
             f"for this profile's own, run `{shlex.join(command)}`.")
 
 
