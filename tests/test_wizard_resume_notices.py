@@ -170,3 +170,25 @@ async def test_a_resumed_run_setting_up_is_not_shown_as_its_earlier_stop(tmp_pat
     assert ("control", "stop") in engine.calls
     # The earlier attempt's steps are not the new trainer's: stopped in its set-up, it saves nothing.
     assert any(line.startswith("Stopping before the first step") for line in log), log
+
+
+async def test_a_resumed_run_whose_trainer_dies_setting_up_is_shown_crashed(tmp_path: Path, monkeypatch) -> None:
+    """Resumed from the dashboard, a stopped run whose trainer was killed loading the model (the OOM killer), before
+    its first event, said "resuming: the trainer is setting up" for good, its controls up: the follower took the
+    earlier attempt's end for the trainer's last word, and never asked whether it was gone."""
+    monkeypatch.chdir(tmp_path)
+    stopped = time.time() - 3
+    engine = FakeEngine(has_checkpoints=True)  # its follower ends, as the real one does once the trainer is gone
+    engine.events = [CheckpointSaved(time=stopped, step=4, path="runs/tiny-demo/checkpoints/step-00000004"),
+                     RunFinished(time=stopped, step=4, outputs={}, seconds=3.0, status="stopped")]
+    monkeypatch.setattr(engine, "run_status", lambda folder: "crashed")
+    app = make_app(engine, Session.for_demo("runs"), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app.goto(4)
+        await settle(pilot, 0.3)
+        await pilot.press("r")  # the resume dialog's
+        await settle(pilot, 0.3)
+        screen = app.screen
+        assert screen.finished and screen.query_one("#tr-stats").status == "crashed"
+        footer = await footer_settled(pilot)
+    assert not [label for label in CONTROLS if label in footer], footer

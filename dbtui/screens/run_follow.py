@@ -18,7 +18,8 @@ from engine.runs.folder import CRASHED
 
 
 def follow_run(engine: Engine, folder: Path, history: LossHistory, post: Callable[[Message], object],
-               cancelled: Callable[[], bool]) -> None:
+               cancelled: Callable[[], bool], earlier: Callable[[RunFinished | RunFailed], bool]) -> None:
+    """``earlier``: whether an end is an earlier attempt's (a run resumed here), which is no last word of its trainer."""
     last = None
     try:
         for event in engine.follow_run(folder, stop=cancelled):
@@ -28,9 +29,10 @@ def follow_run(engine: Engine, folder: Path, history: LossHistory, post: Callabl
                 history.forget_after(point)
             post(EngineEvent(event))
             last = event
-        if cancelled() or isinstance(last, (RunFinished, RunFailed)):
+        if cancelled() or (isinstance(last, (RunFinished, RunFailed)) and not earlier(last)):
             return
-        # The events stop when the trainer is gone: say so in the attach list's own word.
+        # The events stop when the trainer is gone (a resumed one killed in its set-up stops at the earlier attempt's
+        # end): say so in the attach list's own word.
         status = engine.run_status(folder)
         if status == CRASHED:
             post(TrainerGone(status))

@@ -174,7 +174,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
     @work(thread=True, exclusive=True, exit_on_error=False, group="follow")
     def follow(self, folder: Path) -> None:
         worker = get_current_worker()
-        follow_run(self.engine, folder, self.history, self.post_message, lambda: worker.is_cancelled)
+        follow_run(self.engine, folder, self.history, self.post_message, lambda: worker.is_cancelled, self._earlier)
 
     def on_trainer_gone(self, message: TrainerGone) -> None:
         resume = how_to_resume(self.session, self.folder)  # from the start when it saved no checkpoint
