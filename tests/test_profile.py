@@ -348,6 +348,10 @@ def test_a_key_named_as_other_tools_name_it_is_pointed_to_ours(override: str, su
     ("training.flow.guidance_scale=1.0", "training.flow.guidance"),
     ("training.discrete_flow_shift=3.1", "training.flow.shift"),
     ("training.weighting_scheme=\"cosmap\"", "training.flow.loss_weighting"),
+    # Two of diffusers' --weighting_scheme values pick the timestep sampling: pointed to loss_weighting, which refuses
+    # them, a user had no word of training.flow.timestep_sampling.
+    ("training.weighting_scheme=\"logit_normal\"", "training.flow.timestep_sampling"),
+    ("training.flow.weighting_scheme=\"mode\"", "training.flow.timestep_sampling"),
     ("model.fp8_base=true", "model.quantize"),
 ])
 def test_a_flux_setting_named_as_other_tools_name_it_is_pointed_to_ours(override: str, suggestion: str) -> None:
@@ -364,11 +368,10 @@ def test_an_unknown_key_with_no_near_name_lists_the_keys_of_its_section() -> Non
 
 def test_every_other_tools_name_points_to_a_key_of_the_profile() -> None:
     from engine.profile.problem_words import field_paths
-    from engine.profile.other_names import OTHER_TOOLS_NAMES
+    from engine.profile.other_names import OTHER_TOOLS_NAMES, PLACED_NAMES, TIMESTEP_SCHEMES, other_tools_key
 
-    from engine.profile.other_names import PLACED_NAMES
-
-    assert set(OTHER_TOOLS_NAMES.values()) | set(PLACED_NAMES.values()) <= set(field_paths(Profile))
+    by_value = {other_tools_key("weighting_scheme", value) for value in (*TIMESTEP_SCHEMES, "cosmap")}
+    assert set(OTHER_TOOLS_NAMES.values()) | set(PLACED_NAMES.values()) | by_value <= set(field_paths(Profile))
 
 
 def test_a_top_level_key_written_below_a_section_says_where_top_level_keys_go() -> None:

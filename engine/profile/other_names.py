@@ -25,7 +25,6 @@ OTHER_TOOLS_NAMES: dict[str, str] = {
     "sample_every_n_steps": "sampling.every_n_steps",
     # kohya's and diffusers' Flux scripts
     "discrete_flow_shift": "training.flow.shift",
-    "weighting_scheme": "training.flow.loss_weighting",
     "fp8_base": "model.quantize",
 }
 
@@ -48,3 +47,13 @@ PLACED_NAMES: dict[str, str] = {
     "training.guidance_scale": "training.flow.guidance",
     "training.flow.guidance_scale": "training.flow.guidance",
 }
+
+# diffusers' --weighting_scheme names the timestep sampling by two of its values and the loss weighting by the others.
+TIMESTEP_SCHEMES = ("logit_normal", "mode")
+
+
+def other_tools_key(name: str, value: object) -> str | None:
+    """Our key for another tool's name ``name`` given ``value``; None where it is none of theirs."""
+    if name == "weighting_scheme":
+        return "training.flow.timestep_sampling" if value in TIMESTEP_SCHEMES else "training.flow.loss_weighting"
+    return OTHER_TOOLS_NAMES.get(name)

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from engine.profile.fields import PathControlCharacterError
-from engine.profile.other_names import OTHER_TOOLS_NAMES, PLACED_NAMES
+from engine.profile.other_names import PLACED_NAMES, other_tools_key
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile
 
@@ -121,7 +121,7 @@ def problems_from(error: ValidationError, written: Callable[[str], str | None] =
             elsewhere = [path for path in field_paths(Profile) if path.rsplit(".", 1)[-1] == str(loc[-1])]
             close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
             placed = PLACED_NAMES.get(".".join("N" if isinstance(part, int) else str(part) for part in loc))
-            suggestion = (placed or OTHER_TOOLS_NAMES.get(str(loc[-1])) or (elsewhere[0] if elsewhere else None)
+            suggestion = (placed or other_tools_key(str(loc[-1]), item.get("input")) or (elsewhere[0] if elsewhere else None)
                           or (".".join([*(str(p) for p in loc[:-1]), close[0]]) if close else None))
             if suggestion is None and valid:  # nothing near to point to: what the section does take
                 message = f"unknown key; the keys here: {', '.join(valid)}"
