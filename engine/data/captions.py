@@ -7,9 +7,15 @@ from pathlib import Path
 
 from engine.data.caption_text import caption_words, read_caption
 from engine.data.images import DataError
-from engine.profile.text_characters import control_character, printable
+from engine.profile.text_characters import blank, control_character, printable
 
 CAPTION_FILE_MODES = frozenset({"caption_file", "caption_file_then_prompt", "prompt_then_caption_file"})  # read .txt
+
+
+def captions_alone(mode: str, instance_prompt: str | None) -> bool:
+    """Whether each image's caption file is all of its prompt: in ``caption_file`` mode, and in the combined modes
+    with an empty instance prompt (a style's), where an image without a caption would train with no prompt at all."""
+    return mode == "caption_file" or (mode in CAPTION_FILE_MODES and blank(instance_prompt or ""))
 
 
 def caption_file(image: Path, extension: str) -> Path:

@@ -11,7 +11,7 @@ from typing import Any
 
 from engine.data.buckets import Bucket, nearest_bucket
 from engine.data.caption_text import CaptionFileError, caption_words
-from engine.data.captions import CAPTION_FILE_MODES, caption_for, training_caption
+from engine.data.captions import CAPTION_FILE_MODES, caption_for, captions_alone, training_caption
 from engine.data.decode_budget import decode_workers
 from engine.data.images import DataError, unused_class_images
 from engine.data.unread_captions import caption_of_another_extension, other_extension_fix
@@ -100,6 +100,10 @@ def caption_findings(
                 found.append(Finding(path, "caption_missing", "error",
                                      f"its caption file {file.name} {missing}, and the caption mode uses only caption files",
                                      "write one (dbtui dataset caption) or switch the caption mode"))
+            elif instance_prompt is not None and captions_alone(caption_mode, instance_prompt):  # None: not known
+                found.append(Finding(path, "caption_missing", "error",
+                                     f"its caption file {file.name} {missing}, and the instance prompt is empty: it would "
+                                     "train with no prompt at all", "write one (dbtui dataset caption) or set the instance prompt"))
             else:
                 found.append(Finding(path, "caption_missing", "warning",
                                      f"its caption file {file.name} {missing}: it trains with the instance prompt alone",

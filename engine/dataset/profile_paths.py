@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 
 from engine.builtin import is_builtin, known_builtin
+from engine.data.captions import captions_alone
 from engine.data.images import list_images, why_no_images
 from engine.dataset.caption_problems import caption_problems, file_name_problems
 from engine.dataset.image_headers import header_problems
@@ -329,7 +330,9 @@ def _concept_problems(profile: Profile, index: int) -> list[Problem]:
         why = why_no_images(folder)
         problems.append(Problem(f"{key}.instance_dir", f"no images in '{folder}'{why}"))
     if "caption_file" in concept.caption_mode:
-        problems += caption_problems(key, concept.caption_mode, folder, images, profile.dataset.caption_extension)
+        # With no instance prompt to fall back on, a combined mode needs every caption, as caption_file does.
+        mode = "caption_file" if captions_alone(concept.caption_mode, concept.instance_prompt) else concept.caption_mode
+        problems += caption_problems(key, mode, folder, images, profile.dataset.caption_extension)
     elif concept.caption_mode == "file_name":
         problems += file_name_problems(key, images)
     return problems

@@ -1,0 +1,66 @@
+"""A style concept with no identifier (instance_prompt = "") in a combined caption mode: an image without a caption
+file fell back to the empty prompt, so it trained with no prompt at all, while validate said the profile was valid and
+`dataset check` warned only that it "trains with the instance prompt alone". With no prompt to fall back on, a missing
+caption is now refused as in caption_file mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dataset_fixture import textured
+
+from dbtui.cli import main
+from engine.dataset import check_dataset
+
+PROFILE = """schema_version = 1
+[model]
+pretrained = "builtin:tiny-sd1"
+[[concepts]]
+instance_dir = "style"
+instance_prompt = "{prompt}"
+caption_mode = "{mode}"
+[dataset]
+resolution = 64
+"""
+MODES = ["caption_file_then_prompt", "prompt_then_caption_file"]
+
+
+@pytest.fixture
+def style(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "style"
+    folder.mkdir()
+    for n in range(2):
+        textured(n, (64, 64)).save(folder / f"s{n}.png")
+    (folder / "s0.txt").write_text("flat colours, thick outlines\n", encoding="utf-8")  # s1 has none
+    monkeypatch.chdir(tmp_path)
+    return folder
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_validate_refuses_an_image_that_would_train_with_no_prompt(style: Path, mode: str, capsys) -> None:
+    Path("p.toml").write_text(PROFILE.format(prompt="", mode=mode), encoding="utf-8")
+    assert main(["validate", "p.toml"]) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert "concepts.0.caption_mode: 1 image(s) have no caption file, e.g. s1.png" in said
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_with_a_prompt_to_fall_back_on_it_stays_valid(style: Path, mode: str) -> None:
+    Path("p.toml").write_text(PROFILE.format(prompt="zwx style", mode=mode), encoding="utf-8")
+    assert main(["validate", "p.toml"]) == 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_check_calls_it_an_error_and_says_why(style: Path, mode: str) -> None:
+    report = check_dataset(style, resolution=64, caption_mode=mode, instance_prompt="", workers=1)
+    (found,) = [f for f in report.findings if f.code == "caption_missing"]
+    assert Path(found.path).name == "s1.png" and found.severity == "error"
+    assert "the instance prompt is empty: it would train with no prompt at all" in found.message
+    assert report.summary.usable == 1
+
+
+def test_a_prompt_not_given_to_the_check_is_not_taken_for_empty(style: Path) -> None:
+    report = check_dataset(style, resolution=64, caption_mode=MODES[0], workers=1)
+    (found,) = [f for f in report.findings if f.code == "caption_missing"]
+    assert found.severity == "warning"
