@@ -225,6 +225,12 @@ def test_a_prompt_of_invisible_characters_alone_is_empty(key: str, said: str, tm
     assert said in err
 
 
+def test_an_empty_instance_prompt_says_how_a_style_trains_without_one(tmp_path: Path, capsys) -> None:
+    """A style with no identifier, left in caption mode instance_prompt, was told only to name its subject."""
+    err = user_error(capsys, ["validate", str(write(tmp_path, GOOD)), "--set", 'concepts.0.instance_prompt=""'])
+    assert "for a style with no identifier, set caption_mode = \"caption_file\"" in " ".join(err.split())
+
+
 def test_a_path_longer_than_the_os_allows_is_refused(tmp_path: Path, capsys) -> None:
     path = write(tmp_path, GOOD)
     err = user_error(capsys, ["validate", str(path), "--set", f'saving.output_dir="{"a/" * 3000}"'])

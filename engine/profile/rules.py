@@ -90,7 +90,10 @@ def _concept_prior(profile: Profile, index: int) -> list[Problem]:
 def _concept_prompt(profile: Profile, index: int) -> list[Problem]:
     concept = profile.concepts[index]
     if concept.caption_mode == "instance_prompt" and blank(concept.instance_prompt):
-        return [Problem(f"concepts.{index}.instance_prompt", "the instance prompt is empty; name your subject, e.g. 'photo of zwx dog'")]
+        # A style has no subject to name: its captions are its prompts (profiles/sd15-style-native.toml).
+        return [Problem(f"concepts.{index}.instance_prompt", "the instance prompt is empty; name your subject, e.g. "
+                        "'photo of zwx dog', or, for a style with no identifier, set caption_mode = \"caption_file\" "
+                        "with a .txt caption beside each image")]
     return []
 
 
