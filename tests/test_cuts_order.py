@@ -30,3 +30,21 @@ def test_a_measured_cut_that_closes_the_steps_gap_comes_before_the_bounds(tmp_pa
     said = cuts_text(cuts, 8)
     assert said.startswith("fuse the optimizer step") and "about 3.3 GB less (enough for the steps)" in said
     assert said.endswith("no one of these alone is known to bring it under 8 GB: take several")
+
+
+def test_a_lone_cut_that_may_not_close_the_gap_is_not_told_to_take_several(tmp_path: Path) -> None:
+    """sdxl-person.toml on a T4 (fp16, no fused step) was offered one setting, a LoRA, "up to 22.7 GB less; no one of
+    these alone is known to bring it under 15 GB: take several": there was nothing else to take, and the LoRA fits."""
+    profile = tiny_profile(tmp_path, precision={"mixed_precision": "fp16", "gradient_checkpointing": True},
+                           optimizer={"name": "adafactor"}, dataset={"cache_latents": True},
+                           sampling={"num_images": 1}, evaluation={"enabled": False})
+    estimate = MemoryEstimate(weights=int(9.56 * GIB), gradients=int(9.5 * GIB), optimizer_state=int(0.91 * GIB),
+                              activations=int(0.3 * GIB), caches=0, autocast_weight_copies=0, peak_phase="backward",
+                              model="m", batch=2, height=1024, width=1024, seconds=0.0)
+    cuts = fit_cuts(profile, estimate, 15 * GIB, bf16=False) or []
+    assert [cut.saver.tip.split(",")[0] for cut in cuts] == ['train a LoRA (training.method = "lora")']
+    assert not cuts[0].known and not cuts[0].enough
+    said = cuts_text(cuts, 15)
+    assert "take several" not in said and "no one of these" not in said
+    assert said.endswith("whether that alone brings it under 15 GB is not known: set it and estimate again "
+                         "(dbtui fit PROFILE --estimate-only --set …)")

@@ -61,6 +61,12 @@ def cuts_text(cuts: list[Cut], card_gb: float) -> str:
                                 f"{_enough_mark(cut)}") for cut in cuts])
     if any(cut.enough for cut in cuts):
         return said
+    # One choice (a lone saver, or rivals that cannot be followed together): "take several" had nothing to take, and
+    # sdxl-person.toml on a T4 was told so of the LoRA that `dbtui hardware` shows fitting it.
+    if len({cut.saver.rival or cut.saver.tip for cut in cuts}) == 1:
+        which = "it" if len(cuts) == 1 else "the one you choose"
+        return (f"{said}; whether that alone brings it under {card_gb:g} GB is not known: set {which} and estimate "
+                "again (dbtui fit PROFILE --estimate-only --set …)")
     return f"{said}; no one of these alone is known to bring it under {card_gb:g} GB: take several"
 
 
