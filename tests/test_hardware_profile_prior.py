@@ -147,3 +147,22 @@ def test_a_card_without_bf16_names_the_rows_judged_with_prior_preservation(tmp_p
                         r"only figure measured in fp16 \(more than this profile needs\)", line)
     assert said is not None, line
     assert said.group(1).split(", ") == [name for name, with_prior in judged.items() if with_prior]
+
+
+def test_the_json_gives_the_figure_each_card_is_judged_by(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`dbtui hardware --profile sd15-person.toml --card 12 --card T4` printed "full-8bit 5.2 GB … T4 (no bf16): 9.9 GB
+    ✓"; its --json had the row's 5.24 and the T4's verdict, but not the 9.9 GB the T4 is judged by."""
+    _machine(monkeypatch, 24)
+    profile = Path(__file__).parents[1] / "profiles" / "sd15-person.toml"
+    assert main(["hardware", "--profile", str(profile), "--card", "12", "--card", "T4", "--json",
+                 "--output-dir", str(tmp_path)]) == 0
+    rows = json.loads(capsys.readouterr().out)["presets"]
+    table = load_preset_estimates(family="sd")
+    for name, row in rows.items():
+        assert row["run_card_gb_by_card"] == {"12": row["run_card_gb"],
+                                              "15 no bf16": round(table[name].need(False, True).run_need / GIB, 2)}, name
+    assert rows["full-8bit"]["run_card_gb_by_card"]["15 no bf16"] > rows["full-8bit"]["run_card_gb"] + 4
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["hardware", "--profile", str(profile), "--card", "T4", "--output-dir", str(tmp_path)]) == 0
+    shown = capsys.readouterr().out
+    assert f"T4 (no bf16): {rows['full-8bit']['run_card_gb_by_card']['15 no bf16']:.1f} GB ✓" in shown

@@ -43,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print the probe as JSON (\"family\": sd, sd2, sdxl or flux; "
                         "\"figures_at_px\": the size the SD presets' figures were measured at, \"trains_at_px\": the "
                         "profile's dataset.resolution); each preset's \"fits\" says by card "
-                        "whether it fits, and \"judged_with_prior\" whether that was judged with prior preservation "
+                        "whether it fits, \"run_card_gb_by_card\" the GB it is judged by there (a T4's in fp16), and "
+                        "\"judged_with_prior\" whether that was judged with prior preservation "
                         "(\"fits_with_prior\" is the same, its old name, kept for scripts: read judged_with_prior)")
     parser.add_argument("--card", action="append", type=card_size, metavar="GB",
                         help=CARD_HELP + "; the advice then also names the preset to pick on each of those cards")
@@ -235,7 +236,8 @@ def _as_json(row: PresetEstimate, bf16: bool, cards: tuple[float, ...], prior: b
     from engine.memory.estimate import GIB
 
     need, alone = row.need(bf16, prior), row.no_prior
-    fits = {card_key(card): _card_need(row, bf16, card, prior)[0].fits(card) for card in cards}
+    by_card = {card_key(card): _card_need(row, bf16, card, prior)[0] for card in cards}
+    fits = {card_key(card): by_card[card_key(card)].fits(card) for card in cards}
     # A T4 asked on a bf16 machine is judged by that fp16 figure: "prior": false beside it read as without.
     with_prior = {card_key(card): row.with_prior(getattr(card, "bf16", bf16), prior) for card in cards}
     # run_card_gb is what "fits" judges (the largest moment); card_gb stays the steps' alone, as it always was.
@@ -243,6 +245,9 @@ def _as_json(row: PresetEstimate, bf16: bool, cards: tuple[float, ...], prior: b
             # "fits_with_prior" read as "fits, with prior": the name that says what it is stands beside it, which is
             # kept for the scripts that read it.
             "fits": fits, "judged_with_prior": with_prior, "fits_with_prior": with_prior,
+            # The figure each card is judged by, as the table prints it: a T4's 9.9 GB for full-8bit (fp16, fp32
+            # weights) was in the text alone, beside the row's 5.2 GB in bf16.
+            "run_card_gb_by_card": {key: round(card_need.run_need / GIB, 2) for key, card_need in by_card.items()},
             "prior": row.with_prior(bf16, prior), "model": need.model,
             "resolution": [need.width, need.height]}
 
