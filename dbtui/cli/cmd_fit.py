@@ -230,6 +230,10 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
             # Typed before renting, where the images are not: the estimate that was wanted needs none of it.
             raise RunInputsMissingError(f"{missing} For the memory estimate alone, which trains nothing and needs no "
                                         "images, add --estimate-only.") from None
+    if args.estimate_only and args.price_per_hour is not None:
+        # The cost is the measured s/step times the steps: a renter's --price-per-hour on a laptop got no word at all.
+        _to_stderr("note: --price-per-hour gives no cost here: the cost comes from the seconds a step takes, which only "
+                   "the steps measure; run the same dbtui fit without --estimate-only or --json on the GPU you rent")
     cards = cards_asked(args.card)
     if args.json:
         return estimate_json(_estimate(profile, cards, say=_to_stderr), asked=bool(args.card))
