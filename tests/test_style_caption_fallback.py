@@ -64,3 +64,31 @@ def test_a_prompt_not_given_to_the_check_is_not_taken_for_empty(style: Path) -> 
     report = check_dataset(style, resolution=64, caption_mode=MODES[0], workers=1)
     (found,) = [f for f in report.findings if f.code == "caption_missing"]
     assert found.severity == "warning"
+
+
+@pytest.fixture
+def counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A style folder captioned by file name, one image named only by a counter ("003.png" gives no words)."""
+    folder = tmp_path / "style"
+    folder.mkdir()
+    textured(0, (64, 64)).save(folder / "lighthouse_at_dusk.png")
+    textured(1, (64, 64)).save(folder / "003.png")
+    monkeypatch.chdir(tmp_path)
+    return folder
+
+
+def test_validate_refuses_a_name_of_a_counter_alone_with_no_prompt_to_fall_back_on(counted: Path, capsys) -> None:
+    Path("p.toml").write_text(PROFILE.format(prompt="", mode="file_name"), encoding="utf-8")
+    assert main(["validate", "p.toml"]) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert "1 image name(s) are only a counter, e.g. 003.png, and the instance prompt is empty" in said
+    Path("p.toml").write_text(PROFILE.format(prompt="zwx style", mode="file_name"), encoding="utf-8")
+    assert main(["validate", "p.toml"]) == 0  # the prompt is its caption then
+
+
+def test_the_check_calls_a_name_of_a_counter_alone_an_error_where_the_prompt_is_known_empty(counted: Path) -> None:
+    report = check_dataset(counted, resolution=64, caption_mode="file_name", instance_prompt="", workers=1)
+    (found,) = [f for f in report.findings if f.code == "caption_empty_name"]
+    assert Path(found.path).name == "003.png" and found.severity == "error"
+    unknown = check_dataset(counted, resolution=64, caption_mode="file_name", workers=1)
+    assert not [f for f in unknown.findings if f.code == "caption_empty_name"]

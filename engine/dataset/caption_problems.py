@@ -12,17 +12,28 @@ from engine.data.unread_captions import caption_of_another_extension, other_exte
 from engine.dataset.caption_file_findings import misnamed_finding
 from engine.dataset.files import caption_owners, misnamed_captions
 from engine.profile.problems import Problem
+from engine.profile.text_characters import printable
 
 
-def file_name_problems(key: str, images: list[Path]) -> list[Problem]:
-    """Image names the trainer would refuse as captions (a control character in one), after the model has loaded."""
-    refused = []
+def file_name_problems(key: str, images: list[Path], instance_prompt: str | None) -> list[Problem]:
+    """Image names the trainer would refuse as captions (a control character in one), after the model has loaded; and,
+    with an empty instance prompt (a style's) to fall back on, names that are only a counter ("003.png"), whose images
+    would train with no prompt at all."""
+    refused, wordless = [], []
     for image in images:
         try:
-            caption_for(image, "file_name", "")
+            caption = caption_for(image, "file_name", instance_prompt or "")
         except DataError as error:
             refused.append(str(error))
-    return [Problem(f"{key}.caption_mode", f"{len(refused)} image name(s) cannot be captions, e.g. {refused[0]}")] if refused else []
+            continue
+        if not caption.strip():
+            wordless.append(image.name)
+    problems = [Problem(f"{key}.caption_mode", f"{len(refused)} image name(s) cannot be captions, e.g. {refused[0]}")] if refused else []
+    if wordless:
+        problems.append(Problem(f"{key}.caption_mode", f"{len(wordless)} image name(s) are only a counter, e.g. "
+                                f"{printable(wordless[0])}, and the instance prompt is empty: their images would train with "
+                                "no prompt at all; rename them to say what they show, or set the instance prompt"))
+    return problems
 
 
 def caption_problems(key: str, mode: str, folder: Path, images: list[Path], extension: str) -> list[Problem]:

@@ -119,10 +119,14 @@ def caption_findings(
                                  f"add it, e.g. dbtui dataset caption --add-tag {identifier}"))
     if caption_mode == "file_name":
         try:
-            caption_for(image, caption_mode, instance_prompt or "", extension)
+            named = caption_for(image, caption_mode, instance_prompt or "", extension)
         except DataError as error:  # as the run refuses it (training_caption reads it as no caption)
             return [Finding(path, "caption_unusable_name", "error", str(error),
                             "rename it, or choose another caption mode")]
+        if instance_prompt is not None and not named.strip():  # None: the prompt is not known to this check
+            return [Finding(path, "caption_empty_name", "error", "its name is only a counter and the instance prompt is "
+                            "empty: it would train with no prompt at all", "rename it to say what it shows, or set the "
+                            "instance prompt")]
     if readers and caption_mode != "instance_prompt":
         caption = training_caption(image, caption_mode, instance_prompt, extension)
         for reader in readers if caption else []:

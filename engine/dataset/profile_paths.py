@@ -334,5 +334,5 @@ def _concept_problems(profile: Profile, index: int) -> list[Problem]:
         mode = "caption_file" if captions_alone(concept.caption_mode, concept.instance_prompt) else concept.caption_mode
         problems += caption_problems(key, mode, folder, images, profile.dataset.caption_extension)
     elif concept.caption_mode == "file_name":
-        problems += file_name_problems(key, images)
+        problems += file_name_problems(key, images, concept.instance_prompt)
     return problems
