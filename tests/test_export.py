@@ -300,3 +300,27 @@ def test_an_export_refuses_a_format_the_weights_family_cannot_take_before_a_hub_
                                                 "as a Flux.*model"):
         export_checkpoint(folder.path)
     assert not (folder.path / "exports").exists()
+
+
+def test_an_export_refusal_says_again_only_where_an_earlier_export_wrote(tmp_path: Path, monkeypatch) -> None:
+    """A Flux run's export refused for "safetensors" ended "then `dbtui export … --step 2` writes it again" though
+    nothing had been written: "again" now only where RUN/exports/step-2 holds an earlier export."""
+    import engine.models.loading
+    from engine.profile import load_profile, save_profile, validate_data
+    from engine.runs.export import ExportFormatError, export_checkpoint
+    from tests.runs_helpers import run_with_checkpoints
+    from tests.training_helpers import merge
+
+    folder, _ = run_with_checkpoints(tmp_path, [2])
+    edited = {"model": {"pretrained": "builtin:tiny-flux"}, "saving": {"export": ["diffusers", "safetensors"]}}
+    save_profile(validate_data(merge(load_profile(folder.profile).model_dump(mode="json"), edited)), folder.profile)
+    monkeypatch.setattr(engine.models.loading, "resolve_model_folder", lambda *args, **kwargs: None)
+    with pytest.raises(ExportFormatError) as first:
+        export_checkpoint(folder.path)
+    assert str(first.value).endswith(f"then `dbtui export {folder.path} --step 2` writes it")
+    earlier = folder.path / "exports" / "step-2"
+    earlier.mkdir(parents=True)
+    (earlier / "model_index.json").write_text("{}")
+    with pytest.raises(ExportFormatError) as second:
+        export_checkpoint(folder.path)
+    assert str(second.value).endswith(f"then `dbtui export {folder.path} --step 2` writes it again")

@@ -130,7 +130,7 @@ def _export_from(folder: RunFolder, step: int, checkpoint: Path, files: Path, re
             raise
         raise removed from None  # as below
     target = folder.path / "exports" / f"step-{step}"
-    again = f"then `dbtui export {shlex.quote(str(folder.path))} --step {step}` writes it again"
+    again = export_again(folder, step, target)
 
     def restore(components: Any) -> list[Any] | None:
         from engine.training.trainable import add_lora_adapters
@@ -149,6 +149,13 @@ def _export_from(folder: RunFolder, step: int, checkpoint: Path, files: Path, re
     return build_export(folder, profile, target, again, restore, emit,
                         trained_on=(manifest.get("base_model"), f"checkpoint {checkpoint}'s weights"),
                         trained_family=family_of_weights(lambda name: _holds(files, name)))
+
+
+def export_again(folder: RunFolder, step: int, target: Path) -> str:
+    """The command that writes the export at ``step`` once a refusal's cause is dealt with: "again" only where an
+    earlier export wrote into ``target`` (a refusal comes before this export writes anything)."""
+    earlier = target.is_dir() and any(target.iterdir())
+    return f"then `dbtui export {shlex.quote(str(folder.path))} --step {step}` writes it{' again' if earlier else ''}"
 
 
 def build_export(folder: RunFolder, profile: Any, target: Path, again: str, restore: Callable[[Any], list[Any] | None],

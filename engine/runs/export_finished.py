@@ -30,7 +30,7 @@ class FinishedOutputsError(DbtuiError):
 
 def export_finished(folder: RunFolder, step: int, emit: Callable[[Event], None]) -> dict[str, str]:
     """Write the profile's export formats of the model the run ended with (at ``step``); returns {format: path}."""
-    from engine.runs.export import build_export, family_of_weights
+    from engine.runs.export import build_export, export_again, family_of_weights
     from engine.runs.stored_profile import run_profile
 
     trained = _trained(folder)
@@ -38,14 +38,13 @@ def export_finished(folder: RunFolder, step: int, emit: Callable[[Event], None])
     profile = export_settings(run_profile(folder), trained, folder.outputs, folder.profile, emit,
                               weights="the run's final model", record=record)
     target = folder.path / "exports" / f"step-{step}"
-    run = shlex.quote(str(folder.path))
     source = _source(folder, profile, target, step)
     half_kept = trained.get("profile", {}).get("saving", {}).get("unet_half")
     if profile.training.method == "full" and half_kept and not profile.saving.unet_half:
         warning = _half_outputs_warning(folder, source, trained)
         if warning is not None:
             emit(warning)
-    again = f"then `dbtui export {run} --step {step}` writes it again"
+    again = export_again(folder, step, target)
     read = _lora_restore if profile.training.method == "lora" else _full_restore
 
     def restore(components: Any) -> list[Any] | None:
