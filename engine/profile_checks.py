@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+from engine.dataset.caption_problems import unread_caption_problems
 from engine.dataset.profile_paths import every_machine_problems, path_problems
 from engine.dataset.shared_class_folder import shared_class_folder_problems
 from engine.evaluation.prompt_problems import evaluation_problems, scorer_problems, shared_identifier_problems
@@ -47,5 +48,6 @@ def check_profile(profile: Profile, family_id: str | None = None, missing_here: 
                 + shared_prompt_problems(profile) + shared_identifier_problems(profile) + unused_class_problems(profile)
                 + class_prompt_problems(profile) + prior_weight_problems(profile) + generated_set_problems(profile)
                 + shared_class_folder_problems(profile) + output_in_data_problems(profile)
-                + schedule_problems(profile) + resolution_problems(profile) + unused_lora_problems(profile))
+                + schedule_problems(profile) + resolution_problems(profile) + unused_lora_problems(profile)
+                + unread_caption_problems(profile))
     return ProfileChecks(errors, here, warnings)

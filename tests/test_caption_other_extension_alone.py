@@ -67,7 +67,6 @@ def test_the_run_says_its_images_train_with_the_prompt_alone(photos: Path) -> No
         "1 image(s) have a second caption file")
 
 
-
 def test_validate_counts_the_images_it_says_have_no_caption(photos: Path, capsys, monkeypatch) -> None:
     # A file that is no picture needs no caption; b.jpg and b.png both read the one b.caption; c.jpg has none at all.
     (photos / "a.jpg").write_text("not a picture", encoding="utf-8")
@@ -79,3 +78,17 @@ def test_validate_counts_the_images_it_says_have_no_caption(photos: Path, capsys
     said = " ".join(capsys.readouterr().err.split())
     assert ("3 image(s) have no caption file, e.g. b.jpg; 2 of them have one training does not read, such as "
             f"b.caption: {SET_IT}; for the other 1, write them or run `dbtui dataset caption`") in said
+
+
+@pytest.mark.parametrize("mode", ["caption_file_then_prompt", "prompt_then_caption_file"])
+def test_validate_warns_as_the_run_does_where_the_prompt_stands_in(photos: Path, mode: str, capsys, monkeypatch) -> None:
+    """Under the modes that fall back to the prompt, validate called the folder valid without a word, while the run
+    warned its images train with the prompt alone: validate now gives the run's warning, and still passes."""
+    (photos.parent / "p.toml").write_text(PROFILE.format(mode=mode), encoding="utf-8")
+    monkeypatch.chdir(photos.parent)
+    assert main(["validate", "p.toml"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "p.toml: valid" in said
+    assert (f"warning: p.toml:5: concepts.0.instance_dir: "
+            f"{unread_captions_warning(list_images(photos), '.txt', mode)}") in said
+    assert "they train with the instance prompt alone" in said

@@ -7,10 +7,11 @@ from pathlib import Path
 
 from engine.data.caption_text import CaptionFileError, caption_words, read_caption
 from engine.data.captions import caption_for
-from engine.data.images import DataError, unreadable_headers
-from engine.data.unread_captions import caption_of_another_extension, other_extension_fix
+from engine.data.images import DataError, list_images, unreadable_headers
+from engine.data.unread_captions import caption_of_another_extension, other_extension_fix, unread_captions_warning
 from engine.dataset.caption_file_findings import misnamed_finding
 from engine.dataset.files import caption_owners, misnamed_captions
+from engine.profile import Profile
 from engine.profile.problems import Problem
 from engine.profile.text_characters import printable
 
@@ -62,6 +63,20 @@ def caption_problems(key: str, mode: str, folder: Path, images: list[Path], exte
         # The dataset doctor calls it an error too: the image would train with no prompt at all.
         problems.append(Problem(f"{key}.caption_mode", f"{len(empty)} caption file(s) are empty, e.g. {empty[0]}: "
                                 "their images would train with no prompt; write them, or remove the images"))
+    return problems
+
+
+def unread_caption_problems(profile: Profile) -> list[Problem]:
+    """What a run warns of the caption files it leaves unread (unread_captions_warning), said by validate as a warning:
+    a.caption where .txt is read trained on the instance prompt alone under the modes that fall back to it."""
+    problems = []
+    for index, concept in enumerate(profile.concepts):
+        folder = Path(concept.instance_dir)
+        if not folder.is_dir():
+            continue  # path_problems says it
+        said = unread_captions_warning(list_images(folder), profile.dataset.caption_extension, concept.caption_mode)
+        if said:
+            problems.append(Problem(f"concepts.{index}.instance_dir", said))
     return problems
 
 
