@@ -8,6 +8,7 @@ import dataclasses
 import errno
 import re
 import secrets
+import shlex
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -158,7 +159,18 @@ def loads_profile(text: str, overrides: list[str] = (), file: Path | None = None
 
 def load_profile(path: str | Path, overrides: list[str] = ()) -> Profile:
     """Read and validate a profile file; raises ProfileError naming the file."""
-    return loads_profile(_read_text(Path(path)), overrides, Path(path))
+    text = _read_text(Path(path))
+    try:
+        return loads_profile(text, overrides, Path(path))
+    except ProfileError as error:
+        stripped = strip_text(text, Path(path))
+        if parse_text(stripped, Path(path)):
+            raise
+        # Its missing keys alone read as a profile to be mended key by key, where one is to be started from an example.
+        empty = Problem("", f"holds no settings ({'only comments' if stripped.strip() else 'it is empty'}): start from "
+                            f"an example, e.g. `cp profiles/sd15-person.toml {shlex.quote(str(path))}` (the README lists them under "
+                            "'Examples to copy from profiles/'), or make one with the wizard, `dbtui`", None, None, Path(path))
+        raise ProfileError([empty, *error.problems]) from None
 
 
 def profile_source_data(path: str | Path, overrides: list[str] = ()) -> dict[str, Any]:
