@@ -71,10 +71,11 @@ def unread_caption_problems(profile: Profile) -> list[Problem]:
     a.caption where .txt is read trained on the instance prompt alone under the modes that fall back to it."""
     problems = []
     for index, concept in enumerate(profile.concepts):
-        folder = Path(concept.instance_dir)
-        if not folder.is_dir():
-            continue  # path_problems says it
-        said = unread_captions_warning(list_images(folder), profile.dataset.caption_extension, concept.caption_mode)
+        try:
+            images = list_images(Path(concept.instance_dir))
+        except (OSError, DataError):  # missing, unreadable, a name too long: path_problems says it
+            continue
+        said = unread_captions_warning(images, profile.dataset.caption_extension, concept.caption_mode)
         if said:
             problems.append(Problem(f"concepts.{index}.instance_dir", said))
     return problems
