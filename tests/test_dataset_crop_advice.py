@@ -41,3 +41,18 @@ def test_the_set_it_names_turns_the_crop_into_a_bucket(phone: Path, tmp_path: Pa
     assert "cropping to a square cuts" in capsys.readouterr().out
     main(["dataset", "check", "--profile", str(profile), "--set", "dataset.bucketing=true"])
     assert "cropping to" not in capsys.readouterr().out
+
+
+def test_a_crop_that_leaves_a_sliver_is_not_said_to_cut_all_of_it(tmp_path: Path) -> None:
+    """A 30000×10 strip's square crop cuts 99.97% of it: said "cuts 100%", as if nothing were left to train on."""
+    from PIL import Image
+
+    folder = tmp_path / "strip"
+    folder.mkdir()
+    Image.new("RGB", (30000, 10), (90, 60, 30)).save(folder / "strip.png")
+    report = check_dataset(folder, resolution=64, workers=1)
+    [crop] = [f for f in report.findings if f.code == "aspect_crop"]
+    assert "cuts over 99% of it from the left and right" in crop.message, crop.message
+    from engine.dataset.image_findings import share
+
+    assert (share(1.0), share(0.994), share(0.25)) == ("100%", "99%", "25%")

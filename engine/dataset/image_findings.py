@@ -108,8 +108,16 @@ def _too_small(path: str, w: int, h: int, target: str, scale: float, needed: str
                    f"use a larger original ({needed}) if you have one")
 
 
+def share(fraction: float) -> str:
+    """``fraction`` as a whole percentage, where one rounded to 100% is not all: a 30000×10 strip's square crop cut
+    99.97% of it, said as "100%", as if nothing were left."""
+    if fraction < 1 and round(fraction * 100) >= 100:
+        return "over 99%"
+    return f"{fraction:.0%}"
+
+
 def _cropped(path: str, w: int, h: int, lost: float, target: str, fix: str) -> Finding:
     side = "left and right" if w > h else "top and bottom"
     return Finding(path, "aspect_crop", "warning",
-                   f"is {w}×{h} px (aspect {max(w, h) / min(w, h):.2f}:1): cropping to {target} cuts {lost:.0%} "
+                   f"is {w}×{h} px (aspect {max(w, h) / min(w, h):.2f}:1): cropping to {target} cuts {share(lost)} "
                    f"of it from the {side}", fix)
