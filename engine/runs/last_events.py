@@ -34,6 +34,22 @@ def last_step(events_file: Path) -> int | None:
     return None
 
 
+def loss_at(events_file: Path, step: int) -> float | None:
+    """The loss the log's last readable step_ended of ``step`` holds (the latest attempt to train it); None where none
+    is there (set aside with an earlier attempt's log, or never trained)."""
+    try:
+        for data in _marked_objects(events_file, (b'"step_ended"',)):
+            try:
+                event = event_from_dict(data)
+            except (ValueError, TypeError):
+                continue
+            if isinstance(event, StepEnded) and event.step == step:
+                return event.loss
+    except OSError:
+        return None
+    return None
+
+
 def last_finish(events_file: Path) -> RunFinished | None:
     """The RunFinished of a run whose last start or end was a finish; None otherwise."""
     last = last_marked(events_file, (b'"run_finished"', b'"run_started"'))

@@ -32,6 +32,7 @@ from engine.runs.resume_point import (check_none_lost, check_same_model, checkpo
 from engine.runs.folder import (RunFolder, RunState, foreign_entries, holds_a_run, list_runs,
                                 unusable_folder)
 from engine.runs.earlier_attempt import put_attempt_back, set_aside_attempt
+from engine.runs.last_events import loss_at
 from engine.runs.launch_lock import launching
 from engine.runs.meeting import machine_lock, machine_trainer, running_pid, write_pid
 from engine.runs.profile_anchor import anchored_profile
@@ -190,8 +191,12 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
             step = before.step if before else 0
             if prepared.from_step is not None:  # the checkpoint's step, not the steps trained after it and lost
                 step = prepared.from_step
-            # The loss of a step after the checkpoint (a set-aside branch, or steps a kill lost) is not this step's.
+            # The loss of a step after the checkpoint (a set-aside branch, or steps a kill lost) is not this step's:
+            # the log's of the checkpoint's step is (an earlier resume killed setting up left its state none), which
+            # `dbtui runs` shows where this trainer dies setting up too.
             loss = before.last_loss if before and before.step == step else None
+            if loss is None and step:
+                loss = loss_at(folder.events, step)
             folder.write_state(RunState(pid=process.pid, status="starting", step=step,
                                         total_steps=before.total_steps if before else 0, last_loss=loss,
                                         started=time.time(), heartbeat=time.time()))
