@@ -170,6 +170,8 @@ async def test_a_resumed_run_setting_up_is_not_shown_as_its_earlier_stop(tmp_pat
     assert ("control", "stop") in engine.calls
     # The earlier attempt's steps are not the new trainer's: stopped in its set-up, it saves nothing.
     assert any(line.startswith("Stopping before the first step") for line in log), log
+    # How the earlier attempt ended stays in the log, said as history.
+    assert "Earlier attempt: stopped at step 4" in log, log
 
 
 async def test_a_resumed_run_whose_trainer_dies_setting_up_is_shown_crashed(tmp_path: Path, monkeypatch) -> None:

@@ -3,8 +3,8 @@ warnings, and what a finished or stopped run left."""
 
 from __future__ import annotations
 
-from engine.events import (CheckpointSaved, Event, PhaseFinished, RunFinished, RunStarted, SampleSaved, SamplesScored,
-                           Warning)
+from engine.events import (CheckpointSaved, Event, PhaseFinished, RunFailed, RunFinished, RunStarted, SampleSaved,
+                           SamplesScored, Warning)
 
 
 def event_line(event: Event) -> str | None:
@@ -39,3 +39,11 @@ def outputs_line(event: RunFinished) -> str:
     # "no outputs" after Stop & save read as if the stop had saved nothing: its checkpoint is in the hint.
     none = "no final export (a stopped run writes none)" if event.status == "stopped" else "no outputs"
     return "; ".join(f"{k}: {v}" for k, v in event.outputs.items()) or none
+
+
+def earlier_end_line(event: RunFinished | RunFailed) -> str:
+    """How an earlier attempt of a resumed run ended, for the log: its end is history, not the run's end."""
+    if isinstance(event, RunFailed):
+        at = f" at step {event.step}" if event.step is not None else ""
+        return f"Earlier attempt: failed{at}: {event.reason}"
+    return f"Earlier attempt: {event.status} at step {event.step}"

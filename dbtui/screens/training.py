@@ -20,7 +20,7 @@ from dbtui.screens.run_life import (NO_PREVIEWS, AlreadyRunning, LaunchWaiting, 
                                     how_to_resume, leaving_words, start_outcome)
 from dbtui.screens.resume import ResumeScreen
 from dbtui.screens.run_follow import follow_run
-from dbtui.screens.run_lines import event_line, outputs_line
+from dbtui.screens.run_lines import earlier_end_line, event_line, outputs_line
 from dbtui.screens.run_notices import RunNoticesScreen
 from dbtui.widgets.end_actions import EndActions
 from dbtui.widgets.key_footer import KeyFooter
@@ -219,6 +219,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             # until its run_started (minutes of loading a real model), and takes a stop meanwhile.
             if isinstance(event, RunFinished):
                 self.query_one(ScorePanel).add(event)  # a stop at a resume's step drops the branch it left
+            log.write_line(earlier_end_line(event))
             stats.show(status="resuming")
             row.say("resuming: the trainer is setting up")
         elif isinstance(event, RunFinished):
