@@ -102,6 +102,8 @@ class Engine(Protocol):
         folder left out as unreadable (a disk's or network's error) is said to ``on_skip``."""
     def run_status(self, folder: Path) -> str:
         """The status word of the run in ``folder`` alone (engine.runs.folder.run_status): no other run's log is read."""
+    def trainer_started(self, folder: Path) -> float:
+        """When the run's latest trainer was started (time.time(), its state file's); 0.0 where none is known."""
     def checked_checkpoints(self, folder: Path) -> tuple[list[int], list[int]]:
         """The steps of the run's complete checkpoints, oldest first: (whole ones, damaged ones), checked as an export
         checks them (engine.runs.keep.checked_checkpoints)."""
@@ -259,6 +261,12 @@ class RealEngine:
         from engine.runs.folder import RunFolder
 
         return RunFolder(Path(folder)).status()
+
+    def trainer_started(self, folder: Path) -> float:
+        from engine.runs.folder import RunFolder
+
+        state = RunFolder(Path(folder)).read_state()
+        return state.started if state is not None else 0.0
 
     def checked_checkpoints(self, folder: Path) -> tuple[list[int], list[int]]:
         from engine.runs.folder import RunFolder

@@ -3,12 +3,13 @@ controls come back."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 from dbtui.app import make_app
 from dbtui.session import Session
-from engine.events import CheckpointSaved, RunFinished, RunStarted
+from engine.events import CheckpointSaved, RunFinished, RunStarted, StepEnded
 from test_dashboard_footer import CONTROLS, footer_settled
 from wizard_fakes import FakeEngine
 from wizard_steps import resume_from_the_dashboard, settle
@@ -117,8 +118,6 @@ async def test_a_run_started_takes_down_what_the_ended_runs_buttons_said(tmp_pat
 
 
 def _a_step_30_s_ago() -> list:
-    from engine.events import StepEnded
-
     return [StepEnded(time=time.time() - 30, step=4, total_steps=6, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4,
                       it_per_s=2.5, eta_s=754.0)]
 
@@ -194,3 +193,75 @@ async def test_a_resumed_run_whose_trainer_dies_setting_up_is_shown_crashed(tmp_
         assert screen.finished and screen.query_one("#tr-stats").status == "crashed"
         footer = await footer_settled(pilot)
     assert not [label for label in CONTROLS if label in footer], footer
+
+
+def _attached_to(tmp_path: Path, monkeypatch, events: list, trainer_started: float) -> tuple:
+    """The wizard attached (Train finding the run live, or its attach list) to runs/tiny-demo, whose ``events`` the
+    follower replays and whose latest trainer was started at ``trainer_started``; and its engine."""
+    monkeypatch.chdir(tmp_path)
+    folder = Path("runs") / "tiny-demo"
+    folder.mkdir(parents=True)
+    engine = FakeEngine(events=events, started=trainer_started)
+    session = Session.for_demo("runs")
+    session.run_folder = folder
+    return make_app(engine, session, image_renderer="none"), engine
+
+
+async def _log_after_stop(app, pilot) -> list[str]:
+    await pilot.press("s")
+    await settle(pilot)
+    return [str(line) for line in app.screen.query_one("#tr-log").lines]
+
+
+async def test_attaching_to_a_run_resumed_from_another_terminal_shows_it_resuming(tmp_path: Path, monkeypatch) -> None:
+    """`dbtui resume RUN` in another terminal loads the model; the wizard attached to the run showed its earlier
+    attempt's end ("finished: stopped", "Run stopped … resumes it"), and s left no stop for the trainer starting."""
+    from dbtui.engine_facade import RealEngine
+    from engine.runs.folder import RunFolder, RunState
+
+    stopped = time.time() - 3
+    app, engine = _attached_to(tmp_path, monkeypatch, [
+        *_a_step_30_s_ago(), CheckpointSaved(time=stopped, step=4, path="runs/tiny-demo/checkpoints/step-00000004"),
+        RunFinished(time=stopped, step=4, outputs={}, seconds=3.0, status="stopped")], 0.0)
+    # The real engine's answer, from the state file the resumed trainer's launcher wrote.
+    monkeypatch.setattr(engine, "trainer_started", RealEngine().trainer_started)
+    RunFolder(Path("runs/tiny-demo")).write_state(RunState(pid=os.getpid(), status="starting", step=4,
+                                                           started=time.time()))
+    async with app.run_test(size=SIZE) as pilot:
+        app.goto(4)
+        await settle(pilot, 0.3)
+        screen = app.screen
+        assert not screen.finished and screen.query_one("#tr-stats").status == "resuming"
+        assert not [n.title for n in app._notifications if "stopped" in (n.title or "")]
+        log = await _log_after_stop(app, pilot)
+    assert ("control", "stop") in engine.calls
+    assert "Earlier attempt: stopped at step 4" in log and not [line for line in log if line.startswith("Run stopped")]
+    assert any(line.startswith("Stopping before the first step") for line in log), log
+
+
+async def test_attaching_as_a_trainer_ends_shows_its_end(tmp_path: Path, monkeypatch) -> None:
+    """Attached between a trainer's run_finished and its state's "stopped": the state still names that trainer, whose
+    end is the run's, not an earlier attempt's (the screen must not wait for a resume that is not coming)."""
+    started = time.time() - 60
+    app, _ = _attached_to(tmp_path, monkeypatch, [
+        StepEnded(time=started + 30, step=4, total_steps=6, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4,
+                  it_per_s=2.5, eta_s=1.0),
+        RunFinished(time=time.time() - 0.01, step=4, outputs={}, seconds=3.0, status="stopped")], started)
+    async with app.run_test(size=SIZE) as pilot:
+        app.goto(4)
+        await settle(pilot, 0.3)
+        assert app.screen.finished and app.screen.query_one("#tr-stats").status == "stopped"
+
+
+async def test_attaching_to_a_run_training_counts_its_replayed_steps(tmp_path: Path, monkeypatch) -> None:
+    """The steps replayed of a trainer at work are its own: a stop saves a checkpoint first, and says so."""
+    started = time.time() - 60
+    app, engine = _attached_to(tmp_path, monkeypatch, [
+        RunStarted(time=started + 20, run_dir="runs/tiny-demo", profile={}, hardware={}, versions={}, total_steps=6),
+        StepEnded(time=started + 30, step=4, total_steps=6, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4,
+                  it_per_s=2.5, eta_s=1.0)], started)
+    async with app.run_test(size=SIZE) as pilot:
+        app.goto(4)
+        await settle(pilot, 0.3)
+        log = await _log_after_stop(app, pilot)
+    assert ("control", "stop") in engine.calls and "Stopping after a checkpoint…" in log, log

@@ -190,6 +190,7 @@ class FakeEngine:
     events: list = field(default_factory=run_events)
     has_checkpoints: bool = False
     finished_run: bool = False  # start_run finds a finished run in the profile's folder
+    started: float = 0.0  # when the run's latest trainer was started, as its state file says (0.0: none known)
 
     def probe_hardware(self, path: str) -> HardwareReport:
         hw = Hardware(gpus=[], torch="2.13.0+cpu", cuda=None, driver=None, ram_total_mb=16384, ram_available_mb=8192,
@@ -270,6 +271,9 @@ class FakeEngine:
 
     def control(self, folder: Path, what: str) -> None:
         self.calls.append(("control", what))
+
+    def trainer_started(self, folder: Path) -> float:
+        return self.started
 
     def list_runs(self, output_dir: str, on_skip: Callable[[str], None] | None = None) -> list[RunSummary]:
         return [RunSummary(Path(output_dir) / "tiny-demo", "finished", 30, 30),

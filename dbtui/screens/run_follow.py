@@ -4,6 +4,7 @@ posted to the screen, and a trainer gone without a last word said in the attach 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from textual.message import Message
@@ -17,19 +18,32 @@ from engine.events import RunFailed, RunFinished, StepEnded
 from engine.runs.folder import CRASHED
 
 
+@dataclass
+class AttemptStarted(Message):
+    """The run's latest trainer was started at ``since`` (time.time()): what was written before is an earlier
+    attempt's, its end history and its steps not this trainer's."""
+
+    since: float
+
+
 def follow_run(engine: Engine, folder: Path, history: LossHistory, post: Callable[[Message], object],
-               cancelled: Callable[[], bool], earlier: Callable[[RunFinished | RunFailed], bool]) -> None:
-    """``earlier``: whether an end is an earlier attempt's (a run resumed here), which is no last word of its trainer."""
+               cancelled: Callable[[], bool], resumed_since: float = 0.0) -> None:
+    """``resumed_since``: when the wizard resumed the run (0.0: it did not), for a trainer yet to write its state."""
     last = None
     try:
+        since = _attempt(engine, folder, resumed_since, post, 0.0)
         for event in engine.follow_run(folder, stop=cancelled):
             if isinstance(event, StepEnded):
                 history.append(event.step, event.loss, event.smoothed_loss)
             elif (point := branch_point(event)) is not None:
                 history.forget_after(point)
+            elif isinstance(event, (RunFinished, RunFailed)):
+                # Read again as an end comes: a resume started meanwhile from another terminal makes it history. A
+                # trainer's own end is written before its state, which then still names that trainer's start.
+                since = _attempt(engine, folder, resumed_since, post, since)
             post(EngineEvent(event))
             last = event
-        if cancelled() or (isinstance(last, (RunFinished, RunFailed)) and not earlier(last)):
+        if cancelled() or (isinstance(last, (RunFinished, RunFailed)) and last.time >= since):
             return
         # The events stop when the trainer is gone (a resumed one killed in its set-up stops at the earlier attempt's
         # end): say so in the attach list's own word.
@@ -38,3 +52,12 @@ def follow_run(engine: Engine, folder: Path, history: LossHistory, post: Callabl
             post(TrainerGone(status))
     except Exception as error:  # noqa: BLE001 - shown to the user
         post(WorkFailed("Following the run", str(error)))
+
+
+def _attempt(engine: Engine, folder: Path, resumed_since: float, post: Callable[[Message], object],
+             known: float) -> float:
+    """When the run's latest trainer was started, told to the screen where it is later than ``known``."""
+    since = max(resumed_since, engine.trainer_started(folder), known)
+    if since > known:
+        post(AttemptStarted(since))
+    return since

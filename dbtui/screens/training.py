@@ -19,7 +19,7 @@ from dbtui.messages import RUN_START, EngineEvent, ResumeOffered, RunAttached
 from dbtui.screens.run_life import (NO_PREVIEWS, AlreadyRunning, LaunchWaiting, NotStarted, TrainerGone, ask,
                                     how_to_resume, leaving_words, start_outcome)
 from dbtui.screens.resume import ResumeScreen
-from dbtui.screens.run_follow import follow_run
+from dbtui.screens.run_follow import AttemptStarted, follow_run
 from dbtui.screens.run_lines import earlier_end_line, event_line, outputs_line
 from dbtui.screens.run_notices import RunNoticesScreen
 from dbtui.widgets.end_actions import EndActions
@@ -76,6 +76,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         self.scores = ScoreHistory()
         self.following_since = 0.0  # events older than this are the run's history, replayed when followed
         self.resumed = False  # the wizard resumed the run followed: its steps before following_since are history
+        self.attempt_since = 0.0  # when the trainer followed was started: what came before is an earlier attempt's
         self.folder: Path | None = session.run_folder
         self.finished = False
         self.total_steps = 0  # of the run being followed, from its run_started event
@@ -165,6 +166,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         """Follow the run in ``folder``; its events from ``since`` on (None: from now) are news."""
         self.folder = self.session.run_folder = Path(folder)
         self.following_since = time.time() if since is None else since
+        self.attempt_since = self.following_since if self.resumed else 0.0  # the follower says the trainer's own
         self.query_one(Log).write_line(f"Following {folder}")
         self.follow(self.folder)
         if self.stop_asked:
@@ -174,7 +176,11 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
     @work(thread=True, exclusive=True, exit_on_error=False, group="follow")
     def follow(self, folder: Path) -> None:
         worker = get_current_worker()
-        follow_run(self.engine, folder, self.history, self.post_message, lambda: worker.is_cancelled, self._earlier)
+        follow_run(self.engine, folder, self.history, self.post_message, lambda: worker.is_cancelled,
+                   self.following_since if self.resumed else 0.0)
+
+    def on_attempt_started(self, message: AttemptStarted) -> None:
+        self.attempt_since = message.since
 
     def on_trainer_gone(self, message: TrainerGone) -> None:
         resume = how_to_resume(self.session, self.folder)  # from the start when it saved no checkpoint
@@ -241,8 +247,9 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             self._offer_export()
 
     def _earlier(self, event: StepEnded | RunFinished | RunFailed) -> bool:
-        """Resumed here: whether ``event`` is the earlier attempt's, written before this trainer was started."""
-        return self.resumed and event.time < self.following_since
+        """Whether ``event`` is an earlier attempt's, written before the trainer followed was started (resumed here,
+        or from another terminal)."""
+        return event.time < self.attempt_since
 
     def _scored(self, event: SamplesScored) -> None:
         self.query_one(ScorePanel).add(event)  # its scores' line is in the log already (event_line)
