@@ -92,3 +92,16 @@ def test_the_check_calls_a_name_of_a_counter_alone_an_error_where_the_prompt_is_
     assert Path(found.path).name == "003.png" and found.severity == "error"
     unknown = check_dataset(counted, resolution=64, caption_mode="file_name", workers=1)
     assert not [f for f in unknown.findings if f.code == "caption_empty_name"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_misnamed_caption_with_no_prompt_to_fall_back_on_is_an_error(style: Path, mode: str) -> None:
+    """S1.txt beside s1.png is not read: with an empty instance prompt s1.png trains with no prompt, which validate
+    refuses, while the check called it a warning and counted the image usable."""
+    (style / "S1.txt").write_text("thick outlines\n", encoding="utf-8")
+    report = check_dataset(style, resolution=64, caption_mode=mode, instance_prompt="", workers=1)
+    (found,) = [f for f in report.findings if f.code == "caption_misnamed"]
+    assert Path(found.path).name == "s1.png" and found.severity == "error"
+    assert report.summary.usable == 1
+    with_prompt = check_dataset(style, resolution=64, caption_mode=mode, instance_prompt="zwx style", workers=1)
+    assert [f.severity for f in with_prompt.findings if f.code == "caption_misnamed"] == ["warning"]

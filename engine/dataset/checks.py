@@ -84,10 +84,11 @@ def caption_findings(
     found = []
     if caption_mode in CAPTION_FILE_MODES:
         file = caption_path(image, extension)
+        # An instance prompt not given to the check (None) is not taken for empty: the prompt may be all it needs.
+        alone = caption_mode == "caption_file" or (instance_prompt is not None and captions_alone(caption_mode, instance_prompt))
         near = misnamed_caption(file, captions or {}) if not file.exists() else None
         if near is not None:
-            return [misnamed_finding(path, file, near, "error" if caption_mode == "caption_file" else "warning",
-                                     sharing or [image], extension)]
+            return [misnamed_finding(path, file, near, "error" if alone else "warning", sharing or [image], extension)]
         try:
             raw = read_caption(file, root or image.parent)
         except CaptionFileError as error:
@@ -100,7 +101,7 @@ def caption_findings(
                 found.append(Finding(path, "caption_missing", "error",
                                      f"its caption file {file.name} {missing}, and the caption mode uses only caption files",
                                      "write one (dbtui dataset caption) or switch the caption mode"))
-            elif instance_prompt is not None and captions_alone(caption_mode, instance_prompt):  # None: not known
+            elif alone:
                 found.append(Finding(path, "caption_missing", "error",
                                      f"its caption file {file.name} {missing}, and the instance prompt is empty: it would "
                                      "train with no prompt at all", "write one (dbtui dataset caption) or set the instance prompt"))
