@@ -231,6 +231,14 @@ def test_an_empty_instance_prompt_says_how_a_style_trains_without_one(tmp_path: 
     assert "for a style with no identifier, set caption_mode = \"caption_file\"" in " ".join(err.split())
 
 
+def test_the_style_hint_names_the_caption_extension_training_reads(tmp_path: Path, capsys) -> None:
+    """With dataset.caption_extension = ".caption" the hint said "a .txt caption beside each image": files training
+    never reads."""
+    err = user_error(capsys, ["validate", str(write(tmp_path, GOOD)), "--set", 'concepts.0.instance_prompt=""',
+                              "--set", 'dataset.caption_extension=".caption"'])
+    assert "with a .caption caption beside each image" in " ".join(err.split()) and ".txt" not in err
+
+
 def test_a_path_longer_than_the_os_allows_is_refused(tmp_path: Path, capsys) -> None:
     path = write(tmp_path, GOOD)
     err = user_error(capsys, ["validate", str(path), "--set", f'saving.output_dir="{"a/" * 3000}"'])

@@ -93,7 +93,7 @@ def _concept_prompt(profile: Profile, index: int) -> list[Problem]:
         # A style has no subject to name: its captions are its prompts (profiles/sd15-style-native.toml).
         return [Problem(f"concepts.{index}.instance_prompt", "the instance prompt is empty; name your subject, e.g. "
                         "'photo of zwx dog', or, for a style with no identifier, set caption_mode = \"caption_file\" "
-                        "with a .txt caption beside each image")]
+                        f"with a {profile.dataset.caption_extension} caption beside each image")]
     return []
 
 
