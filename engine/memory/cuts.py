@@ -64,6 +64,8 @@ def cuts_text(cuts: list[Cut], card_gb: float) -> str:
     # One choice (a lone saver, or rivals that cannot be followed together): "take several" had nothing to take, and
     # sdxl-person.toml on a T4 was told so of the LoRA that `dbtui hardware` shows fitting it.
     if len({cut.saver.rival or cut.saver.tip for cut in cuts}) == 1:
+        if all(cut.known for cut in cuts):  # the meter's own figure falls short: not "not known"
+            return f"{said}; by the estimate {'that' if len(cuts) == 1 else 'each'} alone leaves it over {card_gb:g} GB: it needs a larger card"
         which = "it" if len(cuts) == 1 else "the one you choose"
         return (f"{said}; whether that alone brings it under {card_gb:g} GB is not known: set {which} and estimate "
                 "again (dbtui fit PROFILE --estimate-only --set …)")
