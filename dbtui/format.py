@@ -57,7 +57,7 @@ def profile_gone(folder: RunFolder) -> str | None:
 
 def resume_hint(folder: RunFolder) -> str:
     """How to go on with a run that stopped: from its latest checkpoint, or from the start when it saved none."""
-    from engine.runs.checkpoints import complete_checkpoints, damage_if_still_there
+    from engine.runs.checkpoints import complete_checkpoints, damage_if_still_there, newest_whole
     from engine.runs.resume_point import last_saved_step
 
     gone = profile_gone(folder)
@@ -68,9 +68,10 @@ def resume_hint(folder: RunFolder) -> str:
     done = complete_checkpoints(folder)
     if done and (damage := damage_if_still_there(done[-1][1])):
         # `dbtui resume` refuses a damaged latest checkpoint (a copy cut short, a disk error): the hint said to resume it.
+        earlier = newest_whole(done[:-1])
         return (f"Its latest checkpoint (step {done[-1][0]}) is damaged: {damage}; "
-                + (f"resume from the one before it with: {command} --from {done[-2][0]}" if len(done) > 1 else
-                   "the run keeps no other checkpoint, so it can only start again under a new name"))
+                + (f"resume from the newest whole one with: {command} --from {earlier[0]}" if earlier else
+                   "the run keeps no whole checkpoint, so it can only start again under a new name"))
     if done:
         resume = f"Resume from its latest checkpoint (step {done[-1][0]}) with: {command}"
         if _machines(folder) > 1:  # it resumes machine 0's part alone, whose trainer then waits for the others

@@ -35,7 +35,7 @@ def test_a_damaged_latest_checkpoint_is_not_named_as_the_one_to_resume_from(
     folder = _crashed_with_step_30_cut_short(tmp_path)
     hint = resume_hint(folder)
     assert hint.startswith("Its latest checkpoint (step 30) is damaged: model.safetensors has 40 bytes where"), hint
-    assert hint.endswith(f"resume from the one before it with: dbtui resume {folder.path} --from 10"), hint
+    assert hint.endswith(f"resume from the newest whole one with: dbtui resume {folder.path} --from 10"), hint
     assert checkpoint_named(folder, "10") == str(folder.checkpoints / "step-00000010")  # the command it gives works
     assert main(["stop", str(folder.path)]) == 2
     assert "is damaged" in capsys.readouterr().err
@@ -52,4 +52,23 @@ def test_a_damaged_only_checkpoint_says_the_run_starts_again(tmp_path: Path) -> 
 
     folder = _crashed_with_step_30_cut_short(tmp_path)
     (folder.checkpoints / "step-00000010" / "manifest.json").unlink()
-    assert resume_hint(folder).endswith("the run keeps no other checkpoint, so it can only start again under a new name")
+    assert resume_hint(folder).endswith("the run keeps no whole checkpoint, so it can only start again under a new name")
+
+
+def test_the_checkpoint_named_is_a_whole_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With steps 20 and 30 both cut short (a copy of the run folder stopped part way), the hint and `dbtui resume`
+    named `--from 20`, which is refused as damaged too, listing step 30 among the others: the newest whole one is 10."""
+    from dbtui.format import resume_hint
+
+    folder, _ = run_with_checkpoints(tmp_path, [10, 20, 30])
+    for step in (20, 30):
+        weights = folder.checkpoints / f"step-{step:08d}" / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:40])
+    folder.write_state(RunState(pid=os.getpid(), status="running", step=33, total_steps=400, heartbeat=time.time(),
+                                last_loss=0.1, started=time.time() - 60))
+    assert resume_hint(folder).endswith(f"resume from the newest whole one with: dbtui resume {folder.path} --from 10")
+    assert main(["resume", str(folder.path)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"--from {folder.checkpoints / 'step-00000010'}" in err and "step-00000020" not in err, err
+    (folder.checkpoints / "step-00000010" / "model.safetensors").write_bytes(b"")
+    assert resume_hint(folder).endswith("the run keeps no whole checkpoint, so it can only start again under a new name")

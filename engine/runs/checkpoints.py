@@ -125,6 +125,18 @@ def damage_if_still_there(checkpoint: Path) -> str | None:
         return None
 
 
+def newest_whole(checkpoints: list[tuple[int, Path]]) -> tuple[int, Path] | None:
+    """The newest of ``checkpoints`` (oldest first) that ``damage_of`` finds whole: the one before a damaged latest
+    may be cut short too (a copy of the run folder stopped part way), and `--from` it is refused in turn."""
+    for step, path in reversed(checkpoints):
+        try:
+            if damage_of(path) is None:
+                return step, path
+        except CheckpointError:  # its manifest went since it was listed
+            continue
+    return None
+
+
 def read_manifest(path: Path) -> dict[str, Any]:
     manifest = read_json_object(Path(path) / MANIFEST)
     if not manifest:  # missing, unreadable, or not the object dbtui writes (`[]`): every reader's .get would fail on it

@@ -38,7 +38,7 @@ def resume_point(folder: RunFolder, state: RunState | None, status: str) -> Cras
     if state is None or status in ACTIVE or status == "finished":
         return None
     point = crash_point(folder, state)
-    if point.resumes_from and latest_damaged(folder):  # `dbtui resume` refuses it, naming the one before it
+    if point.resumes_from and latest_damaged(folder):  # `dbtui resume` refuses it, naming the newest whole one
         return dataclasses.replace(point, resumes_from=None) if status == CRASHED else None
     if point.resumes_from == 0 and last_saved_step(folder) is not None:
         return dataclasses.replace(point, resumes_from=None) if status == CRASHED else None
