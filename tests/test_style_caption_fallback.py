@@ -105,3 +105,15 @@ def test_a_misnamed_caption_with_no_prompt_to_fall_back_on_is_an_error(style: Pa
     assert report.summary.usable == 1
     with_prompt = check_dataset(style, resolution=64, caption_mode=mode, instance_prompt="zwx style", workers=1)
     assert [f.severity for f in with_prompt.findings if f.code == "caption_misnamed"] == ["warning"]
+
+
+def test_a_caption_in_another_extension_is_not_said_to_train_with_the_empty_prompt(style: Path, mode: str, capsys) -> None:
+    """s1.caption where .txt is read, with no prompt to fall back on: validate refused s1 (no caption) and warned, too,
+    that it would "train with the instance prompt alone", which is empty and which the run never reaches."""
+    (style / "s1.caption").write_text("flat colours, a boat\n", encoding="utf-8")
+    Path("p.toml").write_text(PROFILE.format(prompt="", mode=mode), encoding="utf-8")
+    assert main(["validate", "p.toml"]) == 2
+    captured = capsys.readouterr()
+    said = " ".join((captured.out + captured.err).split())
+    assert "1 image(s) have no caption file, e.g. s1.png; 1 of them have one training does not read, such as s1.caption" in said
+    assert "instance prompt alone" not in said

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.data.caption_text import CaptionFileError, caption_words, read_caption
-from engine.data.captions import caption_for
+from engine.data.captions import caption_for, captions_alone
 from engine.data.images import DataError, list_images, unreadable_headers
 from engine.data.unread_captions import caption_of_another_extension, other_extension_fix, unread_captions_warning
 from engine.dataset.caption_file_findings import misnamed_finding
@@ -75,7 +75,10 @@ def unread_caption_problems(profile: Profile) -> list[Problem]:
             images = list_images(Path(concept.instance_dir))
         except (OSError, DataError):  # missing, unreadable, a name too long: path_problems says it
             continue
-        said = unread_captions_warning(images, profile.dataset.caption_extension, concept.caption_mode)
+        # With no prompt to fall back on (a style's), a missing caption is refused (caption_problems), not trained on
+        # "the instance prompt alone": only the second caption files are left to warn of.
+        mode = "caption_file" if captions_alone(concept.caption_mode, concept.instance_prompt) else concept.caption_mode
+        said = unread_captions_warning(images, profile.dataset.caption_extension, mode)
         if said:
             problems.append(Problem(f"concepts.{index}.instance_dir", said))
     return problems
