@@ -117,3 +117,13 @@ def test_a_caption_in_another_extension_is_not_said_to_train_with_the_empty_prom
     said = " ".join((captured.out + captured.err).split())
     assert "1 image(s) have no caption file, e.g. s1.png; 1 of them have one training does not read, such as s1.caption" in said
     assert "instance prompt alone" not in said
+
+
+def test_a_prompt_of_a_zero_width_space_alone_is_no_prompt_to_fall_back_on(counted: Path, capsys) -> None:
+    """instance_prompt = "\\u200b" (pasted from a web page) shows nothing, as validate reads it in the other modes: a
+    name of a counter alone trained with it as if it were a prompt, validate and the check silent."""
+    Path("p.toml").write_text(PROFILE.format(prompt="\\u200b", mode="file_name"), encoding="utf-8")
+    assert main(["validate", "p.toml"]) == 2
+    assert "1 image name(s) are only a counter, e.g. 003.png" in " ".join(capsys.readouterr().err.split())
+    report = check_dataset(counted, resolution=64, caption_mode="file_name", instance_prompt="\u200b", workers=1)
+    assert [Path(f.path).name for f in report.findings if f.code == "caption_empty_name"] == ["003.png"]

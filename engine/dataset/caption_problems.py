@@ -13,7 +13,7 @@ from engine.dataset.caption_file_findings import misnamed_finding
 from engine.dataset.files import caption_owners, misnamed_captions
 from engine.profile import Profile
 from engine.profile.problems import Problem
-from engine.profile.text_characters import printable
+from engine.profile.text_characters import blank, printable
 
 
 def file_name_problems(key: str, images: list[Path], instance_prompt: str | None) -> list[Problem]:
@@ -27,7 +27,7 @@ def file_name_problems(key: str, images: list[Path], instance_prompt: str | None
         except DataError as error:
             refused.append(str(error))
             continue
-        if not caption.strip():
+        if blank(caption):  # as captions_alone reads a prompt: a zero-width space pasted alone is no word
             wordless.append(image.name)
     problems = [Problem(f"{key}.caption_mode", f"{len(refused)} image name(s) cannot be captions, e.g. {refused[0]}")] if refused else []
     if wordless:

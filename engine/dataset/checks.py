@@ -40,6 +40,7 @@ from engine.dataset.tokens import (
 )
 from engine.events import Event
 from engine.models.family import CaptionReader
+from engine.profile.text_characters import blank
 
 # Variance of the Laplacian on the ≤512 px grey copy; sharp photos score in the hundreds or more.
 BLUR_THRESHOLD = 60.0
@@ -124,7 +125,7 @@ def caption_findings(
         except DataError as error:  # as the run refuses it (training_caption reads it as no caption)
             return [Finding(path, "caption_unusable_name", "error", str(error),
                             "rename it, or choose another caption mode")]
-        if instance_prompt is not None and not named.strip():  # None: the prompt is not known to this check
+        if instance_prompt is not None and blank(named):  # None: the prompt is not known to this check
             return [Finding(path, "caption_empty_name", "error", "its name is only a counter and the instance prompt is "
                             "empty: it would train with no prompt at all", "rename it to say what it shows, or set the "
                             "instance prompt")]
