@@ -252,6 +252,30 @@ def test_an_output_folder_in_the_way_or_read_only_is_said_before_the_model_loads
     assert os.access(folder.path, os.W_OK)
 
 
+def test_an_earlier_export_this_user_may_not_list_is_said_not_a_crash(tmp_path: Path, monkeypatch) -> None:
+    """RUN/exports/step-4 another user's folder of mode 700 (an earlier export run with sudo): since 393c817 asked
+    whether it held an export, listing it raised PermissionError ("This is a bug in dbtui") before the refusal that says
+    it is not this user's. Root lists any folder: the refusal is made as the system makes it to another user."""
+    from engine.runs import export
+    from engine.runs.file_errors import RunFilesError
+
+    folder, _ = run_with_checkpoints(tmp_path, [4])
+    target = folder.path / "exports" / "step-4"
+    target.mkdir(parents=True)
+    listed = Path.iterdir
+
+    def refused(self: Path):
+        if self == target:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return listed(self)
+
+    monkeypatch.setattr(Path, "iterdir", refused)
+    monkeypatch.setattr(export.os, "access", lambda path, mode: Path(path) != target)
+    with pytest.raises(RunFilesError, match="step-4 is read-only \\(or not this user's\\)") as raised:
+        export.export_checkpoint(folder.path)
+    assert raised.value.advice.endswith("--step 4` writes it")
+
+
 def test_a_checkpoint_read_through_its_pin_is_named_by_its_own_path_and_a_mismatch_is_typed(tmp_path: Path) -> None:
     from engine.runs.restore_part import restore_part
 

@@ -154,7 +154,10 @@ def _export_from(folder: RunFolder, step: int, checkpoint: Path, files: Path, re
 def export_again(folder: RunFolder, step: int, target: Path) -> str:
     """The command that writes the export at ``step`` once a refusal's cause is dealt with: "again" only where an
     earlier export wrote into ``target`` (a refusal comes before this export writes anything)."""
-    earlier = target.is_dir() and any(target.iterdir())
+    try:
+        earlier = target.is_dir() and any(target.iterdir())
+    except OSError:  # another user's folder of mode 700: _check_writable refuses it, and says what to do
+        earlier = False
     return f"then `dbtui export {shlex.quote(str(folder.path))} --step {step}` writes it{' again' if earlier else ''}"
 
 
