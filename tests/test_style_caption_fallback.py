@@ -107,6 +107,7 @@ def test_a_misnamed_caption_with_no_prompt_to_fall_back_on_is_an_error(style: Pa
     assert [f.severity for f in with_prompt.findings if f.code == "caption_misnamed"] == ["warning"]
 
 
+@pytest.mark.parametrize("mode", MODES)
 def test_a_caption_in_another_extension_is_not_said_to_train_with_the_empty_prompt(style: Path, mode: str, capsys) -> None:
     """s1.caption where .txt is read, with no prompt to fall back on: validate refused s1 (no caption) and warned, too,
     that it would "train with the instance prompt alone", which is empty and which the run never reaches."""
