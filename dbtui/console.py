@@ -19,6 +19,7 @@ from engine.runs.score_words import ScoreTrack, measures
 
 SPARK = "▁▂▃▄▅▆▇█"
 PHASE_KINDS = ("phase_started", "phase_progress", "phase_finished")
+REASON_FOLLOWS = " (the reason follows on stderr)"  # the failure's note in the panel, its reason printed after it
 
 
 def make_console(**options: Any) -> Any:
@@ -327,6 +328,12 @@ class RichDashboard:
         self.scores.add(event)
         if kind in ("run_started", "run_finished", "run_failed"):
             self.ended = kind != "run_started"  # a resume's start: the run goes on
+        if kind == "run_started" and self.failure:
+            # A failed run resumed (`dbtui attach` replays it): the failure is an earlier attempt's, not the last word
+            # to say on stderr once the panel ends, which read as if the run had failed again.
+            self.failure = ""
+            self.notes = deque((f"earlier attempt {note.removesuffix(REASON_FOLLOWS)}"
+                                if note.endswith(REASON_FOLLOWS) else note for note in self.notes), maxlen=self.notes.maxlen)
         if kind == "step_ended":
             self.last_step = event
             self.losses[event.step] = event.smoothed_loss
@@ -340,7 +347,7 @@ class RichDashboard:
         elif kind == "run_failed":
             self.failure = describe(event) or ""
             at = f" at step {event.step}" if event.step is not None else ""
-            self.notes.append(f"failed{at} (the reason follows on stderr)")
+            self.notes.append(f"failed{at}{REASON_FOLLOWS}")
         elif kind in ("checkpoint_saved", "run_finished", "run_started"):
             self.notes.append(describe(event) or "")
 

@@ -259,3 +259,25 @@ def test_the_dashboard_says_a_failure_on_stderr_and_draws_itself_on_stdout(capsy
     drawn = out.getvalue()
     assert "1/2" in drawn and "failed at step 2 (the reason follows on stderr)" in drawn
     assert "the loss became nan" not in drawn and "advice" not in drawn
+
+
+def test_attaching_to_a_failed_run_resumed_since_says_no_earlier_failure_as_its_end(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`dbtui attach RUN` of a run that failed at step 2, was resumed and finished printed the earlier attempt's
+    failure on stderr after the panel that said finished: the failure read as the run's last word."""
+    from engine.events import RunFailed, RunFinished, RunStarted
+
+    out = io.StringIO()
+    with RichDashboard("demo", console=_console(out, terminal=True)) as dashboard:
+        dashboard(StepEnded(step=2, total_steps=4, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4, it_per_s=1.0,
+                            eta_s=1.0))
+        dashboard(RunFailed(reason="CUDA out of memory", advice="lower the batch size", step=2))
+        dashboard(RunStarted(run_dir="runs/x", profile={}, hardware={}, versions={}, total_steps=4,
+                             resumed_from_step=2))
+        drawn_resuming = io.StringIO()
+        Console(file=drawn_resuming, width=140, color_system=None).print(dashboard._render())
+        dashboard(RunFinished(step=4, outputs={}, seconds=3.0))
+    assert capsys.readouterr().err == ""
+    # The earlier failure stays said in the panel, as history: no reason is promised on stderr.
+    assert "earlier attempt failed at step 2" in drawn_resuming.getvalue(), drawn_resuming.getvalue()
+    assert "follows on stderr" not in drawn_resuming.getvalue()
