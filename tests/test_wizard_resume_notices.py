@@ -265,3 +265,39 @@ async def test_attaching_to_a_run_training_counts_its_replayed_steps(tmp_path: P
         await settle(pilot, 0.3)
         log = await _log_after_stop(app, pilot)
     assert ("control", "stop") in engine.calls and "Stopping after a checkpoint…" in log, log
+
+
+async def test_a_resume_answered_after_another_terminal_resumed_counts_that_trainer_s_steps(tmp_path: Path,
+                                                                                           monkeypatch) -> None:
+    """The resume dialog answered (r) once `dbtui resume RUN` in another terminal had its trainer at work: the wizard
+    followed that trainer, but took its steps, written before the answer, for an earlier attempt's: status "resuming"
+    and s said "Stopping before the first step" (nothing saved), where that trainer saves a checkpoint first."""
+    from engine.runs.start_refusals import RunLiveError
+
+    monkeypatch.chdir(tmp_path)
+    now, started = time.time(), time.time() - 60
+    engine = FakeEngine(has_checkpoints=True, started=started, events=[
+        StepEnded(time=now - 90, step=4, total_steps=6, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4, it_per_s=2.5,
+                  eta_s=1.0),
+        RunFinished(time=now - 80, step=4, outputs={}, seconds=3.0, status="stopped"),
+        RunStarted(time=started + 10, run_dir="runs/tiny-demo", profile={}, hardware={}, versions={}, total_steps=6,
+                   resumed_from_step=4),
+        StepEnded(time=started + 30, step=5, total_steps=6, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4,
+                  it_per_s=2.5, eta_s=1.0)])
+    start_run = engine.start_run
+
+    def resumed_elsewhere(profile, resume=None, waiting=None) -> Path:
+        if resume is None:
+            return start_run(profile)  # the dialog: the run has checkpoints
+        raise RunLiveError(Path("runs") / "tiny-demo")
+
+    monkeypatch.setattr(engine, "start_run", resumed_elsewhere)
+    app = make_app(engine, Session.for_demo("runs"), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app.goto(4)
+        await settle(pilot, 0.3)
+        await pilot.press("r")  # the resume dialog's
+        await settle(pilot, 0.3)
+        assert app.screen.query_one("#tr-stats").status == "training"
+        log = await _log_after_stop(app, pilot)
+    assert ("control", "stop") in engine.calls and "Stopping after a checkpoint…" in log, log

@@ -156,6 +156,9 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
 
     def on_already_running(self, message: AlreadyRunning) -> None:
         self.query_one(Log).write_line(f"A trainer is already running in {message.folder}: following it.")
+        # Not the one a resume answered here would have started (another terminal's, at work maybe for minutes): its
+        # steps count from its own start, as its state says, not from now.
+        self.resumed = False
         self._attached(message.folder)
 
     def on_run_attached(self, message: RunAttached) -> None:
