@@ -72,3 +72,16 @@ def test_the_checkpoint_named_is_a_whole_one(tmp_path: Path, capsys: pytest.Capt
     assert f"--from {folder.checkpoints / 'step-00000010'}" in err and "step-00000020" not in err, err
     (folder.checkpoints / "step-00000010" / "model.safetensors").write_bytes(b"")
     assert resume_hint(folder).endswith("the run keeps no whole checkpoint, so it can only start again under a new name")
+
+
+def test_a_refusal_that_lists_the_kept_checkpoints_marks_the_damaged_ones(tmp_path: Path, capsys) -> None:
+    """`resume --from` a step not kept, or a damaged one, listed a cut-short checkpoint among "the run's (other) kept
+    checkpoints" as one to resume from instead, to be refused in turn."""
+    folder, _ = run_with_checkpoints(tmp_path, [200, 253, 300])
+    for step in (200, 253):
+        (folder.checkpoints / f"step-{step:08d}" / "model.safetensors").write_bytes(b"cut")
+    for given in ("16", "200"):
+        assert main(["resume", str(folder.path), "--from", given]) == 2
+        err = capsys.readouterr().err
+        assert f"{folder.checkpoints / 'step-00000253'} (damaged: model.safetensors has 3 bytes where" in err
+        assert err.rstrip().endswith(str(folder.checkpoints / "step-00000300"))

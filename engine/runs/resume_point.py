@@ -21,7 +21,8 @@ from engine.evaluation.best import step_number
 from engine.events import CheckpointSaved, event_from_dict, marked_lines_from_the_end
 from engine.profile import Profile, ProfileError
 from engine.runs.base_identity import folder_named, identity_named, same_source, scheduler_prediction
-from engine.runs.checkpoints import MANIFEST, CheckpointError, complete_checkpoints, damage_of, read_manifest
+from engine.runs.checkpoints import (MANIFEST, CheckpointError, complete_checkpoints, damage_if_still_there, damage_of,
+                                     read_manifest)
 from engine.runs.folder import RunFolder, RunFolderError
 from engine.runs.stored_profile import run_profile
 
@@ -68,9 +69,9 @@ def chosen_step(folder: RunFolder, checkpoint: Path) -> int:
     if any(os.path.realpath(path) == real for _, path in kept):
         damage = damage_of(checkpoint)
         if damage:  # said before the later checkpoints are set aside, which would leave the run only this one
-            others = [str(path) for _, path in kept if os.path.realpath(path) != real]
+            others = [(kept_step, path) for kept_step, path in kept if os.path.realpath(path) != real]
             raise CheckpointError(f"checkpoint {checkpoint} is damaged: {damage}; "
-                                  + (f"the run's other kept checkpoints: {', '.join(others)}" if others else listed))
+                                  + (f"the run's other kept checkpoints: {_named(others)}" if others else listed))
         return step
     if Path(real).is_relative_to(os.path.realpath(folder.path / SET_ASIDE)):
         raise CheckpointError(f"{checkpoint} was set aside by an earlier resume from an earlier step; to go back to it, "
@@ -83,7 +84,13 @@ def _kept_listing(folder: RunFolder, kept: list[tuple[int, Path]]) -> str:
     """The run's kept checkpoints, for a refusal of the one asked for."""
     if not kept:
         return f"the run has no complete checkpoint in {folder.checkpoints}"
-    return "the run's kept checkpoints: " + ", ".join(str(path) for _, path in kept)
+    return "the run's kept checkpoints: " + _named(kept)
+
+
+def _named(kept: list[tuple[int, Path]]) -> str:
+    """The checkpoints' paths, a damaged one (cut short by a copy stopped part way) marked so: not one to resume from."""
+    return ", ".join(f"{path} (damaged: {damage})" if (damage := damage_if_still_there(path)) else str(path)
+                     for _, path in kept)
 
 
 def last_saved_step(folder: RunFolder) -> int | None:
