@@ -22,32 +22,18 @@ def finished_by_events(events_file: Path) -> int | None:
 def last_step(events_file: Path) -> int | None:
     """The step of the last readable step_ended event; None where there is none."""
     try:
-        for data in _marked_objects(events_file, (b'"step_ended"',)):
-            try:
-                event = event_from_dict(data)
-            except (ValueError, TypeError):
-                continue
-            if isinstance(event, StepEnded):
-                return event.step
+        return next((event.step for event in _step_events(events_file)), None)
     except OSError:
         return None
-    return None
 
 
 def loss_at(events_file: Path, step: int) -> float | None:
     """The loss the log's last readable step_ended of ``step`` holds (the latest attempt to train it); None where none
     is there (set aside with an earlier attempt's log, or never trained)."""
     try:
-        for data in _marked_objects(events_file, (b'"step_ended"',)):
-            try:
-                event = event_from_dict(data)
-            except (ValueError, TypeError):
-                continue
-            if isinstance(event, StepEnded) and event.step == step:
-                return event.loss
+        return next((event.loss for event in _step_events(events_file) if event.step == step), None)
     except OSError:
         return None
-    return None
 
 
 def last_finish(events_file: Path) -> RunFinished | None:
@@ -77,6 +63,17 @@ def run_starts(events_file: Path) -> Iterator[dict[str, Any]]:
     for data in _marked_objects(events_file, (b'"run_started"',)):
         if isinstance(data, dict) and data.get("event") == "run_started":
             yield data
+
+
+def _step_events(events_file: Path) -> Iterator[StepEnded]:
+    """The log's readable step_ended events, last first. Raises OSError."""
+    for data in _marked_objects(events_file, (b'"step_ended"',)):
+        try:
+            event = event_from_dict(data)
+        except (ValueError, TypeError):
+            continue
+        if isinstance(event, StepEnded):
+            yield event
 
 
 def _marked_objects(events_file: Path, marks: tuple[bytes, ...]) -> Iterator[Any]:
