@@ -113,13 +113,13 @@ def find_run(run: str | None, base: str):
 def _refuse_another_machines_part(folder: Path) -> None:
     """A run folder on the disk of a machine other than 0, which holds no events: say where the run is controlled."""
     from engine.runs.meeting import machine_lock, machine_trainer, running_pid
-    from engine.support.run_marks import MACHINE_PROFILE_GLOB, profile_machine
+    from engine.support.run_marks import MACHINE_PROFILE_GLOB, machine_log_name, profile_machine
 
     parts = sorted(folder.glob(MACHINE_PROFILE_GLOB))
     if not parts:
         return
     rank = profile_machine(parts[0].name)
-    pid = running_pid(folder / "logs" / f"trainer-machine-{rank}.log")
+    pid = running_pid(folder / "logs" / machine_log_name(rank))
     # A launcher killed hard leaves its trainers running (each in a session of its own): they hold the machine's lock.
     orphaned = None if pid else machine_trainer(machine_lock(folder / "logs", parts[0]))
     ends = "(once it trains with the run, the run then fails on every machine)"

@@ -40,7 +40,7 @@ from engine.runs.inputs_check import check_inputs
 from engine.runs.start_refusals import (MachineLiveError, NoRunToResumeError, NotARunFolderError, RunExistsError,
                                       RunFinishedError, RunLiveError)
 from engine.runs.stored_profile import run_profile
-from engine.support.run_marks import machine_profile_name
+from engine.support.run_marks import machine_log_name, machine_profile_name
 
 
 @dataclass
@@ -67,7 +67,7 @@ class StartedRun:
 def machine_log(folder: RunFolder, machine_rank: int) -> Path:
     """The trainer log of one machine: machine 0 keeps the usual name, the others one each, so that
     on a disk the machines share no two write the same file."""
-    return folder.log if machine_rank == 0 else folder.log.with_name(f"trainer-machine-{machine_rank}.log")
+    return folder.log if machine_rank == 0 else folder.log.with_name(machine_log_name(machine_rank))
 
 
 def machine_profile(folder: RunFolder, machine_rank: int) -> Path:

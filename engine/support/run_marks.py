@@ -13,7 +13,8 @@ def holds_run_files(path: Path) -> bool:
     return (path / EVENTS_FILE).exists() or (path / STATE_FILE).exists()
 
 # RUN/profile-machine-N.toml: the profile that machine N (not 0) trains, written beside RUN/profile.toml by the launcher
-# and known by its name to the run folder (not the user's file), the conversion holder and `dbtui runs`.
+# and known by its name to the run folder (not the user's file), the conversion holder and `dbtui runs`; the launcher
+# writes that machine's trainer log as RUN/logs/trainer-machine-N.log, where `dbtui runs` looks for its pid.
 MACHINE_PROFILE_PREFIX = "profile-machine-"
 MACHINE_PROFILE_GLOB = f"{MACHINE_PROFILE_PREFIX}*.toml"
 
@@ -21,6 +22,11 @@ MACHINE_PROFILE_GLOB = f"{MACHINE_PROFILE_PREFIX}*.toml"
 def machine_profile_name(rank: int) -> str:
     """The file name of the profile machine ``rank`` (not 0) trains."""
     return f"{MACHINE_PROFILE_PREFIX}{rank}.toml"
+
+
+def machine_log_name(rank: int | str) -> str:
+    """The file name of the trainer log of machine ``rank`` (not 0), in RUN/logs/."""
+    return f"trainer-machine-{rank}.log"
 
 
 def profile_machine(name: str) -> str | None:
