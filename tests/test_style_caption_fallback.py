@@ -81,7 +81,7 @@ def test_validate_refuses_a_name_of_a_counter_alone_with_no_prompt_to_fall_back_
     Path("p.toml").write_text(PROFILE.format(prompt="", mode="file_name"), encoding="utf-8")
     assert main(["validate", "p.toml"]) == 2
     said = " ".join(capsys.readouterr().err.split())
-    assert "1 image name(s) are only a counter, e.g. 003.png, and the instance prompt is empty" in said
+    assert "1 image name(s) give no words (a counter or punctuation alone), e.g. 003.png, and the instance prompt is empty" in said
     Path("p.toml").write_text(PROFILE.format(prompt="zwx style", mode="file_name"), encoding="utf-8")
     assert main(["validate", "p.toml"]) == 0  # the prompt is its caption then
 
@@ -125,6 +125,20 @@ def test_a_prompt_of_a_zero_width_space_alone_is_no_prompt_to_fall_back_on(count
     name of a counter alone trained with it as if it were a prompt, validate and the check silent."""
     Path("p.toml").write_text(PROFILE.format(prompt="\\u200b", mode="file_name"), encoding="utf-8")
     assert main(["validate", "p.toml"]) == 2
-    assert "1 image name(s) are only a counter, e.g. 003.png" in " ".join(capsys.readouterr().err.split())
+    assert "1 image name(s) give no words (a counter or punctuation alone), e.g. 003.png" in " ".join(capsys.readouterr().err.split())
     report = check_dataset(counted, resolution=64, caption_mode="file_name", instance_prompt="\u200b", workers=1)
     assert [Path(f.path).name for f in report.findings if f.code == "caption_empty_name"] == ["003.png"]
+
+
+@pytest.mark.parametrize("name", ["___.png", "-.png"])
+def test_a_name_of_punctuation_alone_is_not_called_a_counter(counted: Path, name: str, capsys) -> None:
+    """___.png gives no words, as 003.png does, but validate and the check said its name "is only a counter"."""
+    (counted / "003.png").rename(counted / name)
+    Path("p.toml").write_text(PROFILE.format(prompt="", mode="file_name"), encoding="utf-8")
+    assert main(["validate", "p.toml"]) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert f"1 image name(s) give no words (a counter or punctuation alone), e.g. {name}" in said
+    report = check_dataset(counted, resolution=64, caption_mode="file_name", instance_prompt="", workers=1)
+    (found,) = [f for f in report.findings if f.code == "caption_empty_name"]
+    assert Path(found.path).name == name and "counter" in found.message and "punctuation" in found.message
+    assert "only a counter" not in said + found.message

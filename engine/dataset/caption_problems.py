@@ -18,7 +18,7 @@ from engine.profile.text_characters import blank, printable
 
 def file_name_problems(key: str, images: list[Path], instance_prompt: str | None) -> list[Problem]:
     """Image names the trainer would refuse as captions (a control character in one), after the model has loaded; and,
-    with an empty instance prompt (a style's) to fall back on, names that are only a counter ("003.png"), whose images
+    with an empty instance prompt (a style's) to fall back on, names that give no words ("003.png", "___.png"), whose images
     would train with no prompt at all."""
     refused, wordless = [], []
     for image in images:
@@ -31,8 +31,8 @@ def file_name_problems(key: str, images: list[Path], instance_prompt: str | None
             wordless.append(image.name)
     problems = [Problem(f"{key}.caption_mode", f"{len(refused)} image name(s) cannot be captions, e.g. {refused[0]}")] if refused else []
     if wordless:
-        problems.append(Problem(f"{key}.caption_mode", f"{len(wordless)} image name(s) are only a counter, e.g. "
-                                f"{printable(wordless[0])}, and the instance prompt is empty: their images would train with "
+        problems.append(Problem(f"{key}.caption_mode", f"{len(wordless)} image name(s) give no words (a counter or "
+                                f"punctuation alone), e.g. {printable(wordless[0])}, and the instance prompt is empty: their images would train with "
                                 "no prompt at all; rename them to say what they show, or set the instance prompt"))
     return problems
 

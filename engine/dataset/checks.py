@@ -126,8 +126,8 @@ def caption_findings(
             return [Finding(path, "caption_unusable_name", "error", str(error),
                             "rename it, or choose another caption mode")]
         if instance_prompt is not None and blank(named):  # None: the prompt is not known to this check
-            return [Finding(path, "caption_empty_name", "error", "its name is only a counter and the instance prompt is "
-                            "empty: it would train with no prompt at all", "rename it to say what it shows, or set the "
+            return [Finding(path, "caption_empty_name", "error", "its name gives no words (a counter or punctuation "
+                            "alone) and the instance prompt is empty: it would train with no prompt at all", "rename it to say what it shows, or set the "
                             "instance prompt")]
     if readers and caption_mode != "instance_prompt":
         caption = training_caption(image, caption_mode, instance_prompt, extension)
