@@ -89,11 +89,13 @@ class Session:
 
     @classmethod
     def from_file(cls, path: str | Path) -> Session:
-        """A session editing an existing profile (raises ProfileError when it is invalid)."""
+        """A session editing an existing profile (raises ProfileError when it is invalid; an empty file's refusal says
+        how to make one here, not to run `dbtui`)."""
         from engine.family_sizes import load_profile_with_family_step  # the Open screen tells a Flux profile's 70 px as the CLI does
         from engine.profile import profile_data
 
-        return cls(data=profile_data(load_profile_with_family_step(path)), path=Path(path))
+        profile = load_profile_with_family_step(path, or_else="or press Esc, then n, to make a new one step by step")
+        return cls(data=profile_data(profile), path=Path(path))
 
     @classmethod
     def from_run(cls, folder: Path) -> Session:

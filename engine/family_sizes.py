@@ -80,10 +80,11 @@ def _told(problem: Problem, size: tuple[int, ...], step: int, label: str) -> str
             f"sides, for a {label} model: {nearest_size_text(size, step, BUCKET_LEAST)}")
 
 
-def load_profile_with_family_step(path: str | Path, overrides: list[str] = ()) -> Profile:
-    """``engine.profile.load_profile``, with a resolution off its model family's size step told by that step."""
+def load_profile_with_family_step(path: str | Path, overrides: list[str] = (), **options: str) -> Profile:
+    """``engine.profile.load_profile`` (``options`` its keywords), with a resolution off its model family's size step
+    told by that step."""
     try:
-        return load_plain_profile(path, overrides)
+        return load_plain_profile(path, overrides, **options)
     except ProfileError as error:
         if not any(problem.key == KEY or BUCKET_KEY.fullmatch(problem.key) for problem in error.problems):
             raise  # read again only where a resolution or a bucket was refused

@@ -24,6 +24,7 @@ def test_an_empty_profile_is_said_empty_first_with_how_to_start_one(tmp_path: Pa
     assert first.strip().startswith(f"{profile}: (top level): holds no settings ({said}): start from an example, e.g. "
                                     f"`cp profiles/sd15-person.toml {profile}`"), err
     assert "required key is missing" in err  # still listed, after it
+    assert "or make one with the wizard, `dbtui`" in first  # the wizard's Open screen says its own way
     assert (Path(__file__).parents[1] / "profiles" / "sd15-person.toml").is_file()  # the example it names
 
 

@@ -157,8 +157,10 @@ def loads_profile(text: str, overrides: list[str] = (), file: Path | None = None
                          recorded=kept, text=text)
 
 
-def load_profile(path: str | Path, overrides: list[str] = ()) -> Profile:
-    """Read and validate a profile file; raises ProfileError naming the file."""
+def load_profile(path: str | Path, overrides: list[str] = (), *, or_else: str = "or make one with the wizard, `dbtui`"
+                 ) -> Profile:
+    """Read and validate a profile file; raises ProfileError naming the file. ``or_else``: the other way to make a
+    profile that a refusal of an empty file offers after the examples (the wizard says its own, being there)."""
     text = _read_text(Path(path))
     try:
         return loads_profile(text, overrides, Path(path))
@@ -169,7 +171,7 @@ def load_profile(path: str | Path, overrides: list[str] = ()) -> Profile:
         # Its missing keys alone read as a profile to be mended key by key, where one is to be started from an example.
         empty = Problem("", f"holds no settings ({'only comments' if stripped.strip() else 'it is empty'}): start from "
                             f"an example, e.g. `cp profiles/sd15-person.toml {shlex.quote(str(path))}` (the README lists them under "
-                            "'Examples to copy from profiles/'), or make one with the wizard, `dbtui`", None, None, Path(path))
+                            f"'Examples to copy from profiles/'), {or_else}", None, None, Path(path))
         raise ProfileError([empty, *error.problems]) from None
 
 
