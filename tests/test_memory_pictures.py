@@ -168,3 +168,16 @@ def test_the_caches_note_names_only_what_the_run_caches(tmp_path: Path, training
 
     note = caches_note(tiny_profile(tmp_path, training=training, dataset=dataset))
     assert note is None if said is None else note is not None and note.startswith(said)
+
+
+def test_the_folders_not_read_here_are_named_in_one_sentence(tmp_path: Path) -> None:
+    """`dbtui fit` of a profile for another machine said "the pictures of 'data/dog' are not read here; the pictures of
+    'data/cat' are not read here: …", once a concept."""
+    empty, bare = tmp_path / "empty", tmp_path / "bare"
+    empty.mkdir()
+    bare.mkdir()
+    folders = ["/elsewhere/dog", "/elsewhere/cat", str(empty), "/elsewhere/owl", str(bare)]
+    concepts = [{"instance_dir": folder, "instance_prompt": f"photo of zwx {n}"} for n, folder in enumerate(folders)]
+    note = _note(tiny_profile(tmp_path, concepts=concepts))
+    assert note.startswith(f"'{empty}' and '{bare}' hold no pictures; the pictures of '/elsewhere/dog', '/elsewhere/cat' "
+                           "and '/elsewhere/owl' are not read here: the VAE's encode counts"), note

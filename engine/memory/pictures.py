@@ -47,23 +47,25 @@ def _picture_sizes(profile: Any) -> tuple[list[tuple[int, int]], list[str]]:
     from engine.builtin import resolve_dir
 
     sizes: list[tuple[int, int]] = []
+    empty: list[str] = []
     unread: list[str] = []
+    unread_class: list[str] = []
     paths: list[Path] = []
     for concept in profile.concepts:
         try:
             images = list_images(Path(resolve_dir(concept.instance_dir)))
             if not images:
-                unread.append(f"'{concept.instance_dir}' holds no pictures")
+                empty.append(concept.instance_dir)
         except (DbtuiError, OSError):  # a folder on another machine or unreadable; a read-only cache
             images = []
-            unread.append(f"the pictures of '{concept.instance_dir}' are not read here")
+            unread.append(concept.instance_dir)
         paths += images
         if profile.prior.enabled:
             try:
                 own, generated = _class_pictures(concept)
             except (DbtuiError, OSError):
                 own, generated = [], 0
-                unread.append(f"the class images of '{concept.class_dir}' are not read here")
+                unread_class.append(concept.class_dir)
             paths += own
             if generated > 0:
                 sizes.append((profile.dataset.resolution, profile.dataset.resolution))
@@ -72,7 +74,17 @@ def _picture_sizes(profile: Any) -> tuple[list[tuple[int, int]], list[str]]:
             sizes.append(image_size(path))
         except DataError:
             continue  # the trainer refuses it before caching: it is never encoded
-    return sizes, unread
+    # One sentence a kind, naming every folder: a profile of many concepts made on another machine repeated itself.
+    said = [f"{_listed(empty)} {'holds' if len(set(empty)) == 1 else 'hold'} no pictures" if empty else "",
+            f"the pictures of {_listed(unread)} are not read here" if unread else "",
+            f"the class images of {_listed(unread_class)} are not read here" if unread_class else ""]
+    return sizes, [words for words in said if words]
+
+
+def _listed(folders: list[str]) -> str:
+    """'a', 'b' and 'c': each folder once, as the profile writes it."""
+    named = [f"'{folder}'" for folder in dict.fromkeys(folders)]
+    return named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
 
 
 def largest_encode(profile: Any, buckets: list[Bucket], multiple: int, step: tuple[int, int], *,
