@@ -115,13 +115,14 @@ def _check(args: argparse.Namespace) -> int:
     from engine.dataset.files import checked_folder
 
     from dbtui.cli.dataset_check_profile import (checked_concepts, loaded_readers, profile_checks, read_from,
-                                                 refuse_missing_folders, run_instance_images)
+                                                 refuse_missing_folders, run_instance_images, shared_class_set)
     from dbtui.cli.unpadded import unpadded_console
     from dbtui.console import PhaseDisplay
 
     console = unpadded_console()
     runs: list[tuple[str | None, str | None, dict[str, Any]]] = []  # as profile_checks gives them
     run_images = None
+    shares: list[tuple[tuple[int, ...], int] | None] = [None]  # each run's class set shared with other concepts
     # Every refusal comes before the tokenizers are read: reading them took seconds before a wrong flag was named (or
     # a missing folder, unless another concept's is there to check: refuse_missing_folders).
     if args.profile:
@@ -148,6 +149,7 @@ def _check(args: argparse.Namespace) -> int:
             console.print(f"[yellow]warning:[/] {markup_safe(said)}; the other concepts are checked first")
         runs = profile_checks(console, profile, args.folder, indices, loaded_readers(console, args.model, profile.model))
         run_images = run_instance_images(profile, args.folder, indices)
+        shares = [shared_class_set(profile, index) for index in indices]
     else:
         folder_without_profile(args, "check", "check")
         checked_folder(args.folder)
@@ -159,7 +161,7 @@ def _check(args: argparse.Namespace) -> int:
                      "identifier": args.identifier, "tokenizer": readers[0].tokenizer if readers else None,
                      "readers": readers, "bucketing": args.bucketing, "size_multiple": _model_size_multiple(args.model)}))
     failed, unusable = False, []
-    for key, heading, settings in runs:
+    for (key, heading, settings), shared in zip(runs, shares, strict=True):
         if args.blur_threshold is not None:
             settings["blur_threshold"] = args.blur_threshold
         folder = settings.pop("folder")
@@ -175,7 +177,8 @@ def _check(args: argparse.Namespace) -> int:
             unusable.append(f"{key}: {error}{read_from(folder)}")  # the other concepts are checked still, as validate says
             continue
         print_report(console, report, show_info=args.all, profile_counts=bool(args.profile),
-                     training=profile.training if args.profile else None, run_images=run_images, bucketing=bucketing)
+                     training=profile.training if args.profile else None, run_images=run_images, bucketing=bucketing,
+                     shared=shared)
         failed |= report.has_errors
     if unusable:
         raise DatasetError("\n".join(unusable))

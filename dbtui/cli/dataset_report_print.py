@@ -9,8 +9,10 @@ SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
 
 def print_report(console, report, show_info: bool, profile_counts: bool = False, training=None,
-                 run_images: tuple[int, int] | None = None, bucketing: bool = True) -> None:
+                 run_images: tuple[int, int] | None = None, bucketing: bool = True,
+                 shared: tuple[tuple[int, ...], int] | None = None) -> None:
     """``training``: the profile's [training], whose run length, where it sets one, is said in place of the rule's.
+    ``shared``: (the concepts whose class images are one set with this one's, the most of them any asks for).
     ``run_images``: (concepts, instance images) of a profile of several, whose run counts its default length of all.
     ``bucketing``: whether the images checked train in aspect-ratio buckets (--bucketing, dataset.bucketing)."""
     from rich.table import Table
@@ -77,8 +79,20 @@ def print_report(console, report, show_info: bool, profile_counts: bool = False,
     unused = (f" ({s.class_images_unused} more picture(s) in the folder not used: see its warning)"
               if s.class_images_unused else "")
     present = ("" if s.class_images_present is None
-               else f", {s.class_images_present} present{unused}{earlier}, {s.class_images_to_generate} to generate")
+               else f", {s.class_images_present} present{unused}{earlier}, {_to_generate(s, shared)}")
     # Without a profile the figure is a suggestion; with one it is the concept's num_class_images.
     rule = "" if profile_counts else (f" (a suggestion: {CLASS_IMAGES_PER_IMAGE} per usable image, at least {MIN_CLASS_IMAGES} "
                                       f"and at most {MAX_CLASS_IMAGES}; a profile sets it as concepts.N.num_class_images)")
     console.print(f"Class images for prior preservation: {s.class_images_wanted} wanted{present}{rule}")
+
+
+def _to_generate(s, shared: tuple[tuple[int, ...], int] | None) -> str:
+    """This concept's images to generate; for a set it shares, the set's: each concept was told its own number ("4",
+    "6"), where the run makes the most any of them asks for, once."""
+    if shared is None:
+        return f"{s.class_images_to_generate} to generate"
+    concepts, most = shared
+    count = max(0, most - (s.class_images_present or 0) - s.class_images_generated)
+    named = f"{', '.join(map(str, concepts[:-1]))} and {concepts[-1]}"
+    return (f"{count} to generate in all for concepts {named} (one class folder and prompt: the run makes the most "
+            "that any of them wants, once)")

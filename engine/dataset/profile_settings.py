@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from engine.dataset.checks import check_dataset
 from engine.dataset.report import DatasetReport
 from engine.dataset.tokens import TextReader
+from engine.errors import DbtuiError
 from engine.events import Event
 from engine.training.model_weights import KnownHashes  # the UI's too: it holds one for its checks
 
@@ -51,6 +52,29 @@ def concept_settings(profile: Any, concept_index: int = 0, tokenizer: Any = None
         "class_generated": (_class_generated(profile, concept_index, Path(class_dir), emit or (lambda e: None), hashes)
                             if class_dir and profile.prior.enabled else (None, 0)),
     }
+
+
+def class_sharers(profile: Any, concept_index: int) -> tuple[int, ...]:
+    """The concepts (``concept_index`` among them) whose class images are one set: one class folder (as the file system
+    finds it) and one class prompt and negative prompt, the rest of what makes them being the profile's. A run makes the
+    most of their num_class_images, once (class_images._needed); () where the concept shares its set with none."""
+    if not profile.prior.enabled or not profile.concepts[concept_index].class_dir:
+        return ()
+    keys = [_class_set(concept) for concept in profile.concepts]
+    sharers = tuple(index for index, key in enumerate(keys) if key == keys[concept_index])
+    return sharers if len(sharers) > 1 else ()
+
+
+def _class_set(concept: Any) -> tuple[str, str, str] | None:
+    from engine.builtin import resolve_dir
+
+    if not concept.class_dir:
+        return None
+    try:
+        folder = str(Path(resolve_dir(concept.class_dir)).resolve())
+    except (DbtuiError, OSError):  # a built-in the cache cannot hold: its name stands for it
+        folder = concept.class_dir
+    return folder, concept.class_prompt or "", concept.class_negative_prompt
 
 
 def _class_generated(profile: Any, concept_index: int, class_dir: Path, emit: Callable[[Event], None],
