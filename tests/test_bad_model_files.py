@@ -258,6 +258,12 @@ def test_to_single_file_reports_a_damaged_folder_and_a_folder_as_output(
     ({"input_blocks.0.0.weight": torch.zeros(8, 4, 3, 3), "first_stage_model.encoder.conv_in.weight":
       torch.zeros(8, 3, 3, 3)}, "UNet's keys lack the 'model.diffusion_model.' prefix"),
     ({"conditioner.embedders.0.model.ln_final.weight": torch.zeros(8), **TENSORS}, "Stable Diffusion XL refiner"),
+    # The UNet's prefix saved twice, beside the other parts: SD1.x's was told "a VAE on its own", SDXL's passed.
+    *[({("model.diffusion_model." if key.startswith("model.") else "") + key: tensor for key, tensor in whole.items()},
+       "UNet's keys have 'model.diffusion_model.' before 'model.diffusion_model.'") for whole in (WHOLE, {
+        **TENSORS, "first_stage_model.encoder.conv_in.weight": torch.zeros(8, 3, 3, 3),
+        "conditioner.embedders.0.transformer.text_model.final_layer_norm.weight": torch.zeros(8),
+        "conditioner.embedders.1.model.ln_final.weight": torch.zeros(8)})],
 ])
 def test_a_file_that_is_no_base_model_is_a_problem_before_the_run(tensors: dict, expected: str, tmp_path: Path) -> None:
     """A LoRA, a lone VAE or the refiner as model.pretrained passed `dbtui validate` ("valid"), and `run` started."""

@@ -105,6 +105,17 @@ def unknown(what: str) -> ModelFamily:
     return ModelFamily("unknown", what, supported=False)
 
 
+def _extra_unet_prefix(keys: Iterable[str]) -> ModelFamily | None:
+    """A whole checkpoint whose UNet's keys have something before ``model.diffusion_model.`` (the prefix saved twice
+    by a script): its other parts told it "a VAE on its own", or SDXL's took it for a whole SDXL model."""
+    for key in keys:
+        extra, found, rest = key.rpartition("model.diffusion_model.")
+        if found and extra and rest.startswith(BARE_UNET):
+            return unknown(f"a checkpoint whose UNet's keys have '{extra}' before 'model.diffusion_model.' ({key}), "
+                           f"as no Stable Diffusion client saves it: get the original checkpoint")
+    return None
+
+
 def _not_sd(keys: list[str]) -> ModelFamily:
     """Name what the file is, when it is not a full SD checkpoint, so the user knows what to do."""
     if any("lora_" in k or ".lora_A." in k or ".lora.down" in k for k in keys):
@@ -189,6 +200,8 @@ def detect_family(state_dict: Mapping[str, Any], *, prediction_type: str | None 
     if is_flux_transformer(state_dict):
         return _flux_family(state_dict)
     keys = list(state_dict)
+    if UNET_IN not in state_dict and (misplaced := _extra_unet_prefix(keys)):
+        return misplaced
     sd_text = any(k.startswith("cond_stage_model.") for k in keys)
     if any(k.startswith(SDXL_PREFIX) for k in keys) or (LABEL_EMB in state_dict and not sd_text):
         return _sdxl_family(state_dict, prediction_type)
