@@ -250,6 +250,18 @@ def test_to_single_file_reports_a_damaged_folder_and_a_folder_as_output(
     assert not (tmp_path / "x.safetensors").exists() and not any(folder.iterdir())
 
 
+def test_to_single_file_of_a_partial_copy_names_the_part_it_lacks(random_sd1: Path, tmp_path: Path, capsys) -> None:  # noqa: F811
+    """A copy without unet/ was "not a diffusers model folder (it needs unet/, vae/, text_encoder/)", two of them there."""
+    import shutil
+
+    partial = tmp_path / "partial"
+    shutil.copytree(random_sd1, partial, ignore=lambda folder, names: ["unet"] if Path(folder) == random_sd1 else [])
+    assert main(["convert", "to-single-file", str(partial), str(tmp_path / "x.safetensors")]) == 2
+    said = capsys.readouterr().err
+    assert f"{partial} lacks unet/: copy that part" in said and "vae/" not in said
+    assert not (tmp_path / "x.safetensors").exists()
+
+
 @pytest.mark.parametrize(("tensors", "expected"), [
     ({"lora_unet_down_blocks_0_proj_in.lora_down.weight": torch.zeros(4, 8)}, "a LoRA, not a full model"),
     ({"first_stage_model.encoder.conv_in.weight": torch.zeros(8, 3, 3, 3)}, "a VAE on its own"),

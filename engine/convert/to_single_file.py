@@ -130,7 +130,13 @@ def export_single_file(
                                     "LoRA in the lora_kohya format (`dbtui convert lora-to-kohya`)")
     xl = detected is not None
     parts = ("unet", "vae", "text_encoder") + (("text_encoder_2",) if xl else ())
-    if not all((diffusers_dir / sub).is_dir() for sub in parts):
+    absent = [f"{sub}/" for sub in parts if not (diffusers_dir / sub).is_dir()]
+    if absent and (diffusers_dir / "model_index.json").is_file():
+        # A partial download or copy: name the parts it lacks, not every part a model has.
+        raise ConvertError(f"{diffusers_dir} lacks {', '.join(absent)}: copy "
+                           f"{'that part' if len(absent) == 1 else 'those parts'} from where the model came from (a "
+                           "partial download or copy leaves parts out), or convert a complete model folder")
+    if absent:
         raise ConvertError(run_folder_hint(diffusers_dir, "model")
                            or f"{diffusers_dir} is not a diffusers model folder (it needs {'/, '.join(parts)}/)")
     out, model = out_file.resolve(), diffusers_dir.resolve()
