@@ -241,7 +241,8 @@ def family_from_files(source: str) -> str | None:
         # Flux's transformer in BFL's layout, alone or inside ComfyUI's model.diffusion_model.
         if any("double_blocks." in key for key in keys):
             return "flux"
-        return "sd"
+        # An SD UNet in the original layout; a VAE, a LoRA or anything else says no family.
+        return "sd" if any(key.startswith("model.diffusion_model.") for key in keys) else None
     return None
 
 

@@ -273,3 +273,25 @@ def test_validate_hardware_and_the_wizard_say_a_file_in_the_way_alike(below: str
     hardware = " ".join(capsys.readouterr().err.split())
     words = text.removeprefix("saving.output_dir ")
     assert words in validate and f"--output-dir {words}" in hardware, (words, validate, hardware)
+
+
+@pytest.mark.parametrize(("keys", "guessed"), [
+    (["first_stage_model.encoder.conv_in.weight"], True),  # a VAE on its own
+    (["lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight"], True),  # a LoRA
+    (["model.diffusion_model.input_blocks.0.0.weight", "first_stage_model.encoder.conv_in.weight"], False),  # SD1.x
+])
+def test_hardware_advice_for_a_file_that_is_no_sd_model_says_its_family_is_a_guess(
+        keys: list[str], guessed: bool, tmp_path: Path, capsys) -> None:
+    """A VAE or a LoRA file as model.pretrained was taken for SD1.x by its files: `dbtui hardware --profile` gave SD1.5's
+    figures as that model's, without the sentence that says they are a guess."""
+    import torch
+    from safetensors.torch import save_file
+
+    model = tmp_path / "model.safetensors"
+    save_file({key: torch.zeros(4, 4) for key in keys}, model)
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'[model]\npretrained = "{model}"\n[[concepts]]\ninstance_dir = "photos"\n'
+                       'instance_prompt = "photo of zwx dog"\n', encoding="utf-8")
+    assert main(["hardware", "--profile", str(profile), "--output-dir", str(tmp_path)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert ("its files do not say its family" in said) is guessed
