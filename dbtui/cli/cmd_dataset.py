@@ -113,9 +113,10 @@ def _add_common(parser: argparse.ArgumentParser, recursive: str = "include sub-f
 def _check(args: argparse.Namespace) -> int:
     from engine.dataset import DatasetError, check_dataset
     from engine.dataset.files import checked_folder
+    from engine.dataset.profile_settings import shared_class_set
 
     from dbtui.cli.dataset_check_profile import (checked_concepts, loaded_readers, profile_checks, read_from,
-                                                 refuse_missing_folders, run_instance_images, shared_class_set)
+                                                 refuse_missing_folders, run_instance_images)
     from dbtui.cli.unpadded import unpadded_console
     from dbtui.console import PhaseDisplay
 

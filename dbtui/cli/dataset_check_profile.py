@@ -132,11 +132,3 @@ def run_instance_images(profile: Any, folder: str | None, indices: list[int]) ->
         return None
     return len(profile.concepts), images
 
-
-def shared_class_set(profile: Any, index: int) -> tuple[tuple[int, ...], int] | None:
-    """(the concepts whose class images are one set with concept ``index``'s, the most any of them wants); None where
-    it shares its set with none."""
-    from engine.dataset.profile_settings import class_sharers
-
-    sharers = class_sharers(profile, index)
-    return (sharers, max(profile.concepts[i].num_class_images for i in sharers)) if sharers else None

@@ -82,8 +82,9 @@ class ClassCount(Horizontal):
         from engine.profile import ProfileError
 
         key = f"concepts.{self.index}.{KEY}"
+        profile = None
         try:
-            self.session.profile()
+            profile = self.session.profile()
         except ProfileError as error:
             mine = [problem.message for problem in error.problems if problem.key == key]
             if mine:
@@ -99,4 +100,19 @@ class ClassCount(Horizontal):
         counted = [] if summary.class_images_present is None else [f"{summary.class_images_present} in the class folder"]
         if summary.class_images_generated:
             counted.append(f"{summary.class_images_generated} generated earlier")
-        return "wanted: " + ", ".join([*counted, f"{summary.class_images_to_generate} to generate"])
+        return "wanted: " + ", ".join([*counted, self._to_generate(summary, profile)])
+
+    def _to_generate(self, summary: Any, profile: Any) -> str:
+        """The concept's images to generate; for a class set it shares, the set's, as the engine counts it: each concept
+        was told its own number, where the run makes the most any of them asks for, once. ``profile``: the draft's, None
+        while another of its values has a problem (which concepts share a set is not told then)."""
+        from engine.dataset.profile_settings import shared_class_set
+
+        shared = None if profile is None else shared_class_set(profile, self.index)
+        if shared is None:
+            return f"{summary.class_images_to_generate} to generate"
+        concepts, most = shared
+        count = max(0, most - (summary.class_images_present or 0) - summary.class_images_generated)
+        numbers = [str(index + 1) for index in concepts]  # as the concept selector numbers them
+        return (f"{count} to generate in all for concepts {', '.join(numbers[:-1])} and {numbers[-1]} (one class folder "
+                "and prompt: the run makes the most that any of them wants, once)")

@@ -65,6 +65,13 @@ def class_sharers(profile: Any, concept_index: int) -> tuple[int, ...]:
     return sharers if len(sharers) > 1 else ()
 
 
+def shared_class_set(profile: Any, concept_index: int) -> tuple[tuple[int, ...], int] | None:
+    """(``class_sharers``, the most of their num_class_images: what the run wants of the set); None where the concept
+    shares its set with none."""
+    sharers = class_sharers(profile, concept_index)
+    return (sharers, max(profile.concepts[i].num_class_images for i in sharers)) if sharers else None
+
+
 def _class_set(concept: Any) -> tuple[str, str, str] | None:
     from engine.builtin import resolve_dir
 
