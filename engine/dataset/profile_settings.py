@@ -56,13 +56,22 @@ def concept_settings(profile: Any, concept_index: int = 0, tokenizer: Any = None
 
 def class_sharers(profile: Any, concept_index: int) -> tuple[int, ...]:
     """The concepts (``concept_index`` among them) whose class images are one set: one class folder (as the file system
-    finds it) and one class prompt and negative prompt, the rest of what makes them being the profile's. A run makes the
-    most of their num_class_images, once (class_images._needed); () where the concept shares its set with none."""
-    if not profile.prior.enabled or not profile.concepts[concept_index].class_dir:
+    finds it) and one class prompt and negative prompt (where the family reads one), the rest of what makes them being
+    the profile's. A run makes the most of their num_class_images, once (class_images._needed); () where the concept
+    shares its set with none."""
+    mine = _class_set(profile.concepts[concept_index]) if profile.prior.enabled else None
+    if mine is None:
         return ()
-    keys = [_class_set(concept) for concept in profile.concepts]
-    sharers = tuple(index for index, key in enumerate(keys) if key == keys[concept_index])
-    return sharers if len(sharers) > 1 else ()
+    keys = {index: key for index, concept in enumerate(profile.concepts)
+            if (key := _class_set(concept)) is not None and key[:2] == mine[:2]}
+    # A run gives "" for the negative prompt where the family reads none (class_generation.run_class_images): then
+    # concepts that differ only in it are one set. The family is looked up only where they differ; one the model's files
+    # do not tell (a hub id not downloaded) is taken to read it, as most do.
+    if any(key != mine for key in keys.values()):
+        family = _family(profile.model.pretrained)
+        if family is None or family.takes_negative_prompt:
+            keys = {index: key for index, key in keys.items() if key == mine}
+    return tuple(keys) if len(keys) > 1 else ()
 
 
 def shared_class_set(profile: Any, concept_index: int) -> tuple[tuple[int, ...], int] | None:
