@@ -4,11 +4,10 @@ second at most, so a trainer killed (kill -9, out of memory) leaves it steps beh
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 
-from engine.events import StepEnded, event_from_dict, marked_lines_from_the_end
 from engine.runs.folder import ACTIVE, CRASHED, RunFolder, RunState
+from engine.runs.last_events import last_step_ended
 
 
 @dataclass(frozen=True)
@@ -60,21 +59,8 @@ def crash_point(folder: RunFolder, state: RunState) -> CrashPoint:
     from engine.runs.checkpoints import complete_checkpoints
 
     done = complete_checkpoints(folder)
-    last = _last_step_since(folder, state.started)
-    if last is None or last.step <= state.step:
+    last = last_step_ended(folder.events)
+    if last is None or last.time < state.started or last.step <= state.step:
         return CrashPoint(state.step, done[-1][0] if done else 0, state.last_loss)
     return CrashPoint(last.step, done[-1][0] if done else 0, last.loss)
 
-
-def _last_step_since(folder: RunFolder, started: float) -> StepEnded | None:
-    try:
-        for line in marked_lines_from_the_end(folder.events, (b'"step_ended"',)):
-            try:
-                event = event_from_dict(json.loads(line))
-            except (ValueError, TypeError):
-                continue  # the line being written when the trainer was killed
-            if isinstance(event, StepEnded):
-                return event if event.time >= started else None
-    except OSError:
-        return None
-    return None

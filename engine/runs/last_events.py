@@ -21,8 +21,14 @@ def finished_by_events(events_file: Path) -> int | None:
 
 def last_step(events_file: Path) -> int | None:
     """The step of the last readable step_ended event; None where there is none."""
+    event = last_step_ended(events_file)
+    return None if event is None else event.step
+
+
+def last_step_ended(events_file: Path) -> StepEnded | None:
+    """The last readable step_ended event; None where there is none, or where the log cannot be read."""
     try:
-        return next((event.step for event in _step_events(events_file)), None)
+        return next(_step_events(events_file), None)
     except OSError:
         return None
 
