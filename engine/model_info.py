@@ -238,8 +238,11 @@ def family_from_files(source: str) -> str | None:
         sd_text = any(key.startswith(SD_TEXT) for key in keys)
         if any(key.startswith(("conditioner.embedders.", *(() if sd_text else XL_UNET))) for key in keys):
             return "sdxl"
-        # Flux's transformer in BFL's layout, alone or inside ComfyUI's model.diffusion_model.
-        if any("double_blocks." in key for key in keys):
+        from engine.convert.detect import is_flux_transformer
+
+        # Flux's transformer in BFL's layout, alone or inside ComfyUI's model.diffusion_model., by the weight validate
+        # knows it by: a Flux LoRA names double_blocks too, but holds no base weight.
+        if is_flux_transformer(dict.fromkeys(keys)):
             return "flux"
         # An SD UNet in the original layout; a VAE, a LoRA or anything else says no family.
         return "sd" if any(key.startswith("model.diffusion_model.") for key in keys) else None

@@ -279,6 +279,11 @@ def test_validate_hardware_and_the_wizard_say_a_file_in_the_way_alike(below: str
     (["first_stage_model.encoder.conv_in.weight"], True),  # a VAE on its own
     (["lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight"], True),  # a LoRA
     (["model.diffusion_model.input_blocks.0.0.weight", "first_stage_model.encoder.conv_in.weight"], False),  # SD1.x
+    # Flux LoRAs in ComfyUI's layout name double_blocks as the transformer does; a Flux transformer in ComfyUI's layout.
+    (["diffusion_model.double_blocks.0.img_attn.proj.lora_A.weight", "diffusion_model.single_blocks.0.linear1.lora_B.weight"],
+     True),
+    (["diffusion_model.double_blocks.0.img_attn.proj.lora_down.weight"], True),
+    (["model.diffusion_model.double_blocks.0.img_attn.norm.key_norm.scale"], False),
 ])
 def test_hardware_advice_for_a_file_that_is_no_sd_model_says_its_family_is_a_guess(
         keys: list[str], guessed: bool, tmp_path: Path, capsys) -> None:
