@@ -238,14 +238,15 @@ def family_from_files(source: str) -> str | None:
         sd_text = any(key.startswith(SD_TEXT) for key in keys)
         if any(key.startswith(("conditioner.embedders.", *(() if sd_text else XL_UNET))) for key in keys):
             return "sdxl"
-        from engine.convert.detect import is_flux_transformer
+        from engine.convert.detect import UNET_IN, is_flux_transformer
 
         # Flux's transformer in BFL's layout, alone or inside ComfyUI's model.diffusion_model., by the weight validate
         # knows it by: a Flux LoRA names double_blocks too, but holds no base weight.
         if is_flux_transformer(dict.fromkeys(keys)):
             return "flux"
-        # An SD UNet in the original layout; a VAE, a LoRA or anything else says no family.
-        return "sd" if any(key.startswith("model.diffusion_model.") for key in keys) else None
+        # An SD UNet in the original layout, by its first conv as validate knows it: SD3's joint_blocks share the
+        # model.diffusion_model. prefix, and a VAE, a LoRA or anything else says no family.
+        return "sd" if UNET_IN in keys else None
     return None
 
 

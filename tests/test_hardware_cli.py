@@ -284,6 +284,7 @@ def test_validate_hardware_and_the_wizard_say_a_file_in_the_way_alike(below: str
      True),
     (["diffusion_model.double_blocks.0.img_attn.proj.lora_down.weight"], True),
     (["model.diffusion_model.double_blocks.0.img_attn.norm.key_norm.scale"], False),
+    (["model.diffusion_model.joint_blocks.0.x_block.attn.qkv.weight"], True),  # SD3, under SD's prefix
 ])
 def test_hardware_advice_for_a_file_that_is_no_sd_model_says_its_family_is_a_guess(
         keys: list[str], guessed: bool, tmp_path: Path, capsys) -> None:
