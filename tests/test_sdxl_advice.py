@@ -151,7 +151,8 @@ def test_the_family_of_a_model_is_found_without_downloading(tmp_path: Path, tiny
     assert likely_family("stable-diffusion-v1-5/stable-diffusion-v1-5") == "sd"
     # A single file's keys outrank its name.
     save_file({"conditioner.embedders.0.transformer.text_model.x": torch.zeros(1)}, tmp_path / "mine.safetensors")
-    save_file({"cond_stage_model.transformer.text_model.x": torch.zeros(1)}, tmp_path / "not-really-XL.safetensors")
+    save_file({"cond_stage_model.transformer.text_model.x": torch.zeros(1),
+               "model.diffusion_model.input_blocks.0.0.weight": torch.zeros(1)}, tmp_path / "not-really-XL.safetensors")
     assert likely_family(str(tmp_path / "mine.safetensors")) == "sdxl"
     assert likely_family(str(tmp_path / "not-really-XL.safetensors")) == "sd"
     assert likely_family(str(tmp_path / "juggernautXL_v9.ckpt")) == "sdxl"  # a name is all a .ckpt gives cheaply
