@@ -250,15 +250,22 @@ def test_to_single_file_reports_a_damaged_folder_and_a_folder_as_output(
     assert not (tmp_path / "x.safetensors").exists() and not any(folder.iterdir())
 
 
-def test_to_single_file_of_a_partial_copy_names_the_part_it_lacks(random_sd1: Path, tmp_path: Path, capsys) -> None:  # noqa: F811
+@pytest.mark.parametrize(("left_out", "lacks"), [
+    ("unet", "unet/ (its UNet2DConditionModel's config.json)"),
+    # A download stopped before the UNet's weights: the load failed on them, "config or weights damaged or missing".
+    ("diffusion_pytorch_model.safetensors", "unet/ (its UNet2DConditionModel's diffusion_pytorch_model.safetensors"),
+])
+def test_to_single_file_of_a_partial_copy_names_the_part_it_lacks(
+        left_out: str, lacks: str, random_sd1: Path, tmp_path: Path, capsys) -> None:  # noqa: F811
     """A copy without unet/ was "not a diffusers model folder (it needs unet/, vae/, text_encoder/)", two of them there."""
     import shutil
 
     partial = tmp_path / "partial"
-    shutil.copytree(random_sd1, partial, ignore=lambda folder, names: ["unet"] if Path(folder) == random_sd1 else [])
+    shutil.copytree(random_sd1, partial, ignore=lambda folder, names: [left_out] if left_out in names and
+                    Path(folder) in (random_sd1, random_sd1 / "unet") else [])
     assert main(["convert", "to-single-file", str(partial), str(tmp_path / "x.safetensors")]) == 2
-    said = capsys.readouterr().err
-    assert f"{partial} lacks unet/: copy that part" in said and "vae/" not in said
+    said = " ".join(capsys.readouterr().err.split())
+    assert f"'{partial}' lacks {lacks}" in said and "copy that part" in said and "vae/" not in said, said
     assert not (tmp_path / "x.safetensors").exists()
 
 

@@ -14,6 +14,7 @@ from engine.convert.lora_export import LORA_WEIGHTS
 from engine.convert.keymap import UnmappedKeyError, is_open_clip, to_original
 from engine.convert.run_folder_hint import run_folder_hint
 from engine.events import Warning as WarningEvent
+from engine.models.folder_parts import missing_parts, missing_parts_message
 
 SIDECAR_V = Path(__file__).parent / "configs" / "v2-inference-v.yaml"
 FORMATS = ("safetensors", "ckpt")
@@ -130,13 +131,11 @@ def export_single_file(
                                     "LoRA in the lora_kohya format (`dbtui convert lora-to-kohya`)")
     xl = detected is not None
     parts = ("unet", "vae", "text_encoder") + (("text_encoder_2",) if xl else ())
-    absent = [f"{sub}/" for sub in parts if not (diffusers_dir / sub).is_dir()]
-    if absent and (diffusers_dir / "model_index.json").is_file():
-        # A partial download or copy: name the parts it lacks, not every part a model has.
-        raise ConvertError(f"{diffusers_dir} lacks {', '.join(absent)}: copy "
-                           f"{'that part' if len(absent) == 1 else 'those parts'} from where the model came from (a "
-                           "partial download or copy leaves parts out), or convert a complete model folder")
-    if absent:
+    # A partial download or copy: the parts it lacks (a folder, or its config or weights), not every part a model has,
+    # before the load fails on them.
+    if lacking := [part for part in missing_parts(diffusers_dir) if part.split("/")[0] in parts]:
+        raise ConvertError(missing_parts_message(str(diffusers_dir), lacking))
+    if not all((diffusers_dir / sub).is_dir() for sub in parts):
         raise ConvertError(run_folder_hint(diffusers_dir, "model")
                            or f"{diffusers_dir} is not a diffusers model folder (it needs {'/, '.join(parts)}/)")
     out, model = out_file.resolve(), diffusers_dir.resolve()
