@@ -36,3 +36,21 @@ def test_a_negative_prompt_the_family_does_not_read_makes_no_set_of_its_own(tmp_
     profile = load_profile(_profile(tmp_path, model, negatives))
     assert [class_sharers(profile, index) for index in (0, 1)] == [(0, 1) if shared else ()] * 2
     assert shared_class_set(profile, 0) == (((0, 1), 6) if shared else None)
+
+
+def test_a_flux_hub_model_in_the_cache_is_told_by_its_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FLUX.1-dev as most users name it, downloaded by an earlier run: describe_model leaves a hub id's family to the
+    run, so the check counted the two negatives as two sets (4 and 6 to generate) where the run makes one of 6."""
+    from huggingface_hub import constants
+
+    commit = "0" * 40
+    snapshot = tmp_path / "hub" / "models--someone--flux-model" / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (snapshot / "model_index.json").write_text('{"_class_name": "FluxPipeline"}', encoding="utf-8")
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text(commit, encoding="utf-8")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    path = _profile(tmp_path, "tiny-flux", ("blurry", "ugly"))
+    path.write_text(path.read_text(encoding="utf-8").replace("builtin:tiny-flux", "someone/flux-model"), encoding="utf-8")
+    assert shared_class_set(load_profile(path), 0) == ((0, 1), 6)

@@ -129,14 +129,16 @@ def _class_generated(profile: Any, concept_index: int, class_dir: Path, emit: Ca
 
 
 def _family(source: str) -> Family | None:
-    """The model's family where its files tell it (a built-in, a local folder); None where they do not (a hub id not
-    downloaded)."""
+    """The model's family where its files tell it (a built-in, a local folder, a hub id in the Hugging Face cache); None
+    where they do not (a hub id not downloaded)."""
     from engine.errors import DbtuiError
-    from engine.model_info import describe_model
+    from engine.model_info import describe_model, family_from_files
     from engine.models.registry import family_named
 
     try:
-        return family_named(describe_model(source).family_id)
+        described = describe_model(source)
+        # describe_model leaves a hub id's family to the run, even where its model_index.json is in the cache.
+        return family_named(described.family_id or (family_from_files(source) if described.kind == "hub" else None))
     except (DbtuiError, OSError, KeyError):  # KeyError: no family (None) or one not known here
         return None
 
