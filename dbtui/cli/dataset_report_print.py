@@ -89,10 +89,8 @@ def print_report(console, report, show_info: bool, profile_counts: bool = False,
 def _to_generate(s, shared: tuple[tuple[int, ...], int] | None) -> str:
     """This concept's images to generate; for a set it shares, the set's: each concept was told its own number ("4",
     "6"), where the run makes the most any of them asks for, once."""
+    from engine.dataset.profile_settings import shared_set_said
+
     if shared is None:
         return f"{s.class_images_to_generate} to generate"
-    concepts, most = shared
-    count = max(0, most - (s.class_images_present or 0) - s.class_images_generated)
-    named = f"{', '.join(map(str, concepts[:-1]))} and {concepts[-1]}"
-    return (f"{count} to generate in all for concepts {named} (one class folder and prompt: the run makes the most "
-            "that any of them wants, once)")
+    return shared_set_said(s, shared, first_number=0)  # as the report's concepts.N headings number them

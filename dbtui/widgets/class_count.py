@@ -106,13 +106,9 @@ class ClassCount(Horizontal):
         """The concept's images to generate; for a class set it shares, the set's, as the engine counts it: each concept
         was told its own number, where the run makes the most any of them asks for, once. ``profile``: the draft's, None
         while another of its values has a problem (which concepts share a set is not told then)."""
-        from engine.dataset.profile_settings import shared_class_set
+        from engine.dataset.profile_settings import shared_class_set, shared_set_said
 
         shared = None if profile is None else shared_class_set(profile, self.index)
         if shared is None:
             return f"{summary.class_images_to_generate} to generate"
-        concepts, most = shared
-        count = max(0, most - (summary.class_images_present or 0) - summary.class_images_generated)
-        numbers = [str(index + 1) for index in concepts]  # as the concept selector numbers them
-        return (f"{count} to generate in all for concepts {', '.join(numbers[:-1])} and {numbers[-1]} (one class folder "
-                "and prompt: the run makes the most that any of them wants, once)")
+        return shared_set_said(summary, shared, first_number=1)  # as the concept selector numbers them

@@ -81,6 +81,16 @@ def shared_class_set(profile: Any, concept_index: int) -> tuple[tuple[int, ...],
     return (sharers, max(profile.concepts[i].num_class_images for i in sharers)) if sharers else None
 
 
+def shared_set_said(summary: Any, shared: tuple[tuple[int, ...], int], first_number: int) -> str:
+    """The images to generate of a concept whose class set is shared (``shared_class_set``), as a check says it: the
+    set's, where each concept's report counts its own number. ``first_number``: how the caller numbers concept 0."""
+    concepts, most = shared
+    count = max(0, most - (summary.class_images_present or 0) - summary.class_images_generated)
+    numbers = [str(index + first_number) for index in concepts]
+    return (f"{count} to generate in all for concepts {', '.join(numbers[:-1])} and {numbers[-1]} (one class folder "
+            "and prompt: the run makes the most that any of them wants, once)")
+
+
 def _class_set(concept: Any) -> tuple[str, str, str] | None:
     from engine.builtin import resolve_dir
 
