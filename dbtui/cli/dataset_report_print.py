@@ -17,6 +17,7 @@ def print_report(console, report, show_info: bool, profile_counts: bool = False,
     ``bucketing``: whether the images checked train in aspect-ratio buckets (--bucketing, dataset.bucketing)."""
     from rich.table import Table
 
+    from engine.dataset.profile_settings import to_generate_said
     from engine.dataset.report import (CLASS_IMAGES_PER_IMAGE, MAX_CLASS_IMAGES, MIN_CLASS_IMAGES, RULE_MAX_IMAGES,
                                        STEPS_PER_IMAGE)
 
@@ -79,18 +80,8 @@ def print_report(console, report, show_info: bool, profile_counts: bool = False,
     unused = (f" ({s.class_images_unused} more picture(s) in the folder not used: see its warning)"
               if s.class_images_unused else "")
     present = ("" if s.class_images_present is None
-               else f", {s.class_images_present} present{unused}{earlier}, {_to_generate(s, shared)}")
+               else f", {s.class_images_present} present{unused}{earlier}, {to_generate_said(s, shared, first_number=0)}")
     # Without a profile the figure is a suggestion; with one it is the concept's num_class_images.
     rule = "" if profile_counts else (f" (a suggestion: {CLASS_IMAGES_PER_IMAGE} per usable image, at least {MIN_CLASS_IMAGES} "
                                       f"and at most {MAX_CLASS_IMAGES}; a profile sets it as concepts.N.num_class_images)")
     console.print(f"Class images for prior preservation: {s.class_images_wanted} wanted{present}{rule}")
-
-
-def _to_generate(s, shared: tuple[tuple[int, ...], int] | None) -> str:
-    """This concept's images to generate; for a set it shares, the set's: each concept was told its own number ("4",
-    "6"), where the run makes the most any of them asks for, once."""
-    from engine.dataset.profile_settings import shared_set_said
-
-    if shared is None:
-        return f"{s.class_images_to_generate} to generate"
-    return shared_set_said(s, shared, first_number=0)  # as the report's concepts.N headings number them

@@ -79,6 +79,7 @@ class ClassCount(Horizontal):
         """What is said beside the number (markup; Content where it holds the typed value): its problem (the schema's
         limits, as `dbtui validate` tells them), else whether prior preservation uses it, else what the concept's last
         check counted for this very number."""
+        from engine.dataset.profile_settings import shared_class_set, to_generate_said
         from engine.profile import ProfileError
 
         key = f"concepts.{self.index}.{KEY}"
@@ -100,15 +101,7 @@ class ClassCount(Horizontal):
         counted = [] if summary.class_images_present is None else [f"{summary.class_images_present} in the class folder"]
         if summary.class_images_generated:
             counted.append(f"{summary.class_images_generated} generated earlier")
-        return "wanted: " + ", ".join([*counted, self._to_generate(summary, profile)])
-
-    def _to_generate(self, summary: Any, profile: Any) -> str:
-        """The concept's images to generate; for a class set it shares, the set's, as the engine counts it: each concept
-        was told its own number, where the run makes the most any of them asks for, once. ``profile``: the draft's, None
-        while another of its values has a problem (which concepts share a set is not told then)."""
-        from engine.dataset.profile_settings import shared_class_set, shared_set_said
-
+        # Which concepts share a set is not told while another value of the draft has a problem (profile None).
         shared = None if profile is None else shared_class_set(profile, self.index)
-        if shared is None:
-            return f"{summary.class_images_to_generate} to generate"
-        return shared_set_said(summary, shared, first_number=1)  # as the concept selector numbers them
+        # Numbered as the concept selector numbers them.
+        return "wanted: " + ", ".join([*counted, to_generate_said(summary, shared, first_number=1)])

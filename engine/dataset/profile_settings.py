@@ -81,9 +81,12 @@ def shared_class_set(profile: Any, concept_index: int) -> tuple[tuple[int, ...],
     return (sharers, max(profile.concepts[i].num_class_images for i in sharers)) if sharers else None
 
 
-def shared_set_said(summary: Any, shared: tuple[tuple[int, ...], int], first_number: int) -> str:
-    """The images to generate of a concept whose class set is shared (``shared_class_set``), as a check says it: the
-    set's, where each concept's report counts its own number. ``first_number``: how the caller numbers concept 0."""
+def to_generate_said(summary: Any, shared: tuple[tuple[int, ...], int] | None, first_number: int) -> str:
+    """The class images to generate of a concept, as a check says it: its own count, or for a class set it shares
+    (``shared_class_set``) the set's, where each concept's report counts its own number. ``first_number``: how the
+    caller numbers concept 0."""
+    if shared is None:
+        return f"{summary.class_images_to_generate} to generate"
     concepts, most = shared
     count = max(0, most - (summary.class_images_present or 0) - summary.class_images_generated)
     numbers = [str(index + first_number) for index in concepts]
