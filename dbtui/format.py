@@ -57,7 +57,7 @@ def profile_gone(folder: RunFolder) -> str | None:
 
 def resume_hint(folder: RunFolder) -> str:
     """How to go on with a run that stopped: from its latest checkpoint, or from the start when it saved none."""
-    from engine.runs.checkpoints import complete_checkpoints, damage_if_still_there, newest_whole
+    from engine.runs.checkpoints import NO_WHOLE_CHECKPOINT, complete_checkpoints, damage_if_still_there, newest_whole
     from engine.runs.resume_point import last_saved_step
 
     gone = profile_gone(folder)
@@ -70,8 +70,7 @@ def resume_hint(folder: RunFolder) -> str:
         # `dbtui resume` refuses a damaged latest checkpoint (a copy cut short, a disk error): the hint said to resume it.
         earlier = newest_whole(done[:-1])
         return (f"Its latest checkpoint (step {done[-1][0]}) is damaged: {damage}; "
-                + (f"resume from the newest whole one with: {command} --from {earlier[0]}" if earlier else
-                   "the run keeps no whole checkpoint, so it can only start again under a new name"))
+                + (f"resume from the newest whole one with: {command} --from {earlier[0]}" if earlier else NO_WHOLE_CHECKPOINT))
     if done:
         resume = f"Resume from its latest checkpoint (step {done[-1][0]}) with: {command}"
         if _machines(folder) > 1:  # it resumes machine 0's part alone, whose trainer then waits for the others

@@ -125,6 +125,10 @@ def damage_if_still_there(checkpoint: Path) -> str | None:
         return None
 
 
+# Where ``newest_whole`` finds none: what `dbtui resume`'s refusal and the hint of `attach`, `stop` and `save` say.
+NO_WHOLE_CHECKPOINT = "the run keeps no whole checkpoint, so it can only start again under a new name"
+
+
 def newest_whole(checkpoints: list[tuple[int, Path]]) -> tuple[int, Path] | None:
     """The newest of ``checkpoints`` (oldest first) that ``damage_of`` finds whole: the one before a damaged latest
     may be cut short too (a copy of the run folder stopped part way), and `--from` it is refused in turn."""

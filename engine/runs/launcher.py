@@ -25,7 +25,7 @@ from engine.runs.control import drop_requests, requests_left
 from engine.profile import Profile, ProfileError, dumps_profile
 from engine.profile.changes import changed_settings, said_changes
 from engine.runs.folder import run_dir_for
-from engine.runs.checkpoints import CheckpointError, complete_checkpoints, damage_of, newest_whole
+from engine.runs.checkpoints import NO_WHOLE_CHECKPOINT, CheckpointError, complete_checkpoints, damage_of, newest_whole
 from engine.runs.resume_length import check_length, check_steps_left
 from engine.runs.resume_point import (check_none_lost, check_same_model, checkpoint_named, chosen_step, put_back,
                                       set_aside_later)
@@ -298,8 +298,7 @@ def _check_latest(folder: RunFolder, done: list[tuple[int, Path]]) -> None:
         earlier = newest_whole(done[:-1])
         raise CheckpointError(f"the latest checkpoint {latest} is damaged: {damage}; "
                               + (f"resume from the newest whole one: `dbtui resume {shlex.quote(str(folder.path))} "
-                                 f"--from {shlex.quote(str(earlier[1]))}`" if earlier else
-                                 "the run keeps no whole checkpoint, so it can only start again under a new name"))
+                                 f"--from {shlex.quote(str(earlier[1]))}`" if earlier else NO_WHOLE_CHECKPOINT))
 
 
 def _changes_from_stored(folder: RunFolder, profile: Profile, given_keys: Collection[str] | None,
