@@ -131,4 +131,3 @@ def run_instance_images(profile: Any, folder: str | None, indices: list[int]) ->
     except (DataError, OSError):
         return None
     return len(profile.concepts), images
-

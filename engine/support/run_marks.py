@@ -12,6 +12,7 @@ def holds_run_files(path: Path) -> bool:
     """Whether ``path`` holds a run's events log or state (the launcher writes the state before the trainer starts)."""
     return (path / EVENTS_FILE).exists() or (path / STATE_FILE).exists()
 
+
 # RUN/profile-machine-N.toml: the profile that machine N (not 0) trains, written beside RUN/profile.toml by the launcher
 # and known by its name to the run folder (not the user's file), the conversion holder and `dbtui runs`; the launcher
 # writes that machine's trainer log as RUN/logs/trainer-machine-N.log, where `dbtui runs` looks for its pid.
