@@ -41,7 +41,10 @@ def refuse_edit_of_another_extension(store: CaptionStore, args: argparse.Namespa
 
 def say_none_read(console, store: CaptionStore, args: argparse.Namespace) -> None:
     """Why a caption command found nothing to read or change, where it is the folder (no images) or the extension
-    (the images' captions have another): else a mistyped folder or --extension said only '0 caption(s) changed'."""
+    (the images' captions have another): else a mistyped folder or --extension said only '0 caption(s) changed'.
+    The edits are refused for both before they start (refuse_no_images, refuse_edit_of_another_extension), so this
+    is said for --frequency, which only reads, and for --add-tag where it is let through (--new-captions, or captions
+    that differ from --extension only in letter case)."""
     from engine.data.images import images_in_sub_folders
     from engine.dataset.prepare_captions import captions_of_other_extensions
     from engine.support.prepared_marks import prepared_sub_folders
