@@ -114,7 +114,8 @@ def _class_folder_problems(profile: Profile, index: int) -> list[Problem]:
         if folder_identity(concept.class_dir) == folder_identity(owner.instance_dir):
             return [_instance_folder_problem(index, other)]
     try:  # one the run cannot read stopped it after the model had loaded, blaming the run folder's permissions
-        list_images(folder) if not is_builtin(concept.class_dir) and folder.is_dir() else []
+        if not is_builtin(concept.class_dir) and folder.is_dir():
+            list_images(folder)  # read for its refusal alone
     except OSError as error:
         return [Problem(key, f"cannot read folder '{concept.class_dir}': {error.strerror}"
                              f"{_permission_fix(error, concept.class_dir)}")]
