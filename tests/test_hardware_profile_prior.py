@@ -166,3 +166,26 @@ def test_the_json_gives_the_figure_each_card_is_judged_by(tmp_path: Path, monkey
     assert main(["hardware", "--profile", str(profile), "--card", "T4", "--output-dir", str(tmp_path)]) == 0
     shown = capsys.readouterr().out
     assert f"T4 (no bf16): {rows['full-8bit']['run_card_gb_by_card']['15 no bf16']:.1f} GB ✓" in shown
+
+
+def test_set_changes_the_profile_the_advice_is_for(tmp_path: Path, capsys) -> None:
+    """`dbtui hardware --profile P --set …` was "unrecognized arguments": a renter asking which preset at 768 px, or with
+    prior preservation, had to edit a copy of the profile. Its --set values are read as `dbtui fit` reads them."""
+    sets = ["--set", "prior.enabled=true", "--set", "concepts.0.class_prompt='photo of a dog'",
+            "--set", "concepts.0.class_dir='data/dogs'", "--set", "dataset.resolution=768"]
+    assert main(["hardware", "--profile", str(PROFILE), *sets, "--json", "--output-dir", str(tmp_path)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["trains_at_px"] == 768 and load_profile(PROFILE).dataset.resolution != 768
+    assert all(row["prior"] is True for row in data["presets"].values()), data["presets"]
+    # Above every size the SD presets were measured at, the `dbtui fit` it names estimates the same profile.
+    sd = PROFILE.with_name("sd15-lora-8gb.toml")
+    assert main(["hardware", "--profile", str(sd), "--set", "dataset.resolution=2048", "--json",
+                 "--output-dir", str(tmp_path)]) == 0
+    assert "--estimate-only --set dataset.resolution=2048`" in json.loads(capsys.readouterr().out)["family_note"]
+
+
+def test_set_without_a_profile_is_refused(tmp_path: Path, capsys) -> None:
+    """--set beside --family (or alone) has no profile value to change: refused, not left unused."""
+    for which in (["--family", "sdxl"], []):
+        assert main(["hardware", *which, "--set", "dataset.resolution=768", "--output-dir", str(tmp_path)]) != 0
+        assert "give --profile with it" in capsys.readouterr().err

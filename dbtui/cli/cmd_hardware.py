@@ -7,7 +7,7 @@ import json
 from typing import TYPE_CHECKING
 
 from dbtui.cli.cards import CARD_HELP, Card, card_mark, card_size, cards_asked
-from dbtui.cli.common import ExamplesFormatter, profile_path
+from dbtui.cli.common import ExamplesFormatter, add_overrides, profile_path
 from dbtui.cli.estimate_json import card_key, need_json
 from dbtui.family_guess_words import guessed_from_name
 from dbtui.output_disk import output_dir_is_file
@@ -33,8 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "  # for its model, as it trains (prior preservation or not), with free disk\n"
         "  # measured at its saving.output_dir:\n"
         "  dbtui hardware --profile my.toml\n"
+        "  # which preset if it trained at 768 px:\n"
+        "  dbtui hardware --profile my.toml --set dataset.resolution=768\n"
         "  dbtui hardware --json --card 16 | jq '.presets | map_values(.fits)'\n\n"
-        "--family and --profile go one at a time: a profile's model decides its family.",
+        "--family and --profile go one at a time: a profile's model decides its family; --set changes\n"
+        "a value of the profile, as `dbtui fit` takes it, and needs --profile.",
         formatter_class=ExamplesFormatter,
     )
     parser.add_argument("--output-dir", metavar="DIR", help="where runs will be written: free disk is measured there (or at "
@@ -54,6 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        "sdxl or flux; sd-768, sd-1024, sd2-768 (as SD2.x-v trains) and sd2-1024 judge the SD presets at that "
                        "size, which they keep")
     which.add_argument("--profile", type=profile_path, metavar="PROFILE", help="advice for the model this profile trains (model.pretrained)")
+    add_overrides(parser)  # with --profile: the advice as the run started with these --set values trains
     parser.set_defaults(handler=_hardware)
 
 
@@ -64,10 +68,14 @@ def _hardware(args: argparse.Namespace) -> int:
 
     family, family_note, profile, output_dir = args.family or "sd", None, None, args.output_dir or "."
     beyond = None  # the largest size the presets were measured at, where the profile trains above it
+    if args.set and not args.profile:  # --family or this machine alone: no profile value for --set to change
+        from dbtui.cli.profile_decides import SET_NEEDS_PROFILE
+
+        raise DbtuiError(SET_NEEDS_PROFILE)
     if args.profile:
         from engine.family_sizes import load_profile_with_family_step
 
-        profile = load_profile_with_family_step(args.profile)
+        profile = load_profile_with_family_step(args.profile, args.set)
         source = profile.model.pretrained
         # The SD presets keep the profile's size: an SD1.5 one at 1024 px is judged by their figures there.
         family = sized_family(advice_family(source), profile.dataset.resolution)
@@ -196,7 +204,8 @@ def _other_size(args: argparse.Namespace, resolution: int, family: str, beyond: 
         return None
     # Each card as it was first asked, once: `--card T4 --card T4` was told to run `dbtui fit … --card T4 --card T4`.
     names = dict.fromkeys(name for card in args.card or () for name in card.names)
-    command = ["dbtui", "fit", args.profile, "--estimate-only", *(arg for name in names for arg in ("--card", name))]
+    command = ["dbtui", "fit", args.profile, "--estimate-only", *(arg for name in names for arg in ("--card", name)),
+               *(arg for item in args.set for arg in ("--set", item))]
     from engine.hardware.machine import unmeasured_text
 
     said = unmeasured_text(beyond, resolution)
