@@ -130,7 +130,7 @@ def test_a_prompt_of_a_zero_width_space_alone_is_no_prompt_to_fall_back_on(count
     assert [Path(f.path).name for f in report.findings if f.code == "caption_empty_name"] == ["003.png"]
 
 
-@pytest.mark.parametrize("name", ["___.png", "-.png"])
+@pytest.mark.parametrize("name", ["___.png", "-.png", "!!!.png", "?!_2.png"])
 def test_a_name_of_punctuation_alone_is_not_called_a_counter(counted: Path, name: str, capsys) -> None:
     """___.png gives no words, as 003.png does, but validate and the check said its name "is only a counter"."""
     (counted / "003.png").rename(counted / name)
@@ -142,3 +142,15 @@ def test_a_name_of_punctuation_alone_is_not_called_a_counter(counted: Path, name
     (found,) = [f for f in report.findings if f.code == "caption_empty_name"]
     assert Path(found.path).name == name and "counter" in found.message and "punctuation" in found.message
     assert "only a counter" not in said + found.message
+
+
+@pytest.mark.parametrize("name", ["!!!.png", "...png", "$$.png"])
+def test_a_name_of_punctuation_alone_trains_with_the_prompt(counted: Path, name: str) -> None:
+    """!!!.png (no separator, no counter) trained with the caption "!!!", validate and the check silent: it gives no
+    words, as 003.png does, so the prompt is its caption. A name that says something stays its caption."""
+    from engine.data.captions import caption_for
+
+    assert caption_for(counted / name, "file_name", "zwx style") == "zwx style"
+    assert caption_for(counted / "003.png", "file_name", "zwx style") == "zwx style"
+    kept = {"r2d2": "r2d2", "dog!": "dog!", "\N{DOG FACE}": "\N{DOG FACE}"}  # an emoji is a word to the tokenizer
+    assert {stem: caption_for(counted / f"{stem}.png", "file_name", "zwx style") for stem in kept} == kept

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 
 from engine.data.caption_text import caption_words, read_caption
@@ -29,6 +30,12 @@ def readable_name(name: str) -> str:
     return re.sub("[\udc80-\udcff]", lambda m: bytes([ord(m[0]) - 0xDC00]).decode("cp1252", "replace"), name)
 
 
+def gives_words(name: str) -> bool:
+    """Whether a file name's caption says anything: a letter, a digit, or a symbol such as an emoji, which tokenizers
+    read as a word. Punctuation alone ("!!!", "?!") says no more than a counter does."""
+    return any(character.isalnum() or unicodedata.category(character) == "So" for character in name)
+
+
 def caption_for(image: Path, mode: str, instance_prompt: str, extension: str = ".txt") -> str:
     """Caption for ``image``:
 
@@ -36,7 +43,8 @@ def caption_for(image: Path, mode: str, instance_prompt: str, extension: str = "
     - ``caption_file``: the image's own caption file;
     - ``caption_file_then_prompt`` / ``prompt_then_caption_file``: both, joined by ", "
       (the prompt alone for an image without a caption file);
-    - ``file_name``: the file name, underscores as spaces, a trailing counter removed (not digits inside a word).
+    - ``file_name``: the file name, underscores as spaces, a trailing counter removed (not digits inside a word);
+      the prompt for a name that gives no words (``gives_words``).
     """
     if mode == "instance_prompt":
         return instance_prompt
@@ -45,13 +53,13 @@ def caption_for(image: Path, mode: str, instance_prompt: str, extension: str = "
         # "x100": after fewer than two letters, or with digits before them).
         stem = re.sub(r"(?:^|[\s_-]+)\d+$|\s*\(\d+\)$", "", readable_name(image.stem))
         stem = re.sub(r"(?:^|(?<=[\s_-]))([^\W\d_]{2,})\d+$", r"\1", stem)
-        caption = re.sub(r"[_-]+", " ", stem).strip() or instance_prompt
-        character = control_character(caption)
+        named = re.sub(r"[_-]+", " ", stem).strip()
+        character = control_character(named)
         if character:
             # Refused as a caption file holding one is: stripping it would train on a caption no one wrote or saw.
             raise DataError(f"image '{printable(str(image))}' has {character} in its name, which caption mode "
                             "'file_name' would train on and which would drive the terminal that prints it: rename the file")
-        return caption
+        return named if gives_words(named) else instance_prompt
     text_path = caption_file(image, extension)
     text = read_caption(text_path, image.parent)  # a CaptionFileError names the file before any step runs
     if text is None:
