@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -209,3 +210,39 @@ def test_too_little_disk_leaves_no_output(random_sd1: Path, tmp_path: Path, monk
     with pytest.raises(NotEnoughDiskError, match=r"needs about [0-9.]+ MB, 1.0 kB is free"):
         export_single_file(random_sd1, tmp_path / "out" / "m.safetensors")
     assert list((tmp_path / "out").iterdir()) == []
+
+
+
+class _Records(logging.Handler):
+    """What diffusers logs (its loggers do not propagate to pytest's, and write to the stderr of its import)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.said: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.said.append(record.getMessage())
+
+
+def test_a_folder_of_bin_weights_converts_without_diffusers_fetch_errors(random_sd1: Path, tmp_path: Path) -> None:
+    """`dbtui convert to-single-file` of a folder holding .bin weights printed diffusers' "An error occurred while trying
+    to fetch … no file named diffusion_pytorch_model.safetensors" and "Defaulting to unsafe serialization" for each
+    part, which read as failures of a load that was right. The file it writes is the safetensors folder's."""
+    from diffusers import StableDiffusionPipeline
+    from safetensors.torch import load_file
+
+    from dbtui.cli import main
+
+    pipe = StableDiffusionPipeline.from_pretrained(random_sd1, local_files_only=True)
+    pipe.save_pretrained(tmp_path / "bin", safe_serialization=False)
+    assert list((tmp_path / "bin" / "unet").glob("*.bin")) and not list((tmp_path / "bin" / "unet").glob("*.safetensors"))
+    records = _Records()
+    logging.getLogger("diffusers").addHandler(records)
+    try:
+        assert main(["convert", "to-single-file", str(tmp_path / "bin"), str(tmp_path / "bin.safetensors")]) == 0
+    finally:
+        logging.getLogger("diffusers").removeHandler(records)
+    assert not [line for line in records.said if "An error occurred" in line or "unsafe serialization" in line], records.said
+    export_single_file(random_sd1, tmp_path / "safe.safetensors")
+    got, want = load_file(tmp_path / "bin.safetensors"), load_file(tmp_path / "safe.safetensors")
+    assert got.keys() == want.keys() and all(torch.equal(got[key], want[key]) for key in want)
