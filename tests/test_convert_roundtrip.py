@@ -212,7 +212,6 @@ def test_too_little_disk_leaves_no_output(random_sd1: Path, tmp_path: Path, monk
     assert list((tmp_path / "out").iterdir()) == []
 
 
-
 class _Records(logging.Handler):
     """What diffusers logs (its loggers do not propagate to pytest's, and write to the stderr of its import)."""
 
@@ -246,3 +245,24 @@ def test_a_folder_of_bin_weights_converts_without_diffusers_fetch_errors(random_
     export_single_file(random_sd1, tmp_path / "safe.safetensors")
     got, want = load_file(tmp_path / "bin.safetensors"), load_file(tmp_path / "safe.safetensors")
     assert got.keys() == want.keys() and all(torch.equal(got[key], want[key]) for key in want)
+
+
+def test_training_loads_a_folder_of_bin_weights_without_diffusers_fetch_errors(random_sd1: Path, tmp_path: Path) -> None:
+    """`dbtui run` of a model whose UNet and VAE are .bin alone (an older save_pretrained or hub repo, which training
+    downloads) printed the same "An error occurred while trying to fetch" lines as convert did, for each part."""
+    from diffusers import StableDiffusionPipeline
+
+    from engine.models.parts import load_unet, load_vae
+
+    StableDiffusionPipeline.from_pretrained(random_sd1, local_files_only=True).save_pretrained(
+        tmp_path / "bin", safe_serialization=False)
+    records = _Records()
+    logging.getLogger("diffusers").addHandler(records)
+    try:
+        unet, vae = load_unet(tmp_path / "bin"), load_vae(tmp_path / "bin")
+        load_vae(tmp_path / "vae-override", str(tmp_path / "bin"))  # model.vae naming a model with a vae/ part
+    finally:
+        logging.getLogger("diffusers").removeHandler(records)
+    assert not [line for line in records.said if "An error occurred" in line or "unsafe serialization" in line], records.said
+    assert torch.equal(unet.conv_in.weight, load_unet(random_sd1).conv_in.weight)
+    assert torch.equal(vae.decoder.conv_out.weight, load_vae(random_sd1).decoder.conv_out.weight)

@@ -17,7 +17,7 @@ from engine.models.deferred_parts import DeferredParts
 from engine.models.family import CaptionReader, Components, ImageGeometry, LoadDtypes, SettingsRefusedError, TextEmbeddings
 from engine.models.flow_objective import FlowObjective
 from engine.models.lora_layers import kohya_text_encoder_refusals
-from engine.models.parts import load_clip_tokenizer, load_t5_tokenizer, load_vae
+from engine.models.parts import bin_only, load_clip_tokenizer, load_t5_tokenizer, load_vae
 from engine.profile.schema import SINGLE_FILE_EXPORTS
 from engine.support.multiples import nearest_size_text
 
@@ -110,7 +110,8 @@ class Flux:
     def load_denoiser(self, folder: Path, dtype: torch.dtype | None = None) -> Any:
         from diffusers import FluxTransformer2DModel
 
-        return FluxTransformer2DModel.from_pretrained(folder, subfolder="transformer", torch_dtype=dtype)
+        return FluxTransformer2DModel.from_pretrained(folder, subfolder="transformer", torch_dtype=dtype,
+                                                      **bin_only(folder / "transformer"))
 
     def load_text_encoder(self, folder: Path, index: int, dtype: torch.dtype | None = None) -> Any:
         import torch

@@ -59,6 +59,19 @@ def no_clip_tokenizer_message(override: str, subfolder: str = "tokenizer") -> st
             f"{' or '.join(CLIP_TOKENIZER_FILES)}. Give a tokenizer folder or hub id (with vocab.json and merges.txt, or "
             "tokenizer.json), or a model with a tokenizer/ part, or leave model.tokenizer empty to use the model's own")
 
+# A part's safetensors weights, whole or sharded, as diffusers and transformers name them (a variant's are not read).
+SAFETENSORS_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json",
+                       "model.safetensors", "model.safetensors.index.json")
+
+
+def bin_only(part: Path) -> dict[str, bool]:
+    """``from_pretrained``'s keywords for the model part in folder ``part``: one holding .bin weights alone (an older
+    save_pretrained, an older hub repo) is asked for them, since diffusers, asked for safetensors first, logged "An
+    error occurred while trying to fetch … no file named diffusion_pytorch_model.safetensors" and "Defaulting to unsafe
+    serialization" for it, which read as failures of a load that was right."""
+    return {} if any((part / name).is_file() for name in SAFETENSORS_WEIGHTS) else {"use_safetensors": False}
+
+
 # The UNet's attention projections: where SD and SDXL LoRAs train when the profile names no modules.
 UNET_ATTENTION_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 
@@ -67,7 +80,7 @@ def load_unet(folder: Path, dtype: torch.dtype | None = None) -> Any:
     """The model folder's UNet on the CPU, in ``dtype`` (None: fp32)."""
     from diffusers import UNet2DConditionModel
 
-    return UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=dtype)
+    return UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=dtype, **bin_only(folder / "unet"))
 
 
 def unet_latent_multiple(unet: Any) -> int:
@@ -137,8 +150,8 @@ def load_vae(folder: Path, vae: str | None = None) -> Any:
     from engine.models.loading import vae_folder
 
     if not vae:
-        return AutoencoderKL.from_pretrained(folder, subfolder="vae")
+        return AutoencoderKL.from_pretrained(folder, subfolder="vae", **bin_only(folder / "vae"))
     given = vae_folder(vae)
     if (given / "vae").is_dir():
-        return AutoencoderKL.from_pretrained(given, subfolder="vae")
-    return AutoencoderKL.from_pretrained(given)
+        return AutoencoderKL.from_pretrained(given, subfolder="vae", **bin_only(given / "vae"))
+    return AutoencoderKL.from_pretrained(given, **bin_only(given))
