@@ -104,7 +104,7 @@ async def test_the_wizard_says_why_it_is_not_saved(tmp_path: Path, demo_data: Pa
         screen = CaptionScreen(app.session, app.engine, str(images), None)
         app.push_screen(screen)
         await pilot.pause()
-        await until(pilot, lambda: screen.job is None)
+        await until(pilot, lambda: screen.job is None and screen.image is not None)  # the first row's highlight too
         caption = screen.store.caption_file(screen.image)
         before = caption.read_bytes()
         os.chmod(caption, 0o444)

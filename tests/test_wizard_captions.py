@@ -45,7 +45,9 @@ async def _captions(app, pilot, images: Path, concept: int | None = None) -> Cap
     screen = CaptionScreen(app.session, app.engine, str(images), concept)
     app.push_screen(screen)
     await pilot.pause()  # mounted: the captions are read in a worker it starts
-    await until(pilot, lambda: screen.job is None)
+    # The read ends before the first row's highlight reaches the screen (none where the folder holds no image).
+    await until(pilot, lambda: screen.job is None
+                and (screen.image is not None or not screen.query_one("#cap-images").option_count))
     return screen
 
 

@@ -37,7 +37,8 @@ async def _shown_caption_screen(app, pilot, images: Path, concept: int | None = 
     screen = CaptionScreen(app.session, app.engine, str(images), concept)
     app.push_screen(screen)
     await pilot.pause()  # mounted: the captions are read in a worker it starts
-    await until(pilot, lambda: screen.job is None)
+    # The read ends before the first row's highlight reaches the screen: under load a test saw no image shown yet.
+    await until(pilot, lambda: screen.job is None and screen.image is not None)
     return screen
 
 
