@@ -17,15 +17,20 @@ from wizard_steps import resume_from_the_dashboard, settle
 SIZE = (80, 24)
 
 
+def _stopped_3_s_ago() -> list:
+    """The earlier attempt's end: its checkpoint of step 4 and its stop there, 3 s ago."""
+    stopped = time.time() - 3
+    return [CheckpointSaved(time=stopped, step=4, path="runs/tiny-demo/checkpoints/step-00000004"),
+            RunFinished(time=stopped, step=4, outputs={}, seconds=3.0, status="stopped")]
+
+
 async def test_a_run_resumed_seconds_after_it_stopped_does_not_pop_its_stop_again(tmp_path: Path, monkeypatch) -> None:
     """Stopped, then resumed from the dashboard (Esc, Ctrl+N, r) within 10 s: the resumed run's dashboard replayed
     the stop and its checkpoint as news, "Run stopped at step 4: Esc then Ctrl+N resumes it", over the run resuming.
     Only what the trainer writes after the wizard starts it is news."""
     monkeypatch.chdir(tmp_path)
-    stopped = time.time() - 3
     engine = FakeEngine(has_checkpoints=True)
-    engine.events = [CheckpointSaved(time=stopped, step=4, path="runs/tiny-demo/checkpoints/step-00000004"),
-                     RunFinished(time=stopped, step=4, outputs={}, seconds=3.0, status="stopped"),
+    engine.events = [*_stopped_3_s_ago(),
                      RunStarted(time=time.time() + 60, run_dir="runs/tiny-demo", profile={}, hardware={}, versions={},
                                 total_steps=6, resumed_from_step=4)]
     app = make_app(engine, Session.for_demo("runs"), image_renderer="none")
@@ -147,11 +152,8 @@ async def test_a_resumed_run_setting_up_is_not_shown_as_its_earlier_stop(tmp_pat
     loaded the model (10 s for the tiny SDXL on a CPU, minutes for a real one): status "stopped", no Stop & save, and
     "Run stopped … Esc then Ctrl+N resumes it" as the last line, over the run resuming; s did nothing."""
     monkeypatch.chdir(tmp_path)
-    stopped = time.time() - 3
     engine = FakeEngine(has_checkpoints=True)  # the resumed trainer has written nothing yet
-    engine.events = [*_a_step_30_s_ago(),
-                     CheckpointSaved(time=stopped, step=4, path="runs/tiny-demo/checkpoints/step-00000004"),
-                     RunFinished(time=stopped, step=4, outputs={}, seconds=3.0, status="stopped")]
+    engine.events = [*_a_step_30_s_ago(), *_stopped_3_s_ago()]
     app = make_app(engine, Session.for_demo("runs"), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         app.goto(4)
@@ -178,10 +180,8 @@ async def test_a_resumed_run_whose_trainer_dies_setting_up_is_shown_crashed(tmp_
     its first event, said "resuming: the trainer is setting up" for good, its controls up: the follower took the
     earlier attempt's end for the trainer's last word, and never asked whether it was gone."""
     monkeypatch.chdir(tmp_path)
-    stopped = time.time() - 3
     engine = FakeEngine(has_checkpoints=True)  # its follower ends, as the real one does once the trainer is gone
-    engine.events = [CheckpointSaved(time=stopped, step=4, path="runs/tiny-demo/checkpoints/step-00000004"),
-                     RunFinished(time=stopped, step=4, outputs={}, seconds=3.0, status="stopped")]
+    engine.events = _stopped_3_s_ago()
     monkeypatch.setattr(engine, "run_status", lambda folder: "crashed")
     app = make_app(engine, Session.for_demo("runs"), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
@@ -219,10 +219,7 @@ async def test_attaching_to_a_run_resumed_from_another_terminal_shows_it_resumin
     from dbtui.engine_facade import RealEngine
     from engine.runs.folder import RunFolder, RunState
 
-    stopped = time.time() - 3
-    app, engine = _attached_to(tmp_path, monkeypatch, [
-        *_a_step_30_s_ago(), CheckpointSaved(time=stopped, step=4, path="runs/tiny-demo/checkpoints/step-00000004"),
-        RunFinished(time=stopped, step=4, outputs={}, seconds=3.0, status="stopped")], 0.0)
+    app, engine = _attached_to(tmp_path, monkeypatch, [*_a_step_30_s_ago(), *_stopped_3_s_ago()], 0.0)
     # The real engine's answer, from the state file the resumed trainer's launcher wrote.
     monkeypatch.setattr(engine, "trainer_started", RealEngine().trainer_started)
     RunFolder(Path("runs/tiny-demo")).write_state(RunState(pid=os.getpid(), status="starting", step=4,
