@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.data.caption_text import CaptionFileError, caption_words, read_caption
-from engine.data.captions import caption_for, captions_alone
+from engine.data.captions import CAPTION_FILE_MODES, caption_for, captions_alone
 from engine.data.images import DataError, list_images, unreadable_headers
 from engine.data.unread_captions import caption_of_another_extension, other_extension_fix, unread_captions_warning
 from engine.dataset.caption_file_findings import misnamed_finding
@@ -71,6 +71,8 @@ def unread_caption_problems(profile: Profile) -> list[Problem]:
     a.caption where .txt is read trained on the instance prompt alone under the modes that fall back to it."""
     problems = []
     for index, concept in enumerate(profile.concepts):
+        if concept.caption_mode not in CAPTION_FILE_MODES:
+            continue  # no caption file is read, none left unread: the folder is not listed again for nothing
         try:
             images = list_images(Path(concept.instance_dir))
         except (OSError, DataError):  # missing, unreadable, a name too long: path_problems says it
