@@ -9,12 +9,15 @@ when the text encoders are frozen, so no text encoder comes back to the device.
 from __future__ import annotations
 
 import contextlib
+import errno
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from engine.errors import os_error_in
 from engine.events import SampleSaved, SamplesScored, Warning
 from engine.models.family import TextEmbeddings, embeddings_to, guidance_for
 from engine.training.distributed import main_process_says
@@ -47,9 +50,16 @@ class PreviewRounds:
         paths: list[Path] = []
         if profile.sampling.num_images:
             prompts = profile.sampling.prompts or list(dict.fromkeys(c.instance_prompt for c in profile.concepts))
+            folder = trainer.run_dir / "samples" / f"step-{step:06d}"
             with trainer.phase("sampling", f"step {step}", total=len(prompts) * profile.sampling.num_images):
-                paths, grid, self.last_images = self._generate(
-                    trainer.run_dir / "samples" / f"step-{step:06d}", prompts, profile.sampling.num_images, profile.sampling.seed)
+                try:
+                    paths, grid, self.last_images = self._generate(folder, prompts, profile.sampling.num_images,
+                                                                   profile.sampling.seed)
+                except Exception as error:
+                    # Its scoring round would meet the same full disk: left out, said in the one warning.
+                    scored = " (and its scoring round)" if profile.evaluation.enabled else ""
+                    self._lost_to_full_disk(error, folder, f"the previews of step {step}{scored}")
+                    return []
             trainer.emit(SampleSaved(step=step, paths=[str(p) for p in paths], grid=str(grid) if grid else None,
                                      prompts=prompts))
             from engine.training.watchdogs import NAN_ADVICE, images_look_broken
@@ -69,17 +79,38 @@ class PreviewRounds:
         if evaluation is None:
             return False
         settings = trainer.profile.evaluation
-        if step == 0:
-            evaluation.start_base()
         with torch.random.fork_rng(devices=[trainer.device] if trainer.device.type == "cuda" else []):
             with trainer.phase("scoring", f"step {step}", total=len(evaluation.prompts) * settings.images_per_prompt):
-                _, _, images = self._generate(evaluation.folder(step), evaluation.texts, settings.images_per_prompt, settings.seed)
+                try:
+                    if step == 0:
+                        evaluation.start_base()
+                    _, _, images = self._generate(evaluation.folder(step), evaluation.texts, settings.images_per_prompt,
+                                                  settings.seed)
+                except Exception as error:
+                    # A base round lost so is scored by the next resume, before its checkpoint loads (score_base_again).
+                    self._lost_to_full_disk(error, evaluation.folder(step), f"the scoring round of step {step}")
+                    return False
                 event = evaluation.score(step, images)
         if event is not None and hold:
             self.held = event
         elif event is not None:
             self._report(event, track=True)
         return event is not None
+
+    def _lost_to_full_disk(self, error: Exception, folder: Path, what: str) -> None:
+        """A round (``what``) whose images the disk had no room for (or the quota): its folder is removed, with any
+        image half-written, and a warning says so; training goes on, as at a checkpoint the disk has no room for.
+        Previews are worth no failed run: it lost the steps since the last checkpoint. Any other error is raised."""
+        machine = os_error_in(error)
+        if machine is None or machine.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise error
+        shutil.rmtree(folder, ignore_errors=True)
+        self.trainer.emit(Warning(
+            message=f"the disk is full (or the quota used up): {what} could not be written, and training goes on "
+                    "without them",
+            advice=f"free some space (`df -h {folder.parent}`); or write fewer previews, at the next resume (a higher "
+                   "sampling.every_n_steps, a lower sampling.num_images, or 0 for none). The next checkpoint save "
+                   "checks its own room, and warns where there is not enough"))
 
     def _score_base_from(self, evaluation: Evaluation, base: Path, images: list[Any]) -> None:
         """The base round's scores again from its images (none are made again), said after this attempt's start."""
@@ -151,6 +182,8 @@ class PreviewRounds:
             # Its scorers failed as they loaded their weights, after its images were made: each resume set the earlier
             # round aside once more and made them again, piling up copies of one unscored round.
             back = put_back(base, aside)
+            if evaluation.available:  # its images met a full disk (said): the next resume scores it again
+                return
             kept = f", and the earlier base round is back in {base}" if back else f" (the earlier ones stay in {aside})" \
                 if aside is not None else ""
             self.trainer.emit(Warning(message=f"the scorers failed, so the base model was not scored again: its new images "
