@@ -248,6 +248,7 @@ def _control(args: argparse.Namespace) -> int:
     from engine.runs.control import after_training_words, request, save_kept_words, trained_since
     from engine.runs.folder import RunFolder
     from engine.runs.launch_held import launch_under_way
+    from engine.runs.paused import paused_trainer, paused_words
 
     candidates = (Path(os.path.expanduser(args.run)), Path(os.path.expanduser(args.dir)) / args.run)
     if launching := next((path for path in candidates if launch_under_way(path)), None):
@@ -289,6 +290,8 @@ def _control(args: argparse.Namespace) -> int:
         kept = save_kept_words(folder) if args.request == "save" else ""
         print(f"asked the trainer in {folder.path} to {args.request}; it acts at the next step boundary"
               + (f". {kept}" if kept else ""))
+    if (paused := paused_trainer(folder)) is not None:
+        print(f"but {paused_words(paused)}")
     return 0
 
 

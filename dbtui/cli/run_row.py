@@ -25,12 +25,16 @@ class RunRow:
     updated: float  # when it last trained (RunFolder.last_active), seconds since the epoch
     starts_over: bool  # stopped or failed, no checkpoint saved: `dbtui resume` trains it from step 0
     step_cell: str  # the table's step cell: a crashed run's says where it resumes from
+    paused: int | None = None  # the pid of a running run's trainer stopped by a signal (Ctrl-Z, kill -STOP)
 
     def cells(self) -> tuple[str, str, str, str, str, str]:
         """The run's path, status, step, last loss, best step and age, as the table shows them."""
         from dbtui.cli.printable import markup_safe
 
-        return (markup_safe(self.folder.path), markup_safe(self.status), self.step_cell,
+        from engine.runs.paused import PAUSED
+
+        status = PAUSED if self.paused is not None else self.status
+        return (markup_safe(self.folder.path), markup_safe(status), self.step_cell,
                 f"{self.last_loss:.4f}" if self.last_loss is not None else "-",
                 str(self.best_step) if self.best_step is not None else "-", _age(time.time() - self.updated))
 
@@ -41,7 +45,8 @@ class RunRow:
                 "step": self.step, "total_steps": self.total_steps, "resumes_from": self.resumes_from,
                 "last_loss": loss, "best_step": self.best_step,
                 "updated": datetime.fromtimestamp(self.updated, timezone.utc).isoformat(timespec="seconds"),
-                "age_seconds": max(0, round(time.time() - self.updated)), "starts_over": self.starts_over}
+                "age_seconds": max(0, round(time.time() - self.updated)), "starts_over": self.starts_over,
+                "paused": self.paused is not None}
 
 
 def read_row(folder: RunFolder) -> RunRow:
@@ -49,7 +54,8 @@ def read_row(folder: RunFolder) -> RunRow:
     from engine.evaluation.best import best_step_of_run
     from engine.runs.crash_point import crashed_step, resume_point
     from engine.runs.events_state import state_from_events
-    from engine.runs.folder import CRASHED
+    from engine.runs.folder import ACTIVE, CRASHED
+    from engine.runs.paused import paused_trainer
 
     state = folder.read_state() or state_from_events(folder)  # no state file: what its events tell
     best = best_step_of_run(folder.events)
@@ -67,7 +73,7 @@ def read_row(folder: RunFolder) -> RunRow:
     return RunRow(folder=folder, status=status, step=step, total_steps=total,
                   resumes_from=point.resumes_from if point else None, last_loss=loss,
                   best_step=best.step if best else None, updated=folder.last_active(), starts_over=starts_over,
-                  step_cell=step_cell)
+                  step_cell=step_cell, paused=paused_trainer(folder) if status in ACTIVE else None)
 
 
 def _age(seconds: float) -> str:

@@ -22,6 +22,7 @@ def list_runs_command(args: argparse.Namespace) -> int:
     from dbtui.cli.run_row import read_row
     from dbtui.cli.runs_table import print_rows
     from engine.runs.folder import RunFolder, holds_a_run, list_runs
+    from engine.runs.paused import paused_words
 
     base = _listed_folder(args.folder, args.dir)
     # A run folder given for the folder of runs: its own row, rather than "no runs" under it.
@@ -40,6 +41,9 @@ def list_runs_command(args: argparse.Namespace) -> int:
         print_rows([row.cells() for row in rows],
                    f"{', '.join(over)} saved no checkpoint: `dbtui resume` trains {'them' if over[1:] else 'it'} "
                    "from step 0" if over else "")
+        for row in rows:
+            if row.paused is not None:  # "running" by its state and lock, it trained nothing since
+                print(f"{printable(row.folder.path)}: {paused_words(row.paused)}")
         if holds_a_run(base):
             print(f"{printable(base)} is a run folder itself; `dbtui attach {printable(shlex.quote(str(base)))}` follows it")
     parts = _other_machines_parts(base)

@@ -24,6 +24,7 @@ from engine.runs.control import request
 from engine.runs.folder import ACTIVE, RunFolder
 from engine.runs.follow import EventFollower
 from engine.runs.meeting import MET
+from engine.runs.paused import PauseNotice
 
 TRAINER_SAYS = "dbtui trainer: "  # how the trainer's own lines in its log begin (engine/runs/worker.py)
 
@@ -57,8 +58,10 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
     stepped = False  # this attempt trained a step: a stop before, in the set-up or the base round, saves nothing
     follower = EventFollower(folder, start, lost_log_ends=process is None)  # attach's: a foreground run waits its trainer
     unheard_at: list[float] = []  # when a stop asked before the first step, still untaken, ends its processes
+    pause_notice = PauseNotice(folder, display)  # a trainer stopped by a signal showed as running, its events still
 
     def stopped() -> bool:
+        pause_notice()
         if process is None:
             return False
         if process.poll() is not None:

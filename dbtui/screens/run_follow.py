@@ -15,7 +15,8 @@ from dbtui.screens.run_life import TrainerGone
 from dbtui.widgets.loss_plot import LossHistory
 from engine.evaluation.best import branch_point
 from engine.events import RunFailed, RunFinished, StepEnded
-from engine.runs.folder import CRASHED
+from engine.runs.folder import CRASHED, RunFolder
+from engine.runs.paused import PauseNotice
 
 
 @dataclass
@@ -30,9 +31,16 @@ def follow_run(engine: Engine, folder: Path, history: LossHistory, post: Callabl
                cancelled: Callable[[], bool], resumed_since: float = 0.0) -> None:
     """``resumed_since``: when the wizard resumed the run (0.0: it did not), for a trainer yet to write its state."""
     last = None
+    # A trainer stopped by a signal (Ctrl-Z, kill -STOP) is "running" by its state and lock: its pause is said.
+    pause_notice = PauseNotice(RunFolder(folder), lambda event: post(EngineEvent(event)))
+
+    def stop() -> bool:
+        pause_notice()
+        return cancelled()
+
     try:
         since = _attempt(engine, folder, resumed_since, post, 0.0)
-        for event in engine.follow_run(folder, stop=cancelled):
+        for event in engine.follow_run(folder, stop=stop):
             if isinstance(event, StepEnded):
                 history.append(event.step, event.loss, event.smoothed_loss)
             elif (point := branch_point(event)) is not None:

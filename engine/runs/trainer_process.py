@@ -36,6 +36,15 @@ def _exited_or_kernel(pid: int) -> bool:
     return fields[0] in ("Z", "X") or int(fields[6]) & _PF_KTHREAD != 0
 
 
+def stopped_by_signal(pid: int) -> bool:
+    """Whether /proc says ``pid`` is stopped (SIGSTOP, SIGTSTP: Ctrl-Z of its foreground job; or a debugger's stop): it
+    is alive, and does nothing until continued. False where there is no /proc to tell (macOS) or no such process."""
+    try:
+        return stat_fields(pid)[0] in ("T", "t")
+    except (OSError, IndexError):
+        return False
+
+
 def stat_fields(pid: int) -> list[str]:
     """The fields of /proc/PID/stat after the process's name, from its state on (so flags is the 7th)."""
     stat = Path(f"/proc/{pid}/stat").read_bytes()

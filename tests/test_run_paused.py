@@ -1,0 +1,87 @@
+"""A trainer stopped by a signal (Ctrl-Z of a foreground `dbtui run`, `kill -STOP`) is alive and holds its run, so its
+state said "running" everywhere, with a step that never moved: `dbtui runs`, `dbtui attach` and the wizard's dashboard
+now say it is paused and how to continue it, and `dbtui stop` that it acts only once continued."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dbtui.cli import main
+from engine.events import Warning
+from engine.runs.folder import RunFolder, RunState
+from engine.runs.paused import PauseNotice, paused_trainer
+from engine.runs.trainer_process import stopped_by_signal
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="a stopped process is told by /proc")
+
+
+def _running(tmp_path: Path, pid: int) -> RunFolder:
+    folder = RunFolder(tmp_path / "runs" / "long").create()
+    folder.events.write_text("", encoding="utf-8")
+    folder.write_state(RunState(pid=pid, status="running", step=44, total_steps=2000, heartbeat=time.time(),
+                                last_loss=0.1))
+    return folder
+
+
+def _stop(pid: int, stopped: bool) -> None:
+    os.kill(pid, signal.SIGSTOP if stopped else signal.SIGCONT)
+    deadline = time.monotonic() + 10
+    while stopped_by_signal(pid) != stopped and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_dbtui_runs_says_a_paused_trainer_and_how_to_continue_it(tmp_path: Path, capsys, monkeypatch, trainer_of) -> None:
+    pid = trainer_of(tmp_path / "runs" / "long")
+    folder = _running(tmp_path, pid)
+    monkeypatch.setenv("COLUMNS", "300")
+    _stop(pid, True)
+    assert paused_trainer(folder) == pid and folder.status() == "running"  # alive: no other command treats it otherwise
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert " paused " in out and " running " not in out and f"`kill -CONT {pid}`" in out and "`fg`" in out
+    assert main(["runs", str(tmp_path / "runs"), "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert (row["status"], row["paused"]) == ("running", True)  # a script's status word is unchanged
+    assert main(["stop", str(folder.path)]) == 0
+    assert f"but its trainer (pid {pid}) is paused" in capsys.readouterr().out
+    _stop(pid, False)
+    assert paused_trainer(folder) is None
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert " running " in out and " paused " not in out and "kill -CONT" not in out
+
+
+def test_a_followed_run_says_its_pause_once_each_time(tmp_path: Path, trainer_of) -> None:
+    pid = trainer_of(tmp_path / "runs" / "long")
+    said: list = []
+    notice = PauseNotice(_running(tmp_path, pid), said.append, every=0.0)
+    notice()
+    _stop(pid, True)
+    notice()
+    notice()
+    assert len(said) == 1 and isinstance(said[0], Warning) and f"kill -CONT {pid}" in said[0].message
+    _stop(pid, False)
+    notice()
+    _stop(pid, True)
+    notice()
+    assert len(said) == 2
+
+
+def test_a_stopped_process_that_is_not_the_runs_trainer_is_no_pause(tmp_path: Path) -> None:
+    """After a reboot the state's pid may be another process's: the run is crashed, not paused."""
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+    try:
+        _stop(other.pid, True)
+        assert stopped_by_signal(other.pid) and paused_trainer(_running(tmp_path, other.pid)) is None
+    finally:
+        other.kill()
+        other.wait()
+    assert not stopped_by_signal(other.pid)  # gone: no /proc entry, nothing said
