@@ -123,7 +123,7 @@ def describe_model(source: str, *, vae: str | None = None, tokenizer: str | None
             return ModelDescription(source, kind, said[0], None, supported=False)
         return ModelDescription(source, kind, "Hugging Face hub id: downloaded when training starts", source)
     from engine.convert import checkpoint_family
-    from engine.convert.absent_parts import absent_parts_said
+    from engine.convert.absent_parts import lacking_said
     from engine.convert.checkpoint_header import header_checkpoint
     from engine.dataset.profile_paths import model_source_problems
 
@@ -134,7 +134,7 @@ def describe_model(source: str, *, vae: str | None = None, tokenizer: str | None
     detected = checkpoint_family(checkpoint)
     # A .safetensors file's header or a zip .ckpt's pickle said this already, above; a legacy pickle's keys are read
     # only now.
-    if said := absent_parts_said(f"'{source}'", checkpoint.state_dict, detected, vae_given=bool(vae)):
+    if said := lacking_said(f"'{source}'", checkpoint.state_dict, detected, vae_given=bool(vae)):
         return ModelDescription(source, kind, said, None, supported=False)
     family_id = detected.trains_as if detected.supported else None
     return ModelDescription(source, kind, f"single file: {detected.description}", None, supported=detected.supported,

@@ -1,4 +1,5 @@
-"""Which whole parts (UNet, VAE, text encoders) a Stable Diffusion single file lacks, told from its key names alone.
+"""Which whole parts (UNet, VAE, text encoders) a Stable Diffusion single file lacks, told from its key names alone;
+and which tensors of a part (``lacking_said``), told from its header against its family's architecture.
 
 A "pruned, no VAE" download or a UNet-only file is still told its family by its UNet, yet cannot be converted as it
 is. The conversion, which reads the whole file, and the checks before a run (`validate`, the wizard's Model step),
@@ -9,10 +10,20 @@ encoders: those are fetched as components, so nothing is said of it here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from engine.convert.detect import SD1_TEXT, SD2_TEXT, SDXL_CLIP_TEXT, SDXL_OPEN_CLIP_TEXT, ModelFamily
+from engine.convert.detect import (
+    CONFIGS,
+    SD1_TEXT,
+    SD2_TEXT,
+    SDXL_CLIP_TEXT,
+    SDXL_OPEN_CLIP_TEXT,
+    ModelFamily,
+    with_text_model_prefix,
+)
+from engine.convert.expected import lacking_tensors_said
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,11 @@ def _prefix(part: Part, family: ModelFamily) -> str:
     return SD2_TEXT if part.prefixes == (SD1_TEXT, SD2_TEXT) and family.id.startswith("sd2") else part.prefixes[0]
 
 
+def family_words(family: ModelFamily) -> str:
+    """The family of a ``family`` file in words, without what it predicts: a header alone may not tell it."""
+    return _FAMILY_WORDS.get(family.id.split("-")[0], family.description)
+
+
 def absent_parts_said(name: str, keys: Iterable[str], family: ModelFamily, *, vae_given: bool = False) -> str | None:
     """What the ``family`` file ``name`` of tensors ``keys`` lacks (``absent_parts``) and what to do about it; None where
     it lacks no part, or only the VAE and ``vae_given``."""
@@ -62,7 +78,7 @@ def absent_parts_said(name: str, keys: Iterable[str], family: ModelFamily, *, va
     if not absent:
         return None
     lacks = " and no ".join(f"{part.name} weights ({_prefix(part, family)}*)" for part in absent)
-    words = _FAMILY_WORDS.get(family.id.split("-")[0], family.description)
+    words = family_words(family)
     said = (f"{name} has no {lacks}: a {words} checkpoint saved without {'that part' if len(absent) == 1 else 'those parts'}"
             " (a \"pruned, no VAE\" or UNet-only download), which dbtui cannot convert or train from as it is. To fix: "
             "get the full checkpoint (its download page often offers it beside the pruned file)")
@@ -72,3 +88,17 @@ def absent_parts_said(name: str, keys: Iterable[str], family: ModelFamily, *, va
                  f"({'stabilityai/sdxl-vae' if family.xl else 'stabilityai/sd-vae-ft-mse'}), which stands in for the "
                  "VAE it lacks (`dbtui convert to-diffusers` takes it as --vae)")
     return said
+
+
+def lacking_said(name: str, state_dict: Mapping[str, Any], family: ModelFamily, *, vae_given: bool = False) -> str | None:
+    """What the ``family`` file ``name`` lacks, from its tensor names and shapes (a header's will do): whole parts
+    (``absent_parts_said``), else tensors of a part its conversion refuses it for (an SD1.x file without its UNet's
+    output_blocks), in that refusal's words (``lacking_tensors_said`` against the family's own architecture)."""
+    if said := absent_parts_said(name, state_dict, family, vae_given=vae_given):
+        return said
+    if family.flux or not family.supported:
+        return None
+    # A VAE given apart stands in for a VAE the file has none of; one it has is converted, whole or not.
+    unread = ("VAE",) if VAE in absent_parts(state_dict, family) else ()
+    return lacking_tensors_said(name, with_text_model_prefix(state_dict), CONFIGS / family.config_name,
+                                family_words(family), unread)

@@ -12,7 +12,8 @@ from engine.convert.file_format import Kind
 
 def not_a_base_model(path: Path, kind: Kind = "safetensors", *, vae_given: bool = False) -> str | None:
     """What a .safetensors or zip .ckpt file is where it is no model dbtui trains (a LoRA, a lone VAE, the SDXL refiner,
-    a quantized model, a checkpoint without its VAE or a text encoder): such a file passed `validate`, and the run failed
+    a quantized model, a checkpoint without its VAE or a text encoder, or without part of one: its UNet's
+    output_blocks): such a file passed `validate`, and the run failed
     only once it loaded it (a quantized one trained on noise). ``vae_given``: model.vae stands in for a VAE the file
     lacks. A legacy (non-zip) pickle cannot be mapped: reading all of it is left to the load."""
     from safetensors import SafetensorError
@@ -43,7 +44,7 @@ def not_a_base_model(path: Path, kind: Kind = "safetensors", *, vae_given: bool 
 
 
 def _not_trained(path: Path, shapes: Mapping[str, Any], vae_given: bool) -> str | None:
-    from engine.convert.absent_parts import absent_parts_said
+    from engine.convert.absent_parts import lacking_said
     from engine.convert.detect import detect_family
 
     # Its tensor names and shapes tell the family; what it predicts does not matter here.
@@ -51,4 +52,4 @@ def _not_trained(path: Path, shapes: Mapping[str, Any], vae_given: bool) -> str 
     if not family.supported:
         return (f"'{path}': {family.description}; model.pretrained takes a whole base model: a diffusers folder, a "
                 ".safetensors/.ckpt checkpoint, or a hub id")
-    return absent_parts_said(f"'{path}'", shapes, family, vae_given=vae_given)
+    return lacking_said(f"'{path}'", shapes, family, vae_given=vae_given)

@@ -35,6 +35,8 @@ EMA_PREFIX = "model_ema."
 # last output block's first norm bias; epsilon models stay below this.
 V_PREDICTION_STD = 0.09
 REFINER_ADVICE = "the SDXL refiner cannot be DreamBooth-trained; use the SDXL base model or a fine-tune of it"
+# The diffusers configs of each family's architecture (ModelFamily.config_name), which a single file converts with.
+CONFIGS = Path(__file__).parent / "configs"
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,17 @@ def detect_family(state_dict: Mapping[str, Any], *, prediction_type: str | None 
     if prediction_type is not None:
         return SD2_V if prediction_type == "v_prediction" else SD2
     return SD2_V if _looks_v_prediction(state_dict) else SD2
+
+
+def with_text_model_prefix(state_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """CLIP-L keys written under transformers 5 by naive exporters lack ``text_model.``; restore it."""
+    def fixed(key: str) -> str:
+        for prefix in (SD1_TEXT, SDXL_CLIP_TEXT):
+            if key.startswith(prefix) and not key.startswith(prefix + "text_model."):
+                return prefix + "text_model." + key[len(prefix):]
+        return key
+
+    return {fixed(k): v for k, v in state_dict.items()}
 
 
 def header_shapes(path: Path) -> dict[str, Any]:

@@ -1,13 +1,17 @@
 """What a single file must hold for an architecture, and a plain account of what a file lacks.
 
 Used after a load failed, to replace the loader's internal advice with the parts, key prefixes
-and tensor counts that are missing or shaped differently. The expected keys come from the same
+and tensor counts that are missing or shaped differently; and by the checks before a run
+(`validate`, the wizard's Model step) on a file's header, so that a file lacking tensors is told
+there in the words its conversion refuses it with. The expected keys come from the same
 config-driven key map the exporter writes with; the models are built on the meta device, so
-this costs no memory even at full size.
+this costs no memory even at full size. The shipped configs' keys are also kept, built once, in
+their folders (``SHAPES_FILE``): the checks before a run read them without importing torch.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from collections.abc import Mapping
@@ -27,6 +31,9 @@ COMPONENTS = (
 )
 # Written by the exporter for other clients, never read by the converter (see keymap).
 IGNORED = (OPEN_CLIP_PREFIX + "text_projection", OPEN_CLIP_PREFIX + "logit_scale")
+# In each shipped config folder: ``built_shapes`` of it, as gzipped JSON (scripts/write_original_shapes.py writes
+# them; tests/test_expected_shapes.py checks them against the models their configs build).
+SHAPES_FILE = "original_shapes.json.gz"
 
 
 @dataclass
@@ -41,7 +48,16 @@ class Gap:
 
 
 def expected_shapes(config_dir: Path) -> dict[str, tuple[int, ...]]:
-    """Original-layout key → shape for the architecture that ``config_dir`` describes."""
+    """Original-layout key → shape for the architecture that ``config_dir`` describes: a shipped config's kept table,
+    else built from its configs."""
+    table = config_dir / SHAPES_FILE
+    if table.is_file():
+        return {key: tuple(shape) for key, shape in json.loads(gzip.decompress(table.read_bytes())).items()}
+    return built_shapes(config_dir)
+
+
+def built_shapes(config_dir: Path) -> dict[str, tuple[int, ...]]:
+    """``expected_shapes``, from the models ``config_dir``'s configs build (on the meta device)."""
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
@@ -128,6 +144,21 @@ def describe_gaps(name: str, family: str, gaps: list[Gap], config: Path | None =
     what = (f"{name}, a {family} file, does not fit the model --config {config} describes" if blame_config else
             f"{name} does not hold a complete {family} model")
     return f"{what}: {'; '.join(parts)}. To fix: {'; or '.join(advice)}."
+
+
+def lacking_tensors_said(name: str, state_dict: Mapping[str, Any], config_dir: Path, family: str,
+                         unread: tuple[str, ...] = ()) -> str | None:
+    """``describe_gaps`` for a file whose tensors are all shaped as ``config_dir``'s model's, where some are absent (an
+    SD1.x file without its UNet's output_blocks): its conversion refuses it in these words once the load fails. None
+    where it lacks none, or where some are shaped otherwise: a model of another size or layout, whose conversion says
+    what differs. ``unread``: the components not to say (a VAE given apart for one the file lacks)."""
+    try:
+        gaps = [gap for gap in find_gaps(state_dict, config_dir) if gap.component not in unread]
+    except (UnmappedKeyError, OSError, ValueError, KeyError):
+        return None
+    if not gaps or any(gap.misshapen for gap in gaps):
+        return None
+    return describe_gaps(name, family, gaps)
 
 
 def explain_mismatch(state_dict: Mapping[str, Any], config_dir: Path, name: str, family: str,

@@ -18,9 +18,8 @@ from typing import Any
 from engine.convert._files import Emit, Progress, atomic_dir, check_free_space, check_new_folder
 from engine.convert.absent_parts import VAE, absent_parts, absent_parts_said, text_encoders
 from engine.convert.detect import (
+    CONFIGS,
     EMA_PREFIX,
-    SD1_TEXT,
-    SDXL_CLIP_TEXT,
     ZERO_SNR_KEY,
     PREDICTION_TYPES,
     ModelFamily,
@@ -29,6 +28,7 @@ from engine.convert.detect import (
     prediction_guessed,
     prediction_hint,
     with_prediction,
+    with_text_model_prefix,
 )
 from engine.convert.errors import (
     ConvertError,
@@ -46,7 +46,6 @@ from engine.convert.run_folder_hint import run_folder_hint
 from engine.convert.weight_dtypes import check_float_weights
 from engine.events import Warning as WarningEvent
 
-CONFIGS = Path(__file__).parent / "configs"
 # Raised whenever a conversion comes out otherwise, so that the folders training converted earlier are made again.
 # 2: what a file predicts is read from its .yaml and metadata (an SD1.x-v file was converted as epsilon).
 CONVERTER_VERSION = 2
@@ -102,17 +101,6 @@ def load_tokenizers(family: ModelFamily, tokenizer: str | Path | None, config: P
             found = _tokenizer_from(config, name, family, bare=False)
         tokenizers.append(found if found is not None else clip_tokenizer(_pad_token(family, name)))
     return tokenizers
-
-
-def _with_text_model_prefix(state_dict: dict[str, Any]) -> dict[str, Any]:
-    """CLIP-L keys written under transformers 5 by naive exporters lack ``text_model.``; restore it."""
-    def fixed(key: str) -> str:
-        for prefix in (SD1_TEXT, SDXL_CLIP_TEXT):
-            if key.startswith(prefix) and not key.startswith(prefix + "text_model."):
-                return prefix + "text_model." + key[len(prefix):]
-        return key
-
-    return {fixed(k): v for k, v in state_dict.items()}
 
 
 def _mismatch(state_dict: dict[str, Any], config: Path, family: ModelFamily, name: str, what: str,
@@ -302,7 +290,7 @@ def import_single_file(
     check_new_folder(out_dir)
     checkpoint = read_checkpoint(path)
     check_float_weights(path.name, checkpoint.state_dict)
-    state_dict = _with_text_model_prefix(checkpoint.state_dict)
+    state_dict = with_text_model_prefix(checkpoint.state_dict)
     said = prediction_hint(path, checkpoint.metadata)
     family = detect_family(state_dict, prediction_type=said)
     if not family.supported:
