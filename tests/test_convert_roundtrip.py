@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -223,46 +225,90 @@ class _Records(logging.Handler):
         self.said.append(record.getMessage())
 
 
-def test_a_folder_of_bin_weights_converts_without_diffusers_fetch_errors(random_sd1: Path, tmp_path: Path) -> None:
+@contextmanager
+def _fetch_errors() -> Iterator[list[str]]:
+    """The lines diffusers logs meanwhile that read as a failed load: "An error occurred while trying to fetch … no file
+    named diffusion_pytorch_model.safetensors" and "Defaulting to unsafe serialization", said of a part with .bin
+    weights alone."""
+    records, errors = _Records(), []
+    logging.getLogger("diffusers").addHandler(records)
+    try:
+        yield errors
+    finally:
+        logging.getLogger("diffusers").removeHandler(records)
+        errors += [line for line in records.said if "An error occurred" in line or "unsafe serialization" in line]
+
+
+@pytest.fixture(scope="module")
+def bin_sd1(random_sd1: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: F811
+    """random_sd1 saved as an older save_pretrained saved it: its UNet and VAE as .bin alone."""
+    from diffusers import StableDiffusionPipeline
+
+    folder = tmp_path_factory.mktemp("bin") / "model"
+    StableDiffusionPipeline.from_pretrained(random_sd1, local_files_only=True).save_pretrained(
+        folder, safe_serialization=False)
+    assert list((folder / "unet").glob("*.bin")) and not list((folder / "unet").glob("*.safetensors"))
+    return folder
+
+
+def test_a_folder_of_bin_weights_converts_without_diffusers_fetch_errors(random_sd1: Path, bin_sd1: Path,
+                                                                        tmp_path: Path) -> None:
     """`dbtui convert to-single-file` of a folder holding .bin weights printed diffusers' "An error occurred while trying
     to fetch … no file named diffusion_pytorch_model.safetensors" and "Defaulting to unsafe serialization" for each
     part, which read as failures of a load that was right. The file it writes is the safetensors folder's."""
-    from diffusers import StableDiffusionPipeline
     from safetensors.torch import load_file
 
     from dbtui.cli import main
 
-    pipe = StableDiffusionPipeline.from_pretrained(random_sd1, local_files_only=True)
-    pipe.save_pretrained(tmp_path / "bin", safe_serialization=False)
-    assert list((tmp_path / "bin" / "unet").glob("*.bin")) and not list((tmp_path / "bin" / "unet").glob("*.safetensors"))
-    records = _Records()
-    logging.getLogger("diffusers").addHandler(records)
-    try:
-        assert main(["convert", "to-single-file", str(tmp_path / "bin"), str(tmp_path / "bin.safetensors")]) == 0
-    finally:
-        logging.getLogger("diffusers").removeHandler(records)
-    assert not [line for line in records.said if "An error occurred" in line or "unsafe serialization" in line], records.said
+    with _fetch_errors() as errors:
+        assert main(["convert", "to-single-file", str(bin_sd1), str(tmp_path / "bin.safetensors")]) == 0
+    assert not errors
     export_single_file(random_sd1, tmp_path / "safe.safetensors")
     got, want = load_file(tmp_path / "bin.safetensors"), load_file(tmp_path / "safe.safetensors")
     assert got.keys() == want.keys() and all(torch.equal(got[key], want[key]) for key in want)
 
 
-def test_training_loads_a_folder_of_bin_weights_without_diffusers_fetch_errors(random_sd1: Path, tmp_path: Path) -> None:
+def test_training_loads_a_folder_of_bin_weights_without_diffusers_fetch_errors(random_sd1: Path, bin_sd1: Path,
+                                                                               tmp_path: Path) -> None:
     """`dbtui run` of a model whose UNet and VAE are .bin alone (an older save_pretrained or hub repo, which training
     downloads) printed the same "An error occurred while trying to fetch" lines as convert did, for each part."""
-    from diffusers import StableDiffusionPipeline
-
     from engine.models.parts import load_unet, load_vae
 
-    StableDiffusionPipeline.from_pretrained(random_sd1, local_files_only=True).save_pretrained(
-        tmp_path / "bin", safe_serialization=False)
-    records = _Records()
-    logging.getLogger("diffusers").addHandler(records)
-    try:
-        unet, vae = load_unet(tmp_path / "bin"), load_vae(tmp_path / "bin")
-        load_vae(tmp_path / "vae-override", str(tmp_path / "bin"))  # model.vae naming a model with a vae/ part
-    finally:
-        logging.getLogger("diffusers").removeHandler(records)
-    assert not [line for line in records.said if "An error occurred" in line or "unsafe serialization" in line], records.said
+    with _fetch_errors() as errors:
+        unet, vae = load_unet(bin_sd1), load_vae(bin_sd1)
+        load_vae(tmp_path / "vae-override", str(bin_sd1))  # model.vae naming a model with a vae/ part
+    assert not errors
     assert torch.equal(unet.conv_in.weight, load_unet(random_sd1).conv_in.weight)
     assert torch.equal(vae.decoder.conv_out.weight, load_vae(random_sd1).decoder.conv_out.weight)
+
+
+def test_a_vae_folder_of_bin_weights_converts_in_without_diffusers_fetch_errors(random_sd1: Path, bin_sd1: Path,
+                                                                               tmp_path: Path) -> None:
+    """`dbtui convert to-diffusers FILE OUT --vae FOLDER`, FOLDER's VAE .bin alone, printed the same lines."""
+    from dbtui.cli import main
+    from engine.models.parts import load_vae
+
+    export_single_file(random_sd1, tmp_path / "m.safetensors")
+    with _fetch_errors() as errors:
+        assert main(["convert", "to-diffusers", str(tmp_path / "m.safetensors"), str(tmp_path / "out"),
+                     "--config", str(random_sd1), "--vae", str(bin_sd1)]) == 0
+    assert not errors
+    assert torch.equal(load_vae(tmp_path / "out").decoder.conv_out.weight, load_vae(random_sd1).decoder.conv_out.weight)
+
+
+def test_a_checkpoint_part_of_bin_weights_is_restored_without_diffusers_fetch_errors(random_sd1: Path, bin_sd1: Path,
+                                                                                     tmp_path: Path) -> None:
+    """Resume and the exports read a checkpoint's full weights of a part back (restore_part); one saved as .bin printed
+    the same lines."""
+    import shutil
+
+    from engine.models.parts import load_unet
+    from engine.runs.restore_part import restore_part
+
+    shutil.copytree(bin_sd1 / "unet", tmp_path / "checkpoint" / "unet")
+    unet = load_unet(random_sd1)
+    torch.nn.init.zeros_(unet.conv_in.weight)
+    with _fetch_errors() as errors:
+        restore_part(unet, "unet", tmp_path / "checkpoint")
+    assert not errors
+    assert torch.equal(unet.conv_in.weight, load_unet(random_sd1).conv_in.weight)

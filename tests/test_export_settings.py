@@ -284,7 +284,7 @@ def test_a_checkpoint_read_through_its_pin_is_named_by_its_own_path_and_a_mismat
 
     class Damaged:
         @classmethod
-        def from_pretrained(cls, source):
+        def from_pretrained(cls, source, **options):
             raise OSError(f"Error no file named diffusion_pytorch_model.safetensors found in directory {source}.")
 
         def load_state_dict(self, state):
@@ -296,7 +296,7 @@ def test_a_checkpoint_read_through_its_pin_is_named_by_its_own_path_and_a_mismat
 
     class OtherShape(Damaged):
         @classmethod
-        def from_pretrained(cls, source):
+        def from_pretrained(cls, source, **options):
             return torch.nn.Linear(2, 3)
 
         def load_state_dict(self, state):

@@ -225,7 +225,7 @@ def test_a_checkpoint_this_user_may_not_read_is_said_as_such_not_as_damaged(tmp_
 
     class Unreadable:
         @classmethod
-        def from_pretrained(cls, source):
+        def from_pretrained(cls, source, **options):
             raise PermissionError(errno.EACCES, "Permission denied", str(source))
 
         def load_state_dict(self, state):

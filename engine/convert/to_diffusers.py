@@ -149,7 +149,9 @@ def _vae_from(folder: Path) -> Any:
     """The diffusers VAE in ``folder``: a VAE's own folder, or a model's with a vae/ part (as model.vae names it)."""
     from diffusers import AutoencoderKL
 
-    return AutoencoderKL.from_pretrained(folder, subfolder="vae" if (folder / "vae").is_dir() else None)
+    from engine.models.parts import pretrained_part
+
+    return pretrained_part(AutoencoderKL, folder, "vae" if (folder / "vae").is_dir() else None)
 
 
 def _load_components(state_dict: dict[str, Any], config: Path, family: ModelFamily, name: str, use_ema: bool,

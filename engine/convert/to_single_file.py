@@ -15,7 +15,7 @@ from engine.convert.keymap import UnmappedKeyError, is_open_clip, to_original
 from engine.convert.run_folder_hint import run_folder_hint
 from engine.events import Warning as WarningEvent
 from engine.models.folder_parts import missing_parts, missing_parts_message
-from engine.models.parts import bin_only
+from engine.models.parts import pretrained_part
 
 SIDECAR_V = Path(__file__).parent / "configs" / "v2-inference-v.yaml"
 FORMATS = ("safetensors", "ckpt")
@@ -79,7 +79,7 @@ def _xl_markers(prediction_type: str, scheduler: Mapping) -> dict:
 def _load(model_class, diffusers_dir: Path, subfolder: str):
     """One component of the folder; a damaged or incomplete one is reported, not raised as is."""
     try:
-        return model_class.from_pretrained(diffusers_dir, subfolder=subfolder, **bin_only(diffusers_dir / subfolder))
+        return pretrained_part(model_class, diffusers_dir, subfolder)
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
         raise ConvertError(
             f"{diffusers_dir / subfolder} cannot be loaded ({type(error).__name__}): its config or weights are damaged "

@@ -17,7 +17,7 @@ from engine.models.deferred_parts import DeferredParts
 from engine.models.family import CaptionReader, Components, ImageGeometry, LoadDtypes, SettingsRefusedError, TextEmbeddings
 from engine.models.flow_objective import FlowObjective
 from engine.models.lora_layers import kohya_text_encoder_refusals
-from engine.models.parts import bin_only, load_clip_tokenizer, load_t5_tokenizer, load_vae
+from engine.models.parts import load_clip_tokenizer, load_t5_tokenizer, load_vae, pretrained_part
 from engine.profile.schema import SINGLE_FILE_EXPORTS
 from engine.support.multiples import nearest_size_text
 
@@ -110,15 +110,14 @@ class Flux:
     def load_denoiser(self, folder: Path, dtype: torch.dtype | None = None) -> Any:
         from diffusers import FluxTransformer2DModel
 
-        return FluxTransformer2DModel.from_pretrained(folder, subfolder="transformer", torch_dtype=dtype,
-                                                      **bin_only(folder / "transformer"))
+        return pretrained_part(FluxTransformer2DModel, folder, "transformer", torch_dtype=dtype)
 
     def load_text_encoder(self, folder: Path, index: int, dtype: torch.dtype | None = None) -> Any:
         import torch
         from transformers import CLIPTextModel, T5EncoderModel
 
         kind = T5EncoderModel if index == 1 else CLIPTextModel
-        return kind.from_pretrained(folder, subfolder=self.text_encoder_names[index], torch_dtype=dtype or torch.float32)
+        return pretrained_part(kind, folder, self.text_encoder_names[index], torch_dtype=dtype or torch.float32)
 
     def check_profile(self, profile: Any, size_multiple: int | None = None) -> None:
         training, dataset = profile.training, profile.dataset

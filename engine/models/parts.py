@@ -64,12 +64,16 @@ SAFETENSORS_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch
                        "model.safetensors", "model.safetensors.index.json")
 
 
-def bin_only(part: Path) -> dict[str, bool]:
-    """``from_pretrained``'s keywords for the model part in folder ``part``: one holding .bin weights alone (an older
-    save_pretrained, an older hub repo) is asked for them, since diffusers, asked for safetensors first, logged "An
-    error occurred while trying to fetch … no file named diffusion_pytorch_model.safetensors" and "Defaulting to unsafe
+def pretrained_part(model_class: Any, folder: Path, subfolder: str | None = None, **kwargs: Any) -> Any:
+    """``model_class.from_pretrained`` of the model part in ``folder``/``subfolder`` (a diffusers or transformers model),
+    which every load of a part goes through: one holding .bin weights alone (an older save_pretrained, an older hub
+    repo, an older checkpoint) is asked for them, since diffusers, asked for safetensors first, logged "An error
+    occurred while trying to fetch … no file named diffusion_pytorch_model.safetensors" and "Defaulting to unsafe
     serialization" for it, which read as failures of a load that was right."""
-    return {} if any((part / name).is_file() for name in SAFETENSORS_WEIGHTS) else {"use_safetensors": False}
+    part = folder / subfolder if subfolder else folder
+    if not any((part / name).is_file() for name in SAFETENSORS_WEIGHTS):
+        kwargs["use_safetensors"] = False
+    return model_class.from_pretrained(folder, **({"subfolder": subfolder} if subfolder else {}), **kwargs)
 
 
 # The UNet's attention projections: where SD and SDXL LoRAs train when the profile names no modules.
@@ -80,7 +84,7 @@ def load_unet(folder: Path, dtype: torch.dtype | None = None) -> Any:
     """The model folder's UNet on the CPU, in ``dtype`` (None: fp32)."""
     from diffusers import UNet2DConditionModel
 
-    return UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=dtype, **bin_only(folder / "unet"))
+    return pretrained_part(UNet2DConditionModel, folder, "unet", torch_dtype=dtype)
 
 
 def unet_latent_multiple(unet: Any) -> int:
@@ -150,8 +154,8 @@ def load_vae(folder: Path, vae: str | None = None) -> Any:
     from engine.models.loading import vae_folder
 
     if not vae:
-        return AutoencoderKL.from_pretrained(folder, subfolder="vae", **bin_only(folder / "vae"))
+        return pretrained_part(AutoencoderKL, folder, "vae")
     given = vae_folder(vae)
     if (given / "vae").is_dir():
-        return AutoencoderKL.from_pretrained(given, subfolder="vae", **bin_only(given / "vae"))
-    return AutoencoderKL.from_pretrained(given, **bin_only(given))
+        return pretrained_part(AutoencoderKL, given, "vae")
+    return pretrained_part(AutoencoderKL, given)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from engine.models.clip_text import clip_hidden_states, final_layer_norm, token_ids
 from engine.models.deferred_parts import DeferredParts
 from engine.models.family import Components, ImageGeometry, LoadDtypes, TextEmbeddings
-from engine.models.parts import load_clip_tokenizer, load_scheduler, load_vae
+from engine.models.parts import load_clip_tokenizer, load_scheduler, load_vae, pretrained_part
 from engine.models.unet_family import UNetNoiseFamily
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class StableDiffusion(UNetNoiseFamily):
         import torch
         from transformers import CLIPTextModel
 
-        return CLIPTextModel.from_pretrained(folder, subfolder=self.text_encoder_names[index], torch_dtype=dtype or torch.float32)
+        return pretrained_part(CLIPTextModel, folder, self.text_encoder_names[index], torch_dtype=dtype or torch.float32)
 
     def encode_text(self, tokenizers: list[Any], text_encoders: list[Any], captions: list[str], clip_skip: int,
                     device: torch.device) -> TextEmbeddings:

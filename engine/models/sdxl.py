@@ -15,7 +15,7 @@ from engine.errors import DbtuiError
 from engine.models.clip_text import clip_hidden_states, token_ids
 from engine.models.deferred_parts import DeferredParts
 from engine.models.family import Components, ImageGeometry, LoadDtypes, TextEmbeddings
-from engine.models.parts import SDXL_TOKENIZER_FOLDERS, load_clip_tokenizer, load_scheduler, load_vae
+from engine.models.parts import SDXL_TOKENIZER_FOLDERS, load_clip_tokenizer, load_scheduler, load_vae, pretrained_part
 from engine.models.unet_family import UNetNoiseFamily
 from engine.support.json_file import read_json_object
 
@@ -72,7 +72,7 @@ class StableDiffusionXL(UNetNoiseFamily):
         from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
         kind = CLIPTextModelWithProjection if index == 1 else CLIPTextModel
-        return kind.from_pretrained(folder, subfolder=self.text_encoder_names[index], torch_dtype=dtype or torch.float32)
+        return pretrained_part(kind, folder, self.text_encoder_names[index], torch_dtype=dtype or torch.float32)
 
     def encode_text(self, tokenizers: list[Any], text_encoders: list[Any], captions: list[str], clip_skip: int,
                     device: torch.device) -> TextEmbeddings:

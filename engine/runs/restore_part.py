@@ -22,6 +22,8 @@ def restore_part(model: Any, name: str, checkpoint: Path, shown: Path | None = N
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    from engine.models.parts import pretrained_part
+
     lora = bool(getattr(model, "peft_config", None))
     source = checkpoint / "lora" / f"{name}.safetensors" if lora else checkpoint / name
     other_steps = "use another kept step (`dbtui export RUN --step N`, `dbtui resume RUN --from CHECKPOINT`)"
@@ -32,7 +34,7 @@ def restore_part(model: Any, name: str, checkpoint: Path, shown: Path | None = N
         if lora:
             result = set_peft_model_state_dict(model, load_file(source))
         else:
-            model.load_state_dict(type(model).from_pretrained(source).state_dict())
+            model.load_state_dict(pretrained_part(type(model), source).state_dict())
     except RuntimeError as error:  # torch's load_state_dict: a LoRA of another rank, another model's weights
         if "size mismatch" not in str(error) and "loading state_dict" not in str(error):
             raise  # out of memory, and the like: not the checkpoint's
