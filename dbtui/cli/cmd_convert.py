@@ -198,8 +198,13 @@ def _run(work) -> int:
 def _to_diffusers(args: argparse.Namespace) -> int:
     from engine.convert import check_new_folder, import_single_file
     from engine.convert.flux_part_files import FluxPartFiles
+    from engine.convert.load_checkpoint import checked_kind
 
     check_new_folder(args.output)  # before "reading …": a taken or unwritable output is said at once
+    if not args.input.is_dir():  # a folder is told what it is by the conversion (a run's, a diffusers model)
+        # From its first bytes and header: a text file, a picture or a cut-off download is refused in a second, before
+        # the conversion imports torch and diffusers (11-20 s).
+        checked_kind(args.input)
     print(f"reading {args.input} …", flush=True)
     part_files = FluxPartFiles(vae=args.vae, clip_l=args.clip_l, t5=args.t5)
     return _run(lambda emit: import_single_file(
