@@ -366,6 +366,28 @@ def test_an_unknown_key_with_no_near_name_lists_the_keys_of_its_section() -> Non
     assert problem.message == "unknown key; the keys here: pretrained, revision, vae, tokenizer, quantize"
 
 
+@pytest.mark.parametrize("override", ["guidance_scale=3.5", "optimizer.guidance_scale=3.5"])
+def test_a_key_several_sections_hold_is_told_with_each_of_them(override: str) -> None:
+    """A top-level guidance_scale = 3.5 was pointed to prior.guidance_scale, the class images' guidance, where a user
+    may mean the previews' or, as diffusers' Flux script names it, Flux's training guidance: each is named, none picked."""
+    [problem] = problems_of(MINIMAL, [override])
+    assert problem.suggestion is None
+    assert problem.message == (
+        "unknown key; it is a key of several sections, each its own setting: prior.guidance_scale (guidance for "
+        "generated class images); sampling.guidance_scale (guidance for preview images); training.flow.guidance "
+        "(Flux.1 [dev]'s guidance while training, which diffusers' and kohya's Flux scripts call guidance_scale)")
+
+
+def test_an_unknown_top_level_key_lists_the_keys_apart_from_the_sections() -> None:
+    """The list mixed sections and the file's schema_version in with the keys: "the keys here: schema_version, name,
+    model, concepts, …"."""
+    [problem] = problems_of(MINIMAL, ["colour=1"])
+    assert problem.message == ("unknown key; the keys here: name; the sections: [model], [[concepts]], [dataset], [prior], "
+                               "[training], [optimizer], [precision], [sampling], [evaluation], [saving], [logging], [launch]")
+    [inner] = problems_of(MINIMAL, ["training.zzz_qqq=1"])
+    assert inner.message.endswith("the sections: [training.lora], [training.flow]"), inner.message
+
+
 def test_every_other_tools_name_points_to_a_key_of_the_profile() -> None:
     from engine.profile.problem_words import field_paths
     from engine.profile.other_names import OTHER_TOOLS_NAMES, PLACED_NAMES, TIMESTEP_SCHEMES, other_tools_key

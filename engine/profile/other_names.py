@@ -48,6 +48,13 @@ PLACED_NAMES: dict[str, str] = {
     "training.flow.guidance_scale": "training.flow.guidance",
 }
 
+# Names of ours that more than one section holds, which another tool gives one more key of ours: each is offered with
+# what it does, none picked (a top-level guidance_scale = 3.5 may be for previews, class images, or Flux's training).
+ALSO_NAMED: dict[str, dict[str, str]] = {
+    "guidance_scale": {"training.flow.guidance": "Flux.1 [dev]'s guidance while training, which diffusers' and kohya's "
+                                                 "Flux scripts call guidance_scale"},
+}
+
 # diffusers' --weighting_scheme names the timestep sampling by two of its values and the loss weighting by the others.
 TIMESTEP_SCHEMES = ("logit_normal", "mode")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+import re
 import tomllib
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -13,7 +14,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from engine.profile.fields import PathControlCharacterError
-from engine.profile.other_names import PLACED_NAMES, other_tools_key
+from engine.profile.other_names import ALSO_NAMED, PLACED_NAMES, other_tools_key
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile
 
@@ -121,10 +122,16 @@ def problems_from(error: ValidationError, written: Callable[[str], str | None] =
             elsewhere = [path for path in field_paths(Profile) if path.rsplit(".", 1)[-1] == str(loc[-1])]
             close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
             placed = PLACED_NAMES.get(".".join("N" if isinstance(part, int) else str(part) for part in loc))
-            suggestion = (placed or other_tools_key(str(loc[-1]), item.get("input")) or (elsewhere[0] if elsewhere else None)
-                          or (".".join([*(str(p) for p in loc[:-1]), close[0]]) if close else None))
-            if suggestion is None and valid:  # nothing near to point to: what the section does take
-                message = f"unknown key; the keys here: {', '.join(valid)}"
+            theirs = placed or other_tools_key(str(loc[-1]), item.get("input"))
+            homes = _homes(str(loc[-1]), elsewhere)
+            if theirs is None and len(homes) > 1:  # each its own setting: picking one would set another than meant
+                message = ("unknown key; it is a key of several sections, each its own setting: "
+                           + "; ".join(f"{path} ({words})" for path, words in homes.items()))
+            else:
+                suggestion = (theirs or (elsewhere[0] if elsewhere else None)
+                              or (".".join([*(str(p) for p in loc[:-1]), close[0]]) if close else None))
+                if suggestion is None and owner:  # nothing near to point to: what the section does take
+                    message = f"unknown key; {_keys_here(owner, loc[:-1])}"
             if suggestion and loc[0] == "concepts" and len(loc) > 1 and isinstance(loc[1], int):
                 suggestion = suggestion.replace("concepts.N.", f"concepts.{loc[1]}.")  # this concept's own key
             if elsewhere and suggestion == elsewhere[0] and "." not in suggestion:
@@ -226,6 +233,40 @@ def problems_from(error: ValidationError, written: Callable[[str], str | None] =
         if problem not in problems:
             problems.append(problem)
     return problems
+
+
+def _homes(name: str, elsewhere: list[str]) -> dict[str, str]:
+    """The sections' keys named ``name`` (and other tools' ``ALSO_NAMED``), each with a few words on what it does; none
+    where a top-level key has that name (name, written below a section, is the profile's own)."""
+    if any("." not in path for path in elsewhere):
+        return {}
+    return {path: _what_it_does(path) for path in elsewhere} | ALSO_NAMED.get(name, {})
+
+
+def _what_it_does(path: str) -> str:
+    """The start of the key's description, up to its first pause ("Guidance for preview images")."""
+    loc = tuple(0 if part == "N" else part for part in path.split("."))
+    owner = _model_at(loc)
+    field = owner.model_fields.get(str(loc[-1])) if owner else None
+    words = re.split(r"[;:,.]\s", (field.description or "") if field else "", maxsplit=1)[0].rstrip(".")
+    return words[:1].lower() + words[1:] if words[1:2].islower() else words
+
+
+def _keys_here(owner: type[BaseModel], where: tuple[Any, ...]) -> str:
+    """The keys ``owner`` takes, its sections apart ("the keys here: name; the sections: [model], [[concepts]], …");
+    the file's schema_version is no setting to mean."""
+    keys, sections = [], []
+    for name, field in owner.model_fields.items():
+        if name == "schema_version":
+            continue
+        if _first_model(field.annotation) is None:
+            keys.append(name)
+        else:
+            dotted = ".".join([*(str(part) for part in where if not isinstance(part, int)), name])
+            sections.append(f"[[{dotted}]]" if get_origin(field.annotation) is list else f"[{dotted}]")
+    said = [f"the keys here: {', '.join(keys)}"] if keys else []
+    said += [f"the sections: {', '.join(sections)}"] if sections else []
+    return "; ".join(said)
 
 
 _BOUNDS = {"greater_than_equal": ("ge", "at least"), "greater_than": ("gt", "more than"),
