@@ -82,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         # The command's own usage, which lists the options it does take (exits with status 2).
         reached = _reached(parser, argv)
         reached.error(f"unrecognized arguments: {' '.join(unknown)}{unknown_hint(reached, unknown)}")
+    if getattr(args, "set", None):
+        from engine.profile.overrides import repeated_overrides
+
+        for said in repeated_overrides(args.set):
+            print(f"dbtui: warning: {said}", file=sys.stderr)
     handler = getattr(args, "handler", None)
     if handler is None:
         from dbtui.cli.cmd_wizard import run_wizard

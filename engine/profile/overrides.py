@@ -8,6 +8,8 @@ import re
 import tomllib
 from typing import Any
 
+import tomli_w
+
 from engine.profile.problems import Problem, ProfileError
 from engine.profile.set_text import escape_refused, quotes_pair_up, unknown_escape, unpaired_quotes
 
@@ -92,15 +94,33 @@ def merged_tables(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, An
 def override_sources(overrides: list[str]) -> dict[str, str]:
     """Dotted key → the ``key=value`` text that set it, so problems can name their override. A table names each
     key it sets (it changes only those: ``apply_overrides``); the section's other keys keep their file lines."""
-    sources: dict[str, str] = {}
+    return {key: text for text in overrides for key in _keys_set(*parse_override(text))}
 
-    def record(key: str, value: Any, text: str) -> None:
-        if isinstance(value, dict) and value:
-            for name, inner in value.items():
-                record(f"{key}.{name}", inner, text)
-        else:
-            sources[key] = text
 
+def _keys_set(key: str, value: Any) -> dict[str, Any]:
+    """Each dotted key one override sets, with its value: a table's own keys (``apply_overrides`` merges it)."""
+    if isinstance(value, dict) and value:
+        return {dotted: inner for name, item in value.items() for dotted, inner in _keys_set(f"{key}.{name}", item).items()}
+    return {key: value}
+
+
+def repeated_overrides(overrides: list[str]) -> list[str]:
+    """A sentence for each key that more than one ``--set`` gives, with its values and the one used (the last, as
+    ``apply_overrides`` writes them in order): a script's --set appended to a command that had one was taken without a
+    word. An override that cannot be read is left to the profile's reading to refuse."""
+    given: dict[str, list[tuple[str, Any]]] = {}
     for text in overrides:
-        record(*parse_override(text), text)
-    return sources
+        try:
+            key, value = parse_override(text)
+        except ProfileError:
+            continue
+        for dotted, inner in _keys_set(key, value).items():
+            shown = text.partition("=")[2].strip() if dotted == key else tomli_w.dumps({"v": inner}).partition("=")[2].strip()
+            given.setdefault(dotted, []).append((shown, inner))
+    said = []
+    for key, values in given.items():
+        if any(inner != values[0][1] for _, inner in values):  # the same value again changes nothing
+            times = "twice" if len(values) == 2 else f"{len(values)} times"
+            shown = [text for text, _ in values]
+            said.append(f"--set gives {key} {times}, {', '.join(shown[:-1])} then {shown[-1]}: the last, {shown[-1]}, is used")
+    return said
