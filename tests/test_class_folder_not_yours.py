@@ -49,17 +49,42 @@ def test_validate_names_a_class_folder_you_cannot_read(mode: int, cls: Path) -> 
     done = dbtui_as_a_user("validate", "p.toml", cwd=cls.parent)
     said = " ".join(done.stderr.split())
     assert done.returncode == 2, said
-    assert "concepts.0.class_dir: cannot read folder 'cls': Permission denied; give yourself access with `chmod u+rx cls`" in said
+    assert f"concepts.0.class_dir: cannot read folder 'cls': Permission denied; give yourself access with `chmod u+rx {cls}`" in said
 
 
-def test_the_profiles_check_reports_a_class_folder_it_cannot_enter_as_its_finding(cls: Path) -> None:
-    cls.chmod(0o600)
+@pytest.mark.parametrize(("mode", "what"), [(0o600, "can be listed but not entered (no execute permission)"),
+                                            (0o300, "cannot be read (Permission denied)")], ids=["not entered", "not listed"])
+def test_the_profiles_check_reports_a_class_folder_it_cannot_read_as_one_finding(mode: int, what: str, cls: Path) -> None:
+    """The finding named the folder three times ("cls │ the class folder: cannot open the files in the folder cls … `chmod
+    u+rx cls`") and said what to do twice (the chmod, then "make it readable by you"); a folder that could not be listed
+    was told only "check its permissions". The folder is its row's file; the problem, then the chmod, once each."""
+    cls.chmod(mode)
     done = dbtui_as_a_user("dataset", "check", "--profile", "p.toml", cwd=cls.parent)
-    said = " ".join(done.stdout.split())
+    said = " ".join(done.stdout.replace("│", " ").split())
     assert done.returncode == 1, done.stderr
     assert "instance_dir" not in done.stderr and "unexpected error" not in done.stderr
-    assert "the class folder: cannot open the files in the folder cls: it can be listed but not entered" in said
+    assert (f"cls error the class folder {what} give yourself access with `chmod u+rx {cls}` (read to list it, execute "
+            "to open its files), or give another class folder (dbtui generates the class images there)") in said, said
+    assert said.count("cls") == 2  # its row's file, and the chmod
     assert "1 images, 1 usable" in said  # the instance folder is still checked
+
+
+def test_a_class_folder_behind_a_folder_that_cannot_be_entered_is_a_finding_not_a_crash(cls: Path) -> None:
+    """Python 3.11's stat of the class folder raised PermissionError, and the check stopped as "a bug in dbtui"."""
+    above = cls.parent / "above"
+    above.mkdir()
+    cls.rename(above / "cls")
+    profile = cls.parent / "p.toml"
+    profile.write_text(profile.read_text(encoding="utf-8").replace('"cls"', '"above/cls"'), encoding="utf-8")
+    above.chmod(0o600)
+    try:
+        done = dbtui_as_a_user("dataset", "check", "--profile", "p.toml", cwd=cls.parent)
+    finally:
+        above.chmod(0o755)
+        (above / "cls").rename(cls)
+    said = " ".join(done.stdout.replace("│", " ").split())
+    assert done.returncode == 1, done.stderr
+    assert f"the folder above it, {above}, cannot be entered: give yourself access with `chmod u+rx {above}`" in said
 
 
 def test_the_check_leaves_a_class_folder_prior_preservation_does_not_read(cls: Path) -> None:

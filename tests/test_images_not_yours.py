@@ -56,4 +56,35 @@ def test_an_instance_folder_you_may_not_enter_says_the_chmod_that_opens_it(photo
     done = dbtui_as_a_user("validate", "p.toml", cwd=photos.parent)
     said = " ".join(done.stderr.split())
     assert done.returncode == 2, said
-    assert "cannot read folder 'photos': Permission denied; give yourself access with `chmod u+rx photos`" in said
+    assert f"cannot read folder 'photos': Permission denied; give yourself access with `chmod u+rx {photos}`" in said
+
+
+@pytest.mark.parametrize("mode", [0o300, 0o100], ids=["write and enter", "enter alone"])
+def test_a_folder_you_may_not_list_says_the_chmod_that_opens_it_as_pasted_anywhere(mode: int, photos: Path) -> None:
+    """`dataset check` of a folder that cannot be listed said only "check its permissions", where one that cannot be
+    entered was told its chmod; and that chmod named the folder as typed, relative to where dbtui ran."""
+    spaced = photos.rename(photos.parent / "my photos")
+    spaced.chmod(mode)
+    try:
+        done = dbtui_as_a_user("dataset", "check", "my photos", cwd=photos.parent)
+    finally:
+        spaced.rename(photos)
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 2, said
+    assert (f"cannot read the folder my photos (Permission denied): give yourself access with `chmod u+rx "
+            f"'{spaced}'` (read to list it, execute to open its files)") in said
+
+
+def test_a_folder_above_that_cannot_be_entered_is_the_one_named(photos: Path) -> None:
+    """`chmod u+rx photos` was advised where the folder above it let no one in: that chmod failed too."""
+    above = photos.parent / "above"
+    above.mkdir()
+    photos.rename(above / "photos")
+    above.chmod(0o600)
+    try:
+        done = dbtui_as_a_user("dataset", "check", "above/photos", cwd=photos.parent)
+    finally:
+        above.chmod(0o755)
+        (above / "photos").rename(photos)
+    said = " ".join(done.stderr.split())
+    assert f"the folder above it, {above}, cannot be entered: give yourself access with `chmod u+rx {above}`" in said

@@ -9,25 +9,29 @@ from pathlib import Path
 
 from engine.data.decode_budget import decode_workers
 from engine.dataset import files
-from engine.dataset.errors import DatasetError
+from engine.dataset.errors import DatasetError, FolderAccessError
 from engine.dataset.image_probe import probe_image, problem_text
 from engine.dataset.pool import run_phase
 from engine.dataset.report import Finding
 from engine.events import Event
 
 FIX = "move it out of the class folder (dbtui generates one in its place), or copy it again"
-FOLDER_FIX = "make it readable by you, or give another class folder (dbtui generates the class images there)"
+ANOTHER_FOLDER = "give another class folder (dbtui generates the class images there)"
 
 
 def class_folder_findings(class_dir: Path | str | None) -> list[Finding]:
     """An error where the class folder is there but cannot be listed or entered: the run stopped on it after the model
     had loaded, blaming its run folder's permissions, while the check stopped, blaming the instance folder."""
-    if not class_dir or not Path(class_dir).is_dir():
+    if not class_dir or not _is_folder(Path(class_dir)):
         return []
     try:
         files.scan_folder(class_dir)
+    except FolderAccessError as error:  # the folder in its column, the chmod in What to do: each once
+        return [Finding(str(class_dir), "unreadable", "error", f"the class folder {error.what}",
+                        f"{error.fix}, or {ANOTHER_FOLDER}")]
     except DatasetError as error:
-        return [Finding(str(class_dir), "unreadable", "error", f"the class folder: {error}", FOLDER_FIX)]
+        return [Finding(str(class_dir), "unreadable", "error", f"the class folder: {error}",
+                        f"make it readable by you, or {ANOTHER_FOLDER}")]
     return []
 
 
@@ -48,9 +52,18 @@ def class_images_present(class_dir: Path | str | None) -> int | None:
     if not class_dir:
         return None
     path = Path(class_dir)
-    if path.is_dir():
+    if _is_folder(path):
         try:
             return len(files.list_images(path))
         except DatasetError:  # class_folder_findings says why
             return None
     return None if path.exists() else 0
+
+
+def _is_folder(path: Path) -> bool:
+    """``path`` is a folder, or may be one behind a folder above it that lets this user not in (Python 3.11's is_dir
+    raised that as a crash): reading it then says which folder to open."""
+    try:
+        return path.is_dir()
+    except PermissionError:
+        return True

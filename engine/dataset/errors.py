@@ -9,6 +9,15 @@ class DatasetError(DbtuiError):
     """A dataset folder that cannot be used as asked (missing, or the same as the output)."""
 
 
+class FolderAccessError(DatasetError):
+    """A folder this user may not list or enter: besides the message, ``what`` is wrong with it (its name left out) and
+    ``fix``, the chmod that opens it, for a report that names the folder in a column of its own."""
+
+    def __init__(self, message: str, what: str, fix: str) -> None:
+        super().__init__(message)
+        self.what, self.fix = what, fix
+
+
 class WorkersError(DatasetError, ValueError):
     """A number of worker processes below 1 (None: as many as the CPUs and the decode budget allow)."""
 

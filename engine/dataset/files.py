@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.data.images import IMAGE_SUFFIXES
-from engine.dataset.errors import DatasetError
+from engine.dataset.errors import DatasetError, FolderAccessError
+from engine.support.folder_access import access_fix
 from engine.support.prepared_marks import is_prepared_folder
 
 IMAGE_EXTENSIONS = IMAGE_SUFFIXES
@@ -124,11 +125,22 @@ def scan_folder(
 def checked_folder(folder: Path | str) -> Path:
     """``folder`` as a Path; a DatasetError saying what to give where it is a file or not there."""
     root = Path(folder)
+    try:
+        root.stat()
+    except PermissionError as error:  # a folder above it lets this user not in: Python 3.11's is_file raised it as a crash
+        raise _unreadable(root, error) from None
+    except OSError:
+        pass  # not there, or a broken link: said below
     if root.is_file():  # a picture dragged in instead of its folder
         raise DatasetError(f"{root} is a file, not a folder: give the folder that holds it ({root.parent})")
     if not root.is_dir():
         raise DatasetError(f"{root} is not a folder: give the folder that holds your training images")
     return root
+
+
+def _unreadable(root: Path, error: PermissionError) -> FolderAccessError:
+    what, fix = f"cannot be read ({error.strerror})", access_fix(root)
+    return FolderAccessError(f"cannot read the folder {root} ({error.strerror}): {fix}", what, fix)
 
 
 def list_images(folder: Path | str, *, recursive: bool = False, exclude: tuple[Path | str, ...] = ()) -> list[Path]:
@@ -184,18 +196,18 @@ def _walk(
         with os.scandir(directory) as found:
             entries = sorted(found, key=lambda e: e.name)
     except OSError as error:
+        if directory == root and isinstance(error, PermissionError):
+            raise _unreadable(root, error) from None
         if directory == root:
-            raise DatasetError(
-                f"cannot read the folder {root} ({error.strerror or error}): check its permissions"
-            ) from None
+            raise DatasetError(f"cannot read the folder {root} ({error.strerror or error}): check its permissions") from None
         reason = f"this sub-folder cannot be read ({error.strerror or error})"
         listing.refused.append(Refused(directory, "unreadable", reason, folder=True))
         return
     if not os.access(directory, os.X_OK):
         # Listed (read permission) but not entered (no execute permission): every file in it fails to open or stat.
         if directory == root:
-            raise DatasetError(f"cannot open the files in the folder {root}: it can be listed but not entered (no execute "
-                               f"permission); give yourself access with `chmod u+rx {root}`")
+            what, fix = "can be listed but not entered (no execute permission)", access_fix(root)
+            raise FolderAccessError(f"cannot open the files in the folder {root}: it {what}; {fix}", what, fix)
         listing.refused.append(Refused(directory, "unreadable", "this sub-folder can be listed but not entered (no "
                                        "execute permission): `chmod u+rx` it", folder=True))
         return

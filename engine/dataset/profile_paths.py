@@ -26,6 +26,7 @@ from engine.profile.problems import Problem
 from engine.profile.schema import Profile, concept_label
 from engine.profile.text_characters import printable
 from engine.support.file_in_the_way import file_in_the_way, output_dir_in_the_way
+from engine.support.folder_access import access_fix
 from engine.support.relative_paths import where_read
 
 
@@ -312,7 +313,7 @@ def _permission_fix(error: OSError, folder: str) -> str:
     """What to do where ``error`` is a refused permission: listing a folder needs read, opening its files execute."""
     if not isinstance(error, PermissionError):
         return ""
-    return f"; give yourself access with `chmod u+rx {folder}` (read to list it, execute to open its files)"
+    return f"; {access_fix(folder)}"
 
 
 def _concept_problems(profile: Profile, index: int) -> list[Problem]:

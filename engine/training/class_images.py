@@ -129,7 +129,11 @@ def generated_earlier(folder: Path, known: dict[str, Any],
 
 def newest_sets(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
     """(each generated set in ``folder``, its manifest), the newest first; none without a manifest."""
-    found = [(gen_dir, read_json_object(gen_dir / MANIFEST)) for gen_dir in Path(folder).glob("generated-*")]
+    try:
+        sets = list(Path(folder).glob("generated-*"))
+    except PermissionError:  # a folder above it lets this user not in (glob passes over one it cannot list): none to reuse
+        return []
+    found = [(gen_dir, read_json_object(gen_dir / MANIFEST)) for gen_dir in sets]
     made = [(gen_dir, manifest, (gen_dir / MANIFEST).stat().st_mtime_ns) for gen_dir, manifest in found if manifest]
     return [(gen_dir, manifest) for gen_dir, manifest, _ in sorted(made, key=lambda held: -held[2])]
 
