@@ -26,7 +26,7 @@ def _trainer(tmp_path: Path, emitted: list) -> SimpleNamespace:
         emitted.append(PhaseFinished(phase=name, seconds=0.0))
 
     return SimpleNamespace(profile=profile, accelerator=SimpleNamespace(is_main_process=True), run_dir=tmp_path,
-                           emit=emitted.append, phase=phase)
+                           emit=emitted.append, phase=phase, total_steps=100)
 
 
 def test_a_second_preview_at_one_step_is_the_first_ones_files(tmp_path: Path, monkeypatch) -> None:
@@ -87,6 +87,20 @@ def test_a_scoring_round_the_disk_has_no_room_for_is_a_warning_too(tmp_path: Pat
     assert rounds.score(6) is False and not made[0].exists()
     [warning] = [event for event in emitted if isinstance(event, Warning)]
     assert "the scoring round of step 6 could not be written" in warning.message
+
+
+def test_the_last_previews_the_disk_has_no_room_for_say_the_run_is_finished(tmp_path: Path, monkeypatch) -> None:
+    """The run's last round comes after its export, where no training and no resume follow: its warning said "training
+    goes on" and advised fewer previews "at the next resume"."""
+    emitted: list = []
+    rounds = PreviewRounds(_trainer(tmp_path, emitted))
+    monkeypatch.setattr(rounds, "_generate", _on_a_full_disk([]))
+    assert rounds.sample(100) == []
+    [warning] = [event for event in emitted if isinstance(event, Warning)]
+    assert "the previews of step 100 could not be written" in warning.message
+    assert "at the run's last step: it finishes without them" in warning.message
+    assert "training goes on" not in warning.message and "resume" not in warning.advice
+    assert f"`df -h {tmp_path / 'samples'}`" in warning.advice
 
 
 def test_a_preview_folder_that_cannot_be_written_for_another_reason_still_fails_the_run(tmp_path: Path,

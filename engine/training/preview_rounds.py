@@ -58,7 +58,7 @@ class PreviewRounds:
                 except Exception as error:
                     # Its scoring round would meet the same full disk: left out, said in the one warning.
                     scored = " (and its scoring round)" if profile.evaluation.enabled else ""
-                    self._lost_to_full_disk(error, folder, f"the previews of step {step}{scored}")
+                    self._lost_to_full_disk(error, folder, f"the previews of step {step}{scored}", step)
                     return []
             trainer.emit(SampleSaved(step=step, paths=[str(p) for p in paths], grid=str(grid) if grid else None,
                                      prompts=prompts))
@@ -88,7 +88,7 @@ class PreviewRounds:
                                                   settings.seed)
                 except Exception as error:
                     # A base round lost so is scored by the next resume, before its checkpoint loads (score_base_again).
-                    self._lost_to_full_disk(error, evaluation.folder(step), f"the scoring round of step {step}")
+                    self._lost_to_full_disk(error, evaluation.folder(step), f"the scoring round of step {step}", step)
                     return False
                 event = evaluation.score(step, images)
         if event is not None and hold:
@@ -97,20 +97,27 @@ class PreviewRounds:
             self._report(event, track=True)
         return event is not None
 
-    def _lost_to_full_disk(self, error: Exception, folder: Path, what: str) -> None:
-        """A round (``what``) whose images the disk had no room for (or the quota): its folder is removed, with any
-        image half-written, and a warning says so; training goes on, as at a checkpoint the disk has no room for.
-        Previews are worth no failed run: it lost the steps since the last checkpoint. Any other error is raised."""
+    def _lost_to_full_disk(self, error: Exception, folder: Path, what: str, step: int) -> None:
+        """A round (``what``, of ``step``) whose images the disk had no room for (or the quota): its folder is removed,
+        with any image half-written, and a warning says so; training goes on, as at a checkpoint the disk has no room
+        for. Previews are worth no failed run: it lost the steps since the last checkpoint. Any other error is raised."""
         machine = os_error_in(error)
         if machine is None or machine.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise error
         shutil.rmtree(folder, ignore_errors=True)
+        free = f"free some space (`df -h {folder.parent}`)"
+        if step and step >= self.trainer.total_steps:  # the last round: no training or resume follows
+            self.trainer.emit(Warning(
+                message=f"the disk is full (or the quota used up): {what} could not be written, at the run's last "
+                        "step: it finishes without them",
+                advice=f"{free} before the next run"))
+            return
         self.trainer.emit(Warning(
             message=f"the disk is full (or the quota used up): {what} could not be written, and training goes on "
                     "without them",
-            advice=f"free some space (`df -h {folder.parent}`); or write fewer previews, at the next resume (a higher "
-                   "sampling.every_n_steps, a lower sampling.num_images, or 0 for none). The next checkpoint save "
-                   "checks its own room, and warns where there is not enough"))
+            advice=f"{free}; or write fewer previews, at the next resume (a higher sampling.every_n_steps, a lower "
+                   "sampling.num_images, or 0 for none). The next checkpoint save checks its own room, and warns where "
+                   "there is not enough"))
 
     def _score_base_from(self, evaluation: Evaluation, base: Path, images: list[Any]) -> None:
         """The base round's scores again from its images (none are made again), said after this attempt's start."""
