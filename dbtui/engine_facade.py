@@ -61,6 +61,7 @@ class RunSummary:
     total_steps: int
     best_step: int | None = None  # the step to keep by [evaluation]'s scores (engine/evaluation/best.py)
     resumes_from: int | None = None  # where an unfinished run resumes from (0: the start); None: not said (its checkpoints gone)
+    paused: bool = False  # a running run's trainer stopped by a signal (engine.runs.paused): alive, training nothing
 
 
 class Engine(Protocol):
@@ -242,6 +243,7 @@ class RealEngine:
         from engine.runs.crash_point import resume_point
         from engine.runs.events_state import state_from_events
         from engine.runs.folder import list_runs
+        from engine.runs.paused import paused_trainer
 
         runs = []
         for folder in list_runs(Path(output_dir), None if on_skip is None else lambda error: on_skip(str(error))):
@@ -254,7 +256,7 @@ class RealEngine:
                 continue
             runs.append(RunSummary(folder.path, status, point.reached if point else state.step if state else 0,
                                    state.total_steps if state else 0, best.step if best else None,
-                                   point.resumes_from if point else None))
+                                   point.resumes_from if point else None, paused_trainer(folder) is not None))
         return runs
 
     def run_status(self, folder: Path) -> str:

@@ -85,3 +85,31 @@ def test_a_stopped_process_that_is_not_the_runs_trainer_is_no_pause(tmp_path: Pa
         other.kill()
         other.wait()
     assert not stopped_by_signal(other.pid)  # gone: no /proc entry, nothing said
+
+
+async def test_the_wizards_attach_list_says_a_paused_run_too(tmp_path: Path, trainer_of) -> None:
+    """`dbtui runs` said "paused", while the wizard's Attach list, its twin, still said "running" at a step that never
+    moved."""
+    from textual.widgets import OptionList
+
+    from dbtui.app import make_app
+    from dbtui.engine_facade import RealEngine
+    from dbtui.screens.attach import AttachScreen
+    from dbtui.session import Session
+    from wizard_steps import settle
+
+    pid = trainer_of(tmp_path / "runs" / "long")
+    _running(tmp_path, pid)
+    _stop(pid, True)
+    engine = RealEngine()
+    [run] = engine.list_runs(str(tmp_path / "runs"))
+    assert run.status == "running" and run.paused  # the status word others read is unchanged
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = AttachScreen(engine, str(tmp_path / "runs"))
+        app.push_screen(screen)
+        await settle(pilot)
+        [option] = screen.query_one(OptionList).options
+        assert str(option.prompt).split()[:2] == ["long", "paused"], option.prompt
+    _stop(pid, False)
+    assert not engine.list_runs(str(tmp_path / "runs"))[0].paused

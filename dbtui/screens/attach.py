@@ -18,6 +18,7 @@ from textual.widgets.option_list import Option
 from dbtui.engine_facade import Engine, RunSummary
 from engine.errors import DbtuiError
 from engine.profile.fields import expanded_path
+from engine.runs.paused import PAUSED
 from engine.runs.runs_nearby import run_dirs_near
 from dbtui.widgets.key_footer import KeyFooter
 from dbtui.widgets.ordered_keys import OrderedInput
@@ -118,7 +119,8 @@ press Enter to list its runs. Esc goes back. Attaching only watches: the run is 
             if progress and run.resumes_from is not None:
                 progress += f" · resumes from {run.resumes_from or 'the start'}"
             best = f"  best {run.best_step}" if run.best_step is not None else ""
-            options.add_option(Option(Content(f"{run.path.name:<28} {run.status:<9} {progress:<11}{best}".rstrip()), id=str(run.path)))
+            status = PAUSED if run.paused else run.status  # as `dbtui runs` shows it: "running" did not move
+            options.add_option(Option(Content(f"{run.path.name:<28} {status:<9} {progress:<11}{best}".rstrip()), id=str(run.path)))
         if runs:
             options.highlighted = 0
             # A list still loading cannot take the focus: it is given once the runs are shown, unless another folder
