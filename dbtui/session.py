@@ -262,6 +262,18 @@ class Session:
         except ProfileError as error:
             raise ProfileError(family_size_problems(error.problems, self.data, self.family_id)) from None
 
+    def class_sets_profile(self) -> Profile | None:
+        """The draft's model, prior and concepts as a profile, its other sections at their defaults: which concepts share
+        a class set (engine.dataset.profile_settings.class_sharers) reads no more, so it is told while a setting of
+        another step has a problem; None where those sections have one themselves."""
+        from engine.profile import ProfileError, validate_data
+
+        part = {key: self.data[key] for key in ("schema_version", "model", "prior", "concepts") if key in self.data}
+        try:
+            return validate_data(part, recorded=self.run_paths or None)
+        except ProfileError:
+            return None
+
     def default_path(self) -> Path:
         return self.path or self.profiles_dir / f"{self.data.get('name') or 'profile'}.toml"
 

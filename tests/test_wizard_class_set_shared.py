@@ -63,3 +63,23 @@ async def test_concepts_sharing_a_class_set_are_told_what_the_run_generates_for_
         app.session.set("concepts.1.num_class_images", 0)
         screen.query_one(ClassCount).show_counts()
         assert str(screen.query_one("#ds-class-count", Static).render()) == "wanted: 3 in the class folder, 1 to generate"
+
+
+
+
+async def test_the_set_is_told_while_another_step_has_a_problem(tmp_path: Path, monkeypatch) -> None:
+    """Steps typed on Parameters as "abc" kept the set from being told on the Dataset step: the line gave the
+    concept's own '1 to generate', as if the run made 4."""
+    monkeypatch.chdir(tmp_path)
+    app = make_app(FakeEngine(), _shared_class_set(tmp_path), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 2, "DatasetScreen")
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        app.session.edit("training.max_train_steps", "abc")  # as the Parameters step's field keeps it
+        assert app.session.validate()[0] is None
+        screen.query_one("#ds-concept", Select).value = 1  # and back: the concept shown again
+        await settle(pilot)
+        screen.query_one("#ds-concept", Select).value = 0
+        await settle(pilot)
+        assert str(screen.query_one("#ds-class-count", Static).render()) == f"wanted: 3 in the class folder, {SHARED}"

@@ -101,7 +101,8 @@ class ClassCount(Horizontal):
         counted = [] if summary.class_images_present is None else [f"{summary.class_images_present} in the class folder"]
         if summary.class_images_generated:
             counted.append(f"{summary.class_images_generated} generated earlier")
-        # Which concepts share a set is not told while another value of the draft has a problem (profile None).
-        shared = None if profile is None else shared_class_set(profile, self.index)
+        # While a setting of another step has a problem, the sections that tell the sets are read alone.
+        sets = profile or self.session.class_sets_profile()
+        shared = None if sets is None else shared_class_set(sets, self.index)
         # Numbered as the concept selector numbers them.
         return "wanted: " + ", ".join([*counted, to_generate_said(summary, shared, first_number=1)])
