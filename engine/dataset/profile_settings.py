@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -143,7 +144,28 @@ def _class_generated(profile: Any, concept_index: int, class_dir: Path, emit: Ca
 
 def _family(source: str) -> Family | None:
     """The model's family where its files tell it (a built-in, a local folder, a hub id in the Hugging Face cache); None
-    where they do not (a hub id not downloaded)."""
+    where they do not (a hub id not downloaded). A single file's is read once while it stays the same size and time:
+    an old pickle .ckpt is unpickled to be told, and the wizard asks again on its UI thread at each class-count line
+    (the dataset check's worker asks first)."""
+    from engine.profile.model_source import local_path, model_kind
+
+    if model_kind(source) == "single-file":
+        try:
+            stat = local_path(source).stat()
+        except OSError:
+            return _read_family(source)
+        return _file_family(source, stat.st_size, stat.st_mtime_ns)
+    return _read_family(source)
+
+
+@functools.lru_cache(maxsize=8)
+def _file_family(source: str, size: int, mtime_ns: int) -> Family | None:
+    """``_read_family`` of a single file; its ``size`` and ``mtime_ns`` key the cache only: a file rewritten is read
+    again."""
+    return _read_family(source)
+
+
+def _read_family(source: str) -> Family | None:
     from engine.errors import DbtuiError
     from engine.model_info import describe_model, family_from_files
     from engine.models.registry import family_named
