@@ -137,6 +137,13 @@ class Session:
         return guess[0] if guess else None
 
     @property
+    def guessed_size(self) -> int | None:
+        """The image size of ``guessed_family`` (its family's usual one), which a new draft takes (``adopt_model``); None
+        where the model's files gave its family, or its name says none."""
+        guess = self._name_guess()
+        return guess[1] if guess else None
+
+    @property
     def advised_family(self) -> str | None:
         """The family the presets and the hardware advice are for: the one the model step read, else its name's guess."""
         return self.family_id or self.guessed_family

@@ -72,11 +72,20 @@ def resolution_problems(profile: Any) -> list[Problem]:
     """dataset.resolution far from the model's own size (above 1.5× or below half of it), where that size is known
     here: it trains, but not as the user likely means."""
     native, size = native_size(profile.model.pretrained), profile.dataset.resolution
-    if native is None or native / 2 <= size <= native * 1.5:
+    effect = None if native is None else resolution_effect(size, native)
+    if effect is None:
         return []
+    # "16× smaller than", not "0.062× the": a ratio below 1 reads as a number to work out.
+    ratio = f"{size / native:.2g}× the" if size > native else f"{native / size:.2g}× smaller than the"
+    return [Problem("dataset.resolution", f"{size} px is {ratio} {native} px this model was made for: {effect}; train "
+                                          f"at {native} px, or near it")]
+
+
+def resolution_effect(size: int, native: int) -> str | None:
+    """What training at ``size`` px does to a model made for ``native`` px, where it is far from it (above 1.5× or below
+    half of it); None near it. The Model step says it too."""
+    if native / 2 <= size <= native * 1.5:
+        return None
     if size > native:
-        effect = "each step costs far more memory and time, and its images may repeat parts of the subject"
-    else:
-        effect = "its images lose detail, and the model drifts from what it learned"
-    return [Problem("dataset.resolution", f"{size} px is {size / native:.2g}× the {native} px this model was made for: "
-                                          f"{effect}; train at {native} px, or near it")]
+        return "each step costs far more memory and time, and its images may repeat parts of the subject"
+    return "its images lose detail, and the model drifts from what it learned"

@@ -38,4 +38,4 @@ def test_a_full_size_builtin_is_judged_by_its_size_unbuilt(capsys, monkeypatch) 
     monkeypatch.setattr(engine.builtin, "_build_model", lambda *a: pytest.fail("built a full-size model"))
     argv = ["validate", str(DEMO), "--set", 'model.pretrained="builtin:sdxl-random"', "--set", "dataset.resolution=256"]
     assert main(argv) == 0
-    assert "256 px is 0.25× the 1024 px this model was made for" in capsys.readouterr().out
+    assert "256 px is 4× smaller than the 1024 px this model was made for" in capsys.readouterr().out

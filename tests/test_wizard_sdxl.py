@@ -53,7 +53,9 @@ async def test_the_model_step_names_each_family_and_refuses_what_it_cannot_train
         await at_a_new_profiles_model_step(pilot)
         screen = app.screen
         assert "✓ Hugging Face hub id" in text_of(screen, "#model-family")
-        assert "Made for" not in text_of(screen, "#model-family")  # a hub id's size is not known yet
+        # A hub id's size is not read yet: its name's family's, which the draft takes.
+        assert text_of(screen, "#model-family").splitlines()[1] == ("Likely made for 512 px images (by its name): the "
+                                                                    "dataset step checks yours at that size.")
 
         trainable = {
             "builtin:tiny-sd1": ("✓ built-in tiny Stable Diffusion 1.x", "Made for 64 px"),

@@ -294,7 +294,8 @@ aside, with a notification naming them (they come back if you return to the earl
         self.waiting = None
 
     def _show(self, info) -> None:
-        self.query_one("#model-family", Static).update(family_text(info, self.session.get("dataset.resolution")))
+        self.query_one("#model-family", Static).update(family_text(info, self.session.get("dataset.resolution"),
+                                                                     self.session.guessed_size))
         single = info.kind == "single-file" and info.supported
         self.query_one("#model-convert-row").display = single
         # Free for a new file, even after converting another; not for one still converting: a second press converted

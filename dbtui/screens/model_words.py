@@ -30,11 +30,14 @@ def terminal_command(said: str, source: str, out_dir: str) -> str | None:
     return f"In a terminal: {command}\nthen give that folder as the base model above."
 
 
-def size_line(native: int, trains: int | None) -> str:
-    """What the model's native size means for this profile."""
+def size_line(native: int, trains: int | None, *, guessed: bool = False) -> str:
+    """What the model's native size (``guessed``: its family's usual size, by the model's name) means for this
+    profile."""
+    made = "Likely made for" if guessed else "Made for"
+    said = f"{made} {native} px images{' (by its name)' if guessed else ''}"
     if trains in (None, native):
-        return f"Made for {native} px images: the dataset step checks yours at that size."
-    return f"Made for {native} px images; this profile trains at {trains} px (dataset.resolution in Parameters)."
+        return f"{said}: the dataset step checks yours at that size."
+    return f"{said}; this profile trains at {trains} px (dataset.resolution in Parameters)."
 
 
 def on_disk(source: str) -> str:
@@ -43,13 +46,20 @@ def on_disk(source: str) -> str:
     return str(read_source(source))
 
 
-def family_text(info, trains: int | None) -> Content:
-    """The family found, marked ✓ or ✗, and what the model's native size means for this profile."""
+def family_text(info, trains: int | None, guessed_size: int | None = None) -> Content:
+    """The family found, marked ✓ or ✗, and what the model's native size (else ``guessed_size``, by its name: a hub id
+    not downloaded) means for this profile, warned of where it trains far from it."""
+    from engine.model_problems import resolution_effect
+
     # The mark says it without colour too (a monochrome terminal, colour blindness).
     mark, colour = ("✓", "green") if info.supported else ("✗", "red")
     text = Content.from_markup(f"[{colour}]{mark} $family[/]", family=info.family)
-    if info.supported and info.resolution:
-        text += Content.from_markup("\n" + size_line(info.resolution, trains))
+    native = (info.resolution or guessed_size) if info.supported else None
+    if native:
+        text += Content("\n" + size_line(native, trains, guessed=not info.resolution))
+        effect = resolution_effect(trains, native) if isinstance(trains, int) and not isinstance(trains, bool) else None
+        if effect:
+            text += Content.from_markup(f"\n[yellow]⚠ At {trains} px {effect}: train at {native} px, or near it.[/]")
     return text
 
 

@@ -1,0 +1,45 @@
+"""The demo's draft trains at its tiny model's 64 px. Switched to an SDXL model on the Model step, it said nothing of
+training a 1024 px model at 64 px where the model's size is not read here (a hub id not downloaded: its name tells the
+family), and only 'this profile trains at 64 px' where it is (a local folder), with no word that this loses detail.
+Both now warn, with validate's words, and say the size to train at."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Static
+
+from dbtui.app import make_app
+from dbtui.engine_facade import ModelInfo
+from dbtui.session import Session
+from test_wizard_sdxl import check_model
+from wizard_fakes import FakeEngine
+from wizard_steps import at_step
+
+SDXL_HUB = "stabilityai/stable-diffusion-xl-base-1.0"
+WARNING = "⚠ At 64 px its images lose detail, and the model drifts from what it learned: train at 1024 px, or near it."
+
+
+class HubEngine(FakeEngine):
+    def inspect_model(self, source: str) -> ModelInfo:
+        if source == SDXL_HUB:
+            return ModelInfo(source, "hub", "Hugging Face hub id: downloaded when training starts", source)
+        return super().inspect_model(source)
+
+
+@pytest.mark.parametrize(("source", "size_said"), [
+    (SDXL_HUB, "Likely made for 1024 px images (by its name); this profile trains at 64 px (dataset.resolution in "
+               "Parameters)."),
+    ("models/sdxl-base", "Made for 1024 px images; this profile trains at 64 px (dataset.resolution in Parameters)."),
+])
+async def test_the_demo_switched_to_an_sdxl_model_is_warned_of_its_64_px(tmp_path, monkeypatch, source: str,
+                                                                         size_said: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = make_app(HubEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await at_step(app, pilot, 1, "ModelScreen")
+        family = screen.query_one("#model-family", Static)
+        assert "⚠" not in str(family.render())  # the tiny model at its own 64 px
+        await check_model(pilot, source)
+        assert app.session.get("dataset.resolution") == 64  # the demo's, kept: the user is told, not overruled
+        assert str(family.render()).splitlines()[1:] == [size_said, WARNING]
+        assert family.region.bottom <= screen.query_one("#model-folder").region.y  # all in view at 80x24, above the next
