@@ -447,3 +447,17 @@ def test_a_preview_grid_is_captioned_with_its_prompts(tmp_path: Path) -> None:
                                  prompts=prompts).to_json() + "\n")
     text = write_report(folder.path).read_text(encoding="utf-8")
     assert "preview grid, one row per sample prompt: “photo of zwx disc”, “a zwx disc &lt;on&gt; the beach”" in text
+
+
+def test_a_resume_that_turned_scoring_off_says_its_steps_were_not_scored(tmp_path: Path) -> None:
+    """Resumed at step 10 with evaluation.enabled = false, the page said "Which step to keep: step 10 … Past it,
+    DreamBooth usually trades prompts for copies of the training pictures", as if steps 11–20 had been scored worse."""
+    folder = scored_fake_run(tmp_path, [(0, 0.4, 0.30), (10, 0.7, 0.30)])
+    sink = JsonlSink(folder.events)
+    sink(RunStarted(time=150.0, run_dir=str(folder.path), profile={"evaluation": {"enabled": False}}, hardware={},
+                    versions={}, total_steps=20, resumed_from_step=10))
+    sink(RunFinished(time=160.0, step=20, outputs={"diffusers": "outputs/diffusers"}, seconds=10.0))
+    sink.close()
+    page = Page(write_report(folder.path).read_text(encoding="utf-8"))
+    assert ("Steps after 10 were not scored (the resume from step 10 turned [evaluation] off), so the best step is chosen "
+            "among the steps scored up to it; compare the later previews by eye.") in page.text

@@ -207,3 +207,38 @@ def test_a_resumes_rounds_are_said_against_the_rounds_scored_before_it(tmp_path:
     assert show_started_run(trainer, "t", plain=True, every=10, detach=False) == 0
     said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("scores")]
     assert said == ["scores at step 40: subject 0.900, CLIP-T 0.172 (start 0.178), drift 0.005"]
+
+
+def resumed(step: int, scoring: bool) -> RunStarted:
+    return RunStarted(run_dir="r", profile={"evaluation": {"enabled": scoring}}, hardware={}, versions={}, total_steps=60,
+                      resumed_from_step=step)
+
+
+def test_a_resume_that_turned_scoring_off_says_the_later_steps_were_not_scored(tmp_path: Path,
+                                                                               capsys: pytest.CaptureFixture) -> None:
+    """Resumed at step 30 with evaluation.enabled = false, the run ended on "best step: 30 — …; keep it with …", the same
+    words as a run scored to its end: steps 31–60 read as scored and worse. The words now say they were never scored."""
+    from dbtui.cli import main
+
+    stop = RunFinished(step=30, outputs={}, seconds=1.0, status="stopped")
+    folder = scored_folder(tmp_path, [started(), scored(0, 0.5, 0.178), scored(30, 0.925, 0.173), stop, resumed(30, False)])
+    assert main(["attach", str(folder.path), "--plain"]) == 0
+    [best] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("best step")]
+    assert best.startswith("best step: 30 — subject fidelity 0.925")
+    assert best.endswith("; steps after 30 were not scored (the resume from step 30 turned [evaluation] off), so the best "
+                         "step is chosen among the steps scored up to it; compare the later previews by eye")
+
+
+@pytest.mark.parametrize("later, unscored_from", [
+    ([], None),  # scored to the end
+    ([resumed(40, False)], 30),  # left off at the next resume: still since 30
+    ([resumed(20, False)], 20),  # a --from before it: unscored since 20
+    ([resumed(40, True)], None),  # turned on again: what it scores from then on is compared
+])
+def test_the_step_scoring_was_turned_off_at(later: list[Event], unscored_from: int | None) -> None:
+    from engine.evaluation.best import best_step
+
+    first = [started(), scored(0, 0.5, 0.178), scored(10, 0.925, 0.173)]
+    off = [resumed(30, False)] if later or unscored_from else []
+    best = best_step([*first, *off, *later])
+    assert best is not None and best.step == 10 and best.unscored_from == unscored_from

@@ -37,6 +37,9 @@ class BestStep:
     # The other steps, for keeping the best step whose checkpoint still exists; empty when not known (built by hand).
     qualifying: tuple[int, ...] = ()  # every step the rule accepts, best first (this one first)
     failing: frozenset[int] = frozenset()  # the steps after the base the rule rejects: their CLIP-T fell too far
+    # The step from which the run trained unscored: a resume from it turned [evaluation] off, so later steps were not
+    # compared (None: scoring is on, or was never turned off after a round).
+    unscored_from: int | None = None
 
     def describe(self) -> str:
         return (f"step {self.step}: subject fidelity {self.subject:.3f}, CLIP-T {self.clip_t:.3f} "
@@ -81,6 +84,12 @@ def tolerance_of(event: RunStarted, tolerance: float) -> float:
     evaluation = event.profile.get("evaluation") if isinstance(event.profile, dict) else None
     value = evaluation.get("prompt_fidelity_tolerance") if isinstance(evaluation, dict) else None
     return value if is_number(value) and math.isfinite(value) else tolerance
+
+
+def scoring_off(event: RunStarted) -> bool:
+    """Whether the attempt ``event`` starts trains with [evaluation] off, as its profile says (unsaid: not off)."""
+    evaluation = event.profile.get("evaluation") if isinstance(event.profile, dict) else None
+    return isinstance(evaluation, dict) and evaluation.get("enabled") is False
 
 
 def scored_round(event: Event) -> SamplesScored | None:
@@ -132,6 +141,7 @@ class ScoredRounds:
         # Per scale a resume changed from, its steps the rule accepted (best first): the step it named as the one to keep
         # still has its checkpoint kept by the rotation, though no longer compared (see kept_best_steps).
         self.earlier: list[tuple[int, ...]] = []
+        self.unscored_from: int | None = None  # see BestStep.unscored_from
 
     def add(self, event: Event) -> None:
         point = branch_point(event)
@@ -145,6 +155,10 @@ class ScoredRounds:
         if isinstance(event, RunStarted):
             self.tolerance = tolerance_of(event, self.tolerance)
             self.started_at = step_number(event.resumed_from_step)
+            if not scoring_off(event):
+                self.unscored_from = None
+            elif self.started_at is not None:  # kept across resumes that leave it off; a --from before it moves it back
+                self.unscored_from = min(self.started_at, self.unscored_from if self.unscored_from is not None else self.started_at)
         elif (scored := scored_round(event)) is not None:
             before = self.scale if self.held else None
             previous = self.best if scored.step == 0 else None
@@ -198,7 +212,8 @@ class ScoredRounds:
         step, scores = ranked[0]
         qualifying = tuple(step for step, _ in ranked)
         failing = frozenset(step for step in lost if step > 0)
-        return BestStep(step, scores["subject"], scores["clip_t"], start, tolerance, qualifying, failing)  # type: ignore[arg-type]
+        return BestStep(step, scores["subject"], scores["clip_t"], start, tolerance, qualifying, failing,  # type: ignore[arg-type]
+                        self.unscored_from)
 
 
 def best_step(events: Iterable[Event]) -> BestStep | None:

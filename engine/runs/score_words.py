@@ -30,6 +30,15 @@ def measures(best: BestStep) -> str:
     return best.describe().removeprefix(f"step {best.step}: ")
 
 
+def unscored_said(best: BestStep) -> str | None:
+    """Where a resume turned [evaluation] off, that the steps after it were never compared; None where scoring is on.
+    Without it the best step read as better than the run's last steps, which were never scored."""
+    if best.unscored_from is None:
+        return None
+    return (f"steps after {best.unscored_from} were not scored (the resume from step {best.unscored_from} turned "
+            "[evaluation] off), so the best step is chosen among the steps scored up to it; compare the later previews by eye")
+
+
 class ScoreTrack:
     """A run's scored rounds as its events come, as the best-step rule counts them (``ScoredRounds``): the latest per
     step, without the branch a resume left, of the newest base round's [evaluation] settings."""
@@ -123,5 +132,6 @@ def best_of_run_said(folder: RunFolder, *, ended: bool) -> str | None:
     if keep is None:
         return track_of_run(folder.events).why_none(ended=ended)
     # The wizard's and the report's words: the checkpoint may not be kept, or the outputs may hold it.
+    unscored = unscored_said(keep.best)
     return (f"best step{'' if ended else ' so far'}: {keep.best.step} — {measures(keep.best)}; "
-            f"{keep.advice(os.path.abspath(folder.path))}")
+            f"{keep.advice(os.path.abspath(folder.path))}" + (f"; {unscored}" if unscored else ""))
