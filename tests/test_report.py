@@ -461,3 +461,19 @@ def test_a_resume_that_turned_scoring_off_says_its_steps_were_not_scored(tmp_pat
     page = Page(write_report(folder.path).read_text(encoding="utf-8"))
     assert ("Steps after 10 were not scored (the resume from step 10 turned [evaluation] off), so the best step is chosen "
             "among the steps scored up to it; compare the later previews by eye.") in page.text
+
+
+@pytest.mark.parametrize("clip_model, random", [("builtin:tiny-clip", True), ("openai/clip-vit-base-patch32", False)])
+def test_the_scores_table_says_what_each_score_means(clip_model: str, random: bool, tmp_path: Path) -> None:
+    """The table headed DINO, CLIP-I and class drift and said no more: a reader could not tell whether a rising drift
+    was good, nor that the demo's random-weight scorers give numbers that mean nothing."""
+    folder = scored_fake_run(tmp_path, [(0, 0.4, 0.30), (10, 0.7, 0.30)])
+    sink = JsonlSink(folder.events)
+    sink(RunStarted(time=150.0, run_dir=str(folder.path), hardware={}, versions={}, total_steps=20, resumed_from_step=20,
+                    profile={"evaluation": {"enabled": True, "clip_model": clip_model, "dino_model": "facebook/dino-vits16"}}))
+    sink.close()
+    page = Page(write_report(folder.path).read_text(encoding="utf-8"))
+    assert "Class drift: how far images of prompts without the identifier moved from the base model’s" in page.text
+    assert "CLIP-T, prompt fidelity: how well each image matches its prompt" in page.text
+    assert ("Scored by builtin:tiny-clip, random-weight scorers built offline: these numbers show the mechanics, not "
+            "quality" in page.text) is random

@@ -279,7 +279,23 @@ def _scores_section(record: RunRecord) -> str:
             classes, note = ' class="other"', ' <span class="note">not compared (scored under earlier [evaluation] settings)</span>'
         rows.append(f"<tr{classes}><td>{step}{note}</td>{cells}<td>{kept}</td></tr>")
     table = f'<table class="scores"><tr><th>step</th>{header}<th>checkpoint</th></tr>{"".join(rows)}</table>'
-    return f"<h2>Scores</h2>{chart}{table}"
+    return f"<h2>Scores</h2>{chart}{table}{_scores_meaning(record)}"
+
+
+def _scores_meaning(record: RunRecord) -> str:
+    """What each column measures and which way is better: the table named DINO, CLIP-I and class drift and said no
+    more, so a reader could not tell a rising drift from a good sign."""
+    evaluation = _profile(record).get("evaluation", {})
+    scorers = [str(evaluation.get(key, "")) for key in ("clip_model", "dino_model")]
+    random = [name for name in scorers if name.startswith("builtin:tiny-")]
+    note = (f" Scored by {' and '.join(random)}, random-weight scorers built offline: these numbers show the mechanics, "
+            "not quality; judge the previews.") if random else ""
+    return ('<p class="note">Subject fidelity: how much the images of prompts that name a concept’s identifier look like '
+            "its instance images, the mean of DINO and CLIP-I similarity (higher: closer). CLIP-T, prompt fidelity: how "
+            "well each image matches its prompt, the identifier left out (higher: better; a fall means prompts stop "
+            "working). Class drift: how far images of prompts without the identifier moved from the base model’s of the "
+            "same seeds (0: unchanged; rising: the model is forgetting what the class looks like). Compare them within one "
+            f"run: other scorer models measure on other scales.{note}</p>")
 
 
 def _pictures_section(record: RunRecord) -> str:
