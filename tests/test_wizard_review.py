@@ -85,6 +85,20 @@ def test_class_settings_while_prior_preservation_is_off_are_a_warning(tmp_path: 
     assert not [p for p in session.review().warnings if "prior preservation is off" in p.message]
 
 
+@pytest.mark.parametrize("prompts, warned", [([], False), (["photo of zwx disc"], True)])
+def test_a_class_prompt_that_evaluations_default_prompts_read_is_not_called_unused(tmp_path: Path, prompts: list[str],
+                                                                                  warned: bool) -> None:
+    """With [evaluation] on and its default prompts, the class prompt is scored (class drift, and the noun of 'a zwx disc
+    on the beach'), yet validate and the wizard said it was 'not used in training … leave the class prompt empty',
+    which took those scores away. Said now only where the evaluation prompts are the user's own."""
+    session = _draft(tmp_path, empty=False)
+    session.set("concepts.0.class_prompt", "photo of a disc")
+    session.set("evaluation.enabled", True)
+    session.set("evaluation.prompts", prompts)
+    keys = [p.key for p in session.review().warnings if "prior preservation is off" in p.message]
+    assert ("concepts.0.class_prompt" in keys) is warned
+
+
 def test_typing_reads_the_folders_again_only_when_their_settings_change(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     import engine.dataset.profile_paths as profile_paths

@@ -49,12 +49,16 @@ def unused_class_problems(profile: Profile) -> list[Problem]:
     off: a new profile has it off, and the wizard asks for those settings on the Dataset step, before Parameters."""
     if profile.prior.enabled:
         return []
+    # [evaluation]'s default prompts read the class prompt (the class drift's prompt, the recontextualisations' noun):
+    # emptying it, as this advised, took those scores away.
+    scored = profile.evaluation.enabled and not profile.evaluation.prompts
     problems: list[Problem] = []
     for index, concept in enumerate(profile.concepts):
-        if not (concept.class_dir or concept.class_prompt):
+        class_prompt = "" if scored else concept.class_prompt
+        if not (concept.class_dir or class_prompt):
             continue
         key = f"concepts.{index}.{'class_dir' if concept.class_dir else 'class_prompt'}"
-        what = " and ".join(name for name, value in (("class folder", concept.class_dir), ("class prompt", concept.class_prompt))
+        what = " and ".join(name for name, value in (("class folder", concept.class_dir), ("class prompt", class_prompt))
                             if value)
         problems.append(Problem(
             key,
