@@ -20,11 +20,13 @@ if TYPE_CHECKING:
 
 
 # The best-step column's meaning, which README's "Evaluation" section gives in full (engine/evaluation/best.py).
-BEST_STEP_HELP = ("best step: in a run with an [evaluation] section, the step its scorer rates best so far: of the "
-                  "steps scored after the base model whose prompt fidelity (CLIP-T) stayed within "
+BEST_STEP_HELP = ("best step: in a run scored with [evaluation] enabled = true, the step its scorer rates best so far: of "
+                  "the steps scored after the base model whose prompt fidelity (CLIP-T) stayed within "
                   "evaluation.prompt_fidelity_tolerance of the base model's, the one with the highest subject "
-                  "fidelity. '-' means none: the run has no [evaluation], no step has been scored yet, or every "
-                  "scored step lost too much prompt fidelity. `dbtui attach RUN` prints the command that exports it.")
+                  "fidelity. '-' means none: the run is not scored, no step has been scored yet, every scored step "
+                  "lost too much prompt fidelity, no evaluation prompt names a concept's identifier, or a resume "
+                  "changed the [evaluation] settings and no step has been scored under them since. `dbtui attach RUN` "
+                  "says which, or prints the command that exports the best step.")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
