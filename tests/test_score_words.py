@@ -242,3 +242,22 @@ def test_the_step_scoring_was_turned_off_at(later: list[Event], unscored_from: i
     off = [resumed(30, False)] if later or unscored_from else []
     best = best_step([*first, *off, *later])
     assert best is not None and best.step == 10 and best.unscored_from == unscored_from
+
+
+def test_a_resume_that_changed_the_evaluation_settings_says_the_earlier_rounds_were_not_compared(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Resumed at step 30 under other evaluation prompts, the run ended on "best step: 60 — …", as if step 60 had beaten
+    step 30, which was never compared with it (the rounds before were scored on another scale); the earlier best is
+    kept by the rotation but was named nowhere at the end."""
+    from dbtui.cli import main
+
+    old, new = {"prompts": ["a zwx dog"]}, {"prompts": ["a zwx dog in the snow"]}
+    stop = RunFinished(step=30, outputs={}, seconds=1.0, status="stopped")
+    folder = scored_folder(tmp_path, [started(), replace(scored(0, 0.5, 0.178), settings=old),
+                                      replace(scored(30, 0.925, 0.173), settings=old), stop, resumed(30, True),
+                                      replace(scored(0, 0.5, 0.2), settings=new), replace(scored(60, 0.8, 0.2), settings=new)])
+    assert main(["attach", str(folder.path), "--plain"]) == 0
+    [best] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("best step")]
+    assert best.startswith("best step: 60 — ")
+    assert best.endswith("; the rounds scored before the resume from step 30 changed the [evaluation] settings are not "
+                         "compared (under those, the best was step 30)")

@@ -40,6 +40,11 @@ class BestStep:
     # The step from which the run trained unscored: a resume from it turned [evaluation] off, so later steps were not
     # compared (None: scoring is on, or was never turned off after a round).
     unscored_from: int | None = None
+    # Where a resume changed the [evaluation] settings: its step (None: unknown or unchanged), and the best step of the
+    # rounds scored before under the earlier settings, which the rule no longer compares (None: none qualified).
+    rescaled: bool = False
+    rescaled_at: int | None = None
+    earlier_best: int | None = None
 
     def describe(self) -> str:
         return (f"step {self.step}: subject fidelity {self.subject:.3f}, CLIP-T {self.clip_t:.3f} "
@@ -213,7 +218,7 @@ class ScoredRounds:
         qualifying = tuple(step for step, _ in ranked)
         failing = frozenset(step for step in lost if step > 0)
         return BestStep(step, scores["subject"], scores["clip_t"], start, tolerance, qualifying, failing,  # type: ignore[arg-type]
-                        self.unscored_from)
+                        self.unscored_from, self.rescaled, self.changed_at, self.earlier[-1][0] if self.earlier else None)
 
 
 def best_step(events: Iterable[Event]) -> BestStep | None:

@@ -31,12 +31,19 @@ def measures(best: BestStep) -> str:
 
 
 def unscored_said(best: BestStep) -> str | None:
-    """Where a resume turned [evaluation] off, that the steps after it were never compared; None where scoring is on.
-    Without it the best step read as better than the run's last steps, which were never scored."""
-    if best.unscored_from is None:
-        return None
-    return (f"steps after {best.unscored_from} were not scored (the resume from step {best.unscored_from} turned "
-            "[evaluation] off), so the best step is chosen among the steps scored up to it; compare the later previews by eye")
+    """Which scored steps the best was not compared with: those after a resume that turned [evaluation] off, and those
+    before a resume that changed its settings; None where it was compared with every step scored. Without it the best
+    step read as better than steps never scored, or scored on another scale."""
+    said = []
+    if best.rescaled:
+        at = f"the resume from step {best.rescaled_at}" if best.rescaled_at is not None else "a resume"
+        earlier = f" (under those, the best was step {best.earlier_best})" if best.earlier_best is not None else ""
+        said.append(f"the rounds scored before {at} changed the [evaluation] settings are not compared{earlier}")
+    if best.unscored_from is not None:
+        said.append(f"steps after {best.unscored_from} were not scored (the resume from step {best.unscored_from} turned "
+                    "[evaluation] off), so the best step is chosen among the steps scored up to it; compare the later "
+                    "previews by eye")
+    return "; ".join(said) or None
 
 
 class ScoreTrack:
