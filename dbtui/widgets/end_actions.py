@@ -20,7 +20,7 @@ from engine.evaluation.best import BestStep
 from engine.events import Event, PhaseProgress
 from engine.runs.folder import RunFolder
 from engine.runs.keep import Keep, how_to_keep
-from engine.runs.score_words import sentence, unscored_said
+from engine.runs.score_words import sentence, uncompared_said
 
 
 class EndActions(Horizontal):
@@ -106,9 +106,9 @@ class EndActions(Horizontal):
         if not self.display:
             return  # the run was resumed meanwhile: its next end brings a new offer
         keep = self.keep = message.keep
-        unscored = unscored_said(keep.best)
+        uncompared = uncompared_said(keep.best)
         self.post_message(self.Said(f"Best step {keep.best.step}: {keep.advice(str(message.folder.absolute()))}"
-                                    + (f"; {unscored}" if unscored else "")))
+                                    + (f"; {uncompared}" if uncompared else "")))
         if keep.export_step is None:
             return
         button = self.query_one("#tr-export", Button)

@@ -29,7 +29,7 @@ from engine.runs.follow import MovedRun, events_missing, no_event_read
 from engine.runs.keep import checked_checkpoints, how_to_keep
 from engine.runs.report_chart import Series, bucket_means, escape, line_chart
 from engine.runs.report_pictures import IMAGE_CAP, figure, grid_of, step_folders
-from engine.runs.score_words import ScoreTrack, measures, score, sentence, unscored_said
+from engine.runs.score_words import ScoreTrack, measures, score, sentence, uncompared_said
 from engine.runs.sinks import read_events
 from engine.support.json_file import is_number
 
@@ -232,14 +232,14 @@ def _choice(record: RunRecord) -> str:
         return f"<h2>Which step to keep</h2><p>{escape(sentence(why))}. Compare the previews below.</p>"
     finished_at = record.end.step if isinstance(record.end, RunFinished) and record.end.status == "finished" else None
     keep = how_to_keep(best, record.kept, finished_at, record.damaged, record.folder.events)
-    unscored = unscored_said(best)
+    uncompared = uncompared_said(best)
     return (f'<h2>Which step to keep: <span class="best">step {best.step}</span></h2>'
             f"<p><strong>{escape(sentence(measures(best)))}</strong>.</p>"
             "<p>Why: among the steps scored after the base model, those whose prompt fidelity (CLIP-T) stayed at "
             f"least the start ({best.start_clip_t:.3f}) minus {best.tolerance:g} qualify; the one with the highest "
             "subject fidelity (the mean of DINO and CLIP-I) is kept, the earliest on a tie. Past it, DreamBooth "
             "usually trades prompts for copies of the training pictures.</p>"
-            + (f"<p>{escape(sentence(unscored))}.</p>" if unscored else "")
+            + (f"<p>{escape(sentence(uncompared))}.</p>" if uncompared else "")
             + f"<p>{escape(sentence(keep.advice(os.path.abspath(record.folder.path))))}.</p>")
 
 

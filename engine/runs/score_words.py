@@ -30,7 +30,7 @@ def measures(best: BestStep) -> str:
     return best.describe().removeprefix(f"step {best.step}: ")
 
 
-def unscored_said(best: BestStep) -> str | None:
+def uncompared_said(best: BestStep) -> str | None:
     """Which scored steps the best was not compared with: those after a resume that turned [evaluation] off, and those
     before a resume that changed its settings; None where it was compared with every step scored. Without it the best
     step read as better than steps never scored, or scored on another scale."""
@@ -139,6 +139,6 @@ def best_of_run_said(folder: RunFolder, *, ended: bool) -> str | None:
     if keep is None:
         return track_of_run(folder.events).why_none(ended=ended)
     # The wizard's and the report's words: the checkpoint may not be kept, or the outputs may hold it.
-    unscored = unscored_said(keep.best)
+    uncompared = uncompared_said(keep.best)
     return (f"best step{'' if ended else ' so far'}: {keep.best.step} — {measures(keep.best)}; "
-            f"{keep.advice(os.path.abspath(folder.path))}" + (f"; {unscored}" if unscored else ""))
+            f"{keep.advice(os.path.abspath(folder.path))}" + (f"; {uncompared}" if uncompared else ""))
