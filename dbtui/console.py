@@ -89,8 +89,7 @@ def describe(event: Event) -> str | None:
     if kind == "checkpoint_saved":
         return f"checkpoint at step {event.step}: {event.path}"
     if kind == "checkpoints_rotated":
-        which = f"checkpoint{'s' if len(event.steps) > 1 else ''} of step {', '.join(map(str, event.steps))}"
-        return f"deleted the {which} (saving.keep_last_n = {event.keep_last_n})"
+        return event.said()
     if kind == "warning":
         return f"warning: {warning_said(event)}"
     if kind == "run_finished":

@@ -270,6 +270,11 @@ class CheckpointsRotated(Event):
     steps: list[int]
     keep_last_n: int
 
+    def said(self) -> str:
+        """In words, the same in the terminal and the wizard's log."""
+        which = f"checkpoint{'s' if len(self.steps) > 1 else ''} of step{'s' if len(self.steps) > 1 else ''} {', '.join(map(str, self.steps))}"
+        return f"deleted the {which} (saving.keep_last_n = {self.keep_last_n})"
+
 
 @dataclass(frozen=True, kw_only=True)
 class Warning(Event):  # noqa: A001 - the event's public name in the JSONL is "warning"

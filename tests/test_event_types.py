@@ -97,3 +97,14 @@ def test_the_rotations_deletions_are_a_plain_line_and_every_reader_of_the_log_go
     rendered = io.StringIO()
     Console(file=rendered, width=120, color_system=None).print(dashboard._render())
     assert "checkpoint at step 2" in rendered.getvalue()
+
+
+def test_the_wizards_log_says_the_rotations_deletions_as_attach_does() -> None:
+    """The dashboard's log named each checkpoint's path ('Checkpoint at step 3: …/step-00000003') and never that
+    saving.keep_last_n's rotation deleted it, which `dbtui attach` says: a user reading the wizard looked for a
+    checkpoint that was gone."""
+    from dbtui.screens.run_lines import event_line
+
+    assert event_line(CheckpointsRotated(steps=[3], keep_last_n=1)) == "Deleted the checkpoint of step 3 (saving.keep_last_n = 1)"
+    assert event_line(CheckpointsRotated(steps=[3, 6], keep_last_n=2)) == ("Deleted the checkpoints of steps 3, 6 "
+                                                                          "(saving.keep_last_n = 2)")

@@ -3,8 +3,9 @@ warnings, and what a finished or stopped run left."""
 
 from __future__ import annotations
 
-from engine.events import (CheckpointSaved, Event, PhaseFinished, RunFailed, RunFinished, RunStarted, SampleSaved,
-                           SamplesScored, Warning)
+from engine.events import (CheckpointSaved, CheckpointsRotated, Event, PhaseFinished, RunFailed, RunFinished, RunStarted,
+                           SampleSaved, SamplesScored, Warning)
+from engine.runs.score_words import sentence
 
 
 def event_line(event: Event) -> str | None:
@@ -21,6 +22,8 @@ def event_line(event: Event) -> str | None:
         return f"Samples at step {event.step}"
     if isinstance(event, CheckpointSaved):
         return f"Checkpoint at step {event.step}: {event.path}"
+    if isinstance(event, CheckpointsRotated):  # the log named its path: gone now, which `dbtui attach` said and this did not
+        return sentence(event.said())
     if isinstance(event, Warning):
         return f"⚠ {event.message}" + (f" — {event.advice}" if event.advice else "")
     return None
