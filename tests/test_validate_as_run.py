@@ -36,3 +36,19 @@ def test_what_the_run_goes_on_with_stays_a_warning(tmp_path: Path, capsys: pytes
     assert main(["validate", str(DEMO), "--set", f'evaluation.clip_model="{scorer}"']) == 0
     out = capsys.readouterr().out
     assert "valid (" in out and "warning: --set evaluation.clip_model" in out
+
+
+@pytest.mark.parametrize("offline", [True, False])
+def test_a_hub_scorer_not_cached_while_offline_is_warned_of(offline: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """With HF_HUB_OFFLINE=1 and the default scorers not in the cache, validate said the profile was valid with no word
+    of scoring; the run then trained unscored ('cannot load the scorer … offline, and not in the Hugging Face cache')."""
+    from dbtui.cli import main
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))  # nothing cached, whatever this machine holds
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1" if offline else "0")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    assert main(["validate", str(DEMO), "--set", 'evaluation.clip_model="openai/clip-vit-base-patch32"']) == 0
+    said = ("warning: --set evaluation.clip_model=\"openai/clip-vit-base-patch32\": 'openai/clip-vit-base-patch32' is not "
+            "in the Hugging Face cache, and HF_HUB_OFFLINE forbids downloading it")
+    assert (said in capsys.readouterr().out) is offline

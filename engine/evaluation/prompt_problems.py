@@ -10,6 +10,7 @@ from engine.evaluation.prompts import concept_words, evaluation_prompts
 from engine.profile import Profile, concept_label
 from engine.profile.concept_warnings import shared_prompt_problems
 from engine.profile.problems import Problem
+from engine.support.hub_snapshot import hub_offline
 from engine.support.relative_paths import where_read
 
 
@@ -105,8 +106,26 @@ def scorer_problems(profile: Profile) -> list[Problem]:
         if name in ("builtin:tiny-clip", "builtin:tiny-dino") and name != own:  # said only once the run had loaded
             problems.append(Problem(f"evaluation.{key}", f"{name} is the other scorer: the run would not be scored; "
                                                          f"write {own}"))
-        missing = missing_scorer_folder(name)
+        missing = missing_scorer_folder(name) or offline_scorer(name)
         if missing:
             problems.append(Problem(f"evaluation.{key}", f"{missing}: the run would not be scored; give a model folder, a hub "
                                                          "id, or builtin:tiny-clip / builtin:tiny-dino"))
     return problems
+
+
+def offline_scorer(name: str) -> str | None:
+    """Why the scorer ``name``, a hub id, cannot be loaded where HF_HUB_OFFLINE forbids downloading and it is not in the
+    Hugging Face cache; None otherwise (online, cached, not a hub id). The run found it out only once the model had
+    loaded, and trained unscored with one warning."""
+    if not hub_offline() or name.count("/") != 1 or name.startswith(("/", "./", "../", "~")):
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(name, "config.json")
+    except ValueError:  # not a valid repo id: the run says what it is
+        return None
+    if isinstance(cached, str):
+        return None
+    return (f"'{name}' is not in the Hugging Face cache, and HF_HUB_OFFLINE forbids downloading it (run once with "
+            "network access to keep it there)")
