@@ -477,3 +477,14 @@ def test_the_scores_table_says_what_each_score_means(clip_model: str, random: bo
     assert "CLIP-T, prompt fidelity: how well each image matches its prompt" in page.text
     assert ("Scored by builtin:tiny-clip, random-weight scorers built offline: these numbers show the mechanics, not "
             "quality" in page.text) is random
+
+
+def test_the_scores_table_names_the_finished_steps_model_in_outputs(tmp_path: Path) -> None:
+    """The checkpoint column was blank at the step the run finished at, whose model outputs/ holds and `dbtui export
+    --step` writes; it read as a step that could not be kept."""
+    folder = scored_fake_run(tmp_path, [(0, 0.4, 0.30), (10, 0.7, 0.30), (20, 0.6, 0.30)])
+    text = write_report(folder.path).read_text(encoding="utf-8")
+    table = text[text.index('<table class="scores">'):text.index("</table>", text.index('<table class="scores">'))]
+    rows = table.split("<tr")
+    assert [row for row in rows if row.startswith("><td>20</td>")][0].endswith("<td>in outputs/</td></tr>")
+    assert [row for row in rows if "<td>10</td>" in row][0].endswith("<td></td></tr>")

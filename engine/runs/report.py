@@ -75,6 +75,11 @@ class RunRecord:
     def last_step(self) -> int:
         return max(self.losses, default=0)
 
+    @property
+    def finished_at(self) -> int | None:
+        """The last step of a run that finished: its model is in outputs/ (None: stopped, failed or running)."""
+        return self.end.step if isinstance(self.end, RunFinished) and self.end.status == "finished" else None
+
 
 def read_run(run_dir: Path) -> RunRecord:
     folder = RunFolder(Path(run_dir))
@@ -230,8 +235,7 @@ def _choice(record: RunRecord) -> str:
         ended = record.end is not None or record.status not in ACTIVE
         why = record.scores.why_none(ended=ended) or ""
         return f"<h2>Which step to keep</h2><p>{escape(sentence(why))}. Compare the previews below.</p>"
-    finished_at = record.end.step if isinstance(record.end, RunFinished) and record.end.status == "finished" else None
-    keep = how_to_keep(best, record.kept, finished_at, record.damaged, record.folder.events)
+    keep = how_to_keep(best, record.kept, record.finished_at, record.damaged, record.folder.events)
     uncompared = uncompared_said(best)
     return (f'<h2>Which step to keep: <span class="best">step {best.step}</span></h2>'
             f"<p><strong>{escape(sentence(measures(best)))}</strong>.</p>"
@@ -269,10 +273,12 @@ def _scores_section(record: RunRecord) -> str:
                   "are not in the chart, and not compared when choosing the step to keep.</p>")
     header = "".join(f"<th>{escape(label)}</th>" for _, label, *_ in SCORES)
     rows = []
+    # The finished run's last step has its model in outputs/ (`dbtui export --step` takes it): a blank cell said none.
     for step in steps:
         scores = record.rounds[step].scores
         cells = "".join(f"<td>{score(scores.get(key))}</td>" for key, *_ in SCORES)
-        kept = "kept" if step in record.kept else "damaged" if step in record.damaged else ""
+        kept = ("kept" if step in record.kept else "damaged" if step in record.damaged else
+                "in outputs/" if step == record.finished_at else "")
         classes = ' class="best"' if record.best and step == record.best.step else ""
         note = " (base model)" if step == 0 else ""
         if step not in record.compared:
