@@ -324,3 +324,24 @@ def test_a_best_checkpoint_deleted_by_hand_in_a_run_whose_rotation_deleted_nothi
             sink(CheckpointSaved(step=step, path=str(folder.checkpoints / f"step-{step:08d}")))
     sink.close()
     assert unkept_why(folder.events, 2) == said
+
+
+def test_export_of_the_latest_checkpoint_names_the_best_kept_step_where_the_best_has_none(tmp_path: Path, monkeypatch,
+                                                                                          capsys) -> None:
+    """Where the best step's checkpoint was gone, `dbtui export RUN` wrote the latest (500, overfit) and said nothing of
+    step 200, kept and the best that qualifies, which attach and the report name."""
+    import shutil
+
+    import engine.runs.export
+    from dbtui.cli import main
+
+    folder, _ = overfit_run(tmp_path, evaluation=True)
+    folder.profile.write_text('name = "overfit"\n')
+    shutil.rmtree(folder.checkpoints / "step-00000100")
+    (folder.checkpoints / "step-00000200").mkdir()
+    (folder.checkpoints / "step-00000200" / "manifest.json").write_text(json.dumps({"step": 200, "files": {}}))
+    monkeypatch.setattr(engine.runs.export, "export_checkpoint", lambda run, step, emit: {"lora_diffusers": f"{run}/exports/step-{step}"})
+    assert main(["export", str(folder.path)]) == 0
+    said = capsys.readouterr().out.splitlines()[-1]
+    assert said.startswith("exported step 500, the latest kept; the best-scored is step 100: ")
+    assert said.endswith(f"the best kept step that qualifies is step 200: `dbtui export {folder.path} --step 200`")

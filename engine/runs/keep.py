@@ -207,10 +207,11 @@ def keep_of_run(folder: RunFolder) -> Keep | None:
 
 
 def best_elsewhere(folder: RunFolder, exported: int) -> str | None:
-    """One line naming the run's best-scored step and the command that exports it, where that step's checkpoint is
-    kept and is not ``exported`` (the latest, which `dbtui export RUN` writes by default); else None."""
+    """One line naming the run's best-scored step and the command that exports it, or the best kept step that qualifies
+    where the best has no checkpoint, when that is not ``exported`` (the latest, which `dbtui export RUN` writes by
+    default); else None. Said of the best kept step too: the latest exported with no word of a better kept one."""
     keep = keep_of_run(folder)
-    if keep is None or not keep.exact or keep.export_step in (None, exported):
+    if keep is None or keep.export_step not in keep.best.qualifying or keep.export_step == exported:
         return None
     return f"exported step {exported}, the latest kept; the best-scored is {keep.best.describe()}: {keep.advice(str(folder.path))}"
 
