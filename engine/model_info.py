@@ -194,6 +194,7 @@ def guessed_by_name(source: str) -> tuple[str, int] | None:
     """(the family id, its usual image size) of a model whose files do not say its family here (a hub id not
     downloaded), from its name as the memory meter guesses a model not on this machine
     (``engine.memory.absent_model.guessed_family``); None where the name says no family dbtui trains."""
+    from engine.convert.detect import SD2_V
     from engine.memory.absent_model import guessed_family
     from engine.models.registry import family_named
 
@@ -201,6 +202,10 @@ def guessed_by_name(source: str) -> tuple[str, int] | None:
     if guess is None:
         return None
     family = family_named("sd" if guess in ("sd1", "sd2") else guess.removesuffix("-schnell"))
+    # SD2.x's own 2 and 2.1 are 768 px models (v-prediction), their "-base" and "512" ones 512 px: the SD family's
+    # usual 512 told stabilityai/stable-diffusion-2-1 "Likely made for 512 px" and a draft of it at 1024 px to take 512.
+    if guess == "sd2" and not re.search(r"base|512", Path(source).name.lower()):
+        return family.id, SD2_V.resolution
     return family.id, family.default_resolution
 
 

@@ -43,3 +43,24 @@ async def test_the_demo_switched_to_an_sdxl_model_is_warned_of_its_64_px(tmp_pat
         assert app.session.get("dataset.resolution") == 64  # the demo's, kept: the user is told, not overruled
         assert str(family.render()).splitlines()[1:] == [size_said, WARNING]
         assert family.region.bottom <= screen.query_one("#model-folder").region.y  # all in view at 80x24, above the next
+
+
+@pytest.mark.parametrize(("source", "native"), [
+    ("stabilityai/stable-diffusion-2-1", 768), ("stabilityai/stable-diffusion-2-1-base", 512),
+    ("stabilityai/stable-diffusion-2", 768), ("stable-diffusion-v1-5/stable-diffusion-v1-5", 512),
+])
+def test_an_sd2_hub_id_is_told_its_own_size(source: str, native: int) -> None:
+    """SD2.1 (a 768 px model) by its hub id was told 'Likely made for 512 px', the SD family's usual size, and a draft of
+    it at 1024 px (1.33× its own) was warned to train at 512 px."""
+    from dbtui.screens.model_words import family_text
+
+    session = Session()
+    session.set("model.pretrained", source)
+    info = ModelInfo(source, "hub", "Hugging Face hub id: downloaded when training starts", source)
+    session.adopt_model(info)
+    assert session.get("dataset.resolution") == native  # a new draft takes it
+    said = str(family_text(info, session.get("dataset.resolution"), session.guessed_size)).splitlines()
+    assert said[1] == f"Likely made for {native} px images (by its name): the dataset step checks yours at that size."
+    session.set("dataset.resolution", 1024)
+    said = str(family_text(info, 1024, session.guessed_size)).splitlines()
+    assert ("⚠" in said[-1]) == (native == 512)
