@@ -95,3 +95,17 @@ def test_the_check_leaves_a_class_folder_prior_preservation_does_not_read(cls: P
     done = dbtui_as_a_user("dataset", "check", "--profile", "p.toml", cwd=cls.parent)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "the class folder" not in done.stdout and "1 images, 1 usable — 0 error(s)" in " ".join(done.stdout.split())
+
+
+def test_class_images_you_cannot_read_are_not_counted_as_usable_in_the_summary(cls: Path) -> None:
+    """With every class image `chmod 000` the check listed an error for each, then summed up "1 present, 0 to generate"
+    as if the run would train on them; the run refuses to start on them. The summary now says so."""
+    (cls / "a.png").chmod(0o000)
+    done = dbtui_as_a_user("dataset", "check", "--profile", "p.toml", cwd=cls.parent)
+    said = " ".join(done.stdout.replace("│", " ").split())
+    assert done.returncode == 1, done.stderr
+    assert "cls/a.png error cannot be read: Permission denied" in said, said
+    assert ("Class images for prior preservation: 1 wanted, 1 present (1 of them unusable: a run refuses to start until "
+            "each is fixed, or moved out for dbtui to generate one in its place; see their errors), 0 to generate") in said
+    refused = dbtui_as_a_user("run", "p.toml", cwd=cls.parent)  # what the summary says the run does
+    assert refused.returncode != 0 and "cannot start the run" in refused.stderr and "cls/a.png" in refused.stderr

@@ -39,6 +39,7 @@ class Summary:
     class_images_wanted: int = 0  # as engine.dataset.report.Summary counts them
     class_images_present: int | None = None
     class_images_generated: int = 0
+    class_images_with_errors: int = 0
 
     @property
     def class_images_to_generate(self) -> int:

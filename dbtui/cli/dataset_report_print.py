@@ -17,7 +17,7 @@ def print_report(console, report, show_info: bool, profile_counts: bool = False,
     ``bucketing``: whether the images checked train in aspect-ratio buckets (--bucketing, dataset.bucketing)."""
     from rich.table import Table
 
-    from engine.dataset.profile_settings import to_generate_said
+    from engine.dataset.profile_settings import to_generate_said, unusable_said
     from engine.dataset.report import (CLASS_IMAGES_PER_IMAGE, MAX_CLASS_IMAGES, MIN_CLASS_IMAGES, RULE_MAX_IMAGES,
                                        STEPS_PER_IMAGE)
 
@@ -80,7 +80,7 @@ def print_report(console, report, show_info: bool, profile_counts: bool = False,
     unused = (f" ({s.class_images_unused} more picture(s) in the folder not used: see its warning)"
               if s.class_images_unused else "")
     present = ("" if s.class_images_present is None
-               else f", {s.class_images_present} present{unused}{earlier}, {to_generate_said(s, shared, first_number=0)}")
+               else f", {s.class_images_present} present{unusable_said(s)}{unused}{earlier}, {to_generate_said(s, shared, first_number=0)}")
     # Without a profile the figure is a suggestion; with one it is the concept's num_class_images.
     rule = "" if profile_counts else (f" (a suggestion: {CLASS_IMAGES_PER_IMAGE} per usable image, at least {MIN_CLASS_IMAGES} "
                                       f"and at most {MAX_CLASS_IMAGES}; a profile sets it as concepts.N.num_class_images)")

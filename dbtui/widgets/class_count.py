@@ -79,7 +79,7 @@ class ClassCount(Horizontal):
         """What is said beside the number (markup; Content where it holds the typed value): its problem (the schema's
         limits, as `dbtui validate` tells them), else whether prior preservation uses it, else what the concept's last
         check counted for this very number."""
-        from engine.dataset.profile_settings import shared_class_set, to_generate_said
+        from engine.dataset.profile_settings import shared_class_set, to_generate_said, unusable_said
         from engine.profile import ProfileError
 
         key = f"concepts.{self.index}.{KEY}"
@@ -98,7 +98,7 @@ class ClassCount(Horizontal):
         summary = getattr(report, "summary", None)
         if summary is None or summary.class_images_wanted != wanted:  # checked before prior was on, or unchecked
             return "wanted: Check (^r) counts the class folder"
-        counted = [] if summary.class_images_present is None else [f"{summary.class_images_present} in the class folder"]
+        counted = [] if summary.class_images_present is None else [f"{summary.class_images_present} in the class folder{unusable_said(summary)}"]
         if summary.class_images_generated:
             counted.append(f"{summary.class_images_generated} generated earlier")
         # While a setting of another step has a problem, the sections that tell the sets are read alone.

@@ -291,8 +291,9 @@ def check_dataset(
                                 f"{unused} picture(s) in the class folder are not used as class images{why}",
                                 "nothing to do if the class images already there are the ones you want" if enough
                                 else "else the run generates class images in their place"))
-    if present and num_class_images != 0:
-        findings += class_image_findings(Path(class_dir), num_class_images, max_pixels=max_pixels, workers=workers, emit=emit)
+    broken_class = (class_image_findings(Path(class_dir), num_class_images, max_pixels=max_pixels, workers=workers, emit=emit)
+                    if present and num_class_images != 0 else [])
+    findings += broken_class
     order = {"error": 0, "warning": 1, "info": 2}
     # -r reads the sub-folders' images for their findings; a run reads only the folder's own (engine.data.images).
     left_out = frozenset(p.path for p in probes if Path(p.path).parent != Path(folder))
@@ -304,7 +305,7 @@ def check_dataset(
         resolution=resolution,
         findings=tuple(findings),
         summary=summarise(probes, findings, image_buckets, num_class_images, present, class_generated, unused,
-                          copies, left_out),
+                          copies, left_out, class_images_with_errors=len(broken_class)),
         probes=tuple(probes),
         image_buckets=image_buckets,
     )

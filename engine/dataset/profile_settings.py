@@ -95,6 +95,14 @@ def to_generate_said(summary: Any, shared: tuple[tuple[int, ...], int] | None, f
             "and prompt: the run makes the most that any of them wants, once)")
 
 
+def unusable_said(summary: Any) -> str:
+    """The class images present that a run cannot read, as a check says it after their count: a run refuses to start on
+    them rather than generating others in their place (runs.inputs_check); "" where there are none."""
+    count = summary.class_images_with_errors
+    return (f" ({count} of them unusable: a run refuses to start until each is fixed, or moved out for dbtui to generate "
+            "one in its place; see their errors)" if count else "")
+
+
 def _class_set(concept: Any) -> tuple[str, str, str] | None:
     from engine.builtin import resolve_dir
 

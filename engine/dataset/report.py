@@ -53,6 +53,7 @@ class Summary:
     class_images_generated: int = 0  # in the folder's generated-*/ set that the next run would reuse
     class_images_generated_in: str | None = None  # that set's folder
     class_images_unused: int = 0  # pictures in the class folder that are not used (links out of it, sub-folders)
+    class_images_with_errors: int = 0  # of those present, the ones a run cannot read: it refuses to start on them
     copies: int = 0  # usable images that are exact copies of another usable one: not counted in the suggestions
     sub_folder_images: int = 0  # images in sub-folders (read by -r) that a run leaves out: in ``images`` alone
 
@@ -91,6 +92,7 @@ def summarise(
     class_images_unused: int = 0,
     copy_groups: Sequence[Sequence[str]] = (),
     left_out: frozenset[str] = frozenset(),
+    class_images_with_errors: int = 0,
 ) -> Summary:
     """``copy_groups``: groups of files with the same bytes; each group's usable files beyond one are one picture.
     ``left_out``: the images of sub-folders, which a recursive check reads and a run does not: counted in ``images``
@@ -116,6 +118,7 @@ def summarise(
         class_images_generated=class_generated[1],
         class_images_generated_in=str(class_generated[0]) if class_generated[0] else None,
         class_images_unused=class_images_unused,
+        class_images_with_errors=class_images_with_errors,
         copies=copies,
         sub_folder_images=sum(1 for p in probes if p.path in left_out),
     )
