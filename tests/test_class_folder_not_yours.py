@@ -4,6 +4,8 @@ writable; `dataset check --profile` stopped, blaming concepts.0.instance_dir. Bo
 
 from __future__ import annotations
 
+import os
+import pwd
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -109,3 +111,29 @@ def test_class_images_you_cannot_read_are_not_counted_as_usable_in_the_summary(c
             "each is fixed, or moved out for dbtui to generate one in its place; see their errors), 0 to generate") in said
     refused = dbtui_as_a_user("run", "p.toml", cwd=cls.parent)  # what the summary says the run does
     assert refused.returncode != 0 and "cannot start the run" in refused.stderr and "cls/a.png" in refused.stderr
+
+
+def test_a_folder_of_another_user_is_said_to_be_theirs_not_given_a_chmod_that_fails(cls: Path, monkeypatch) -> None:
+    """The advice was `chmod u+rx FOLDER` for any folder; pasted for another user's, it failed with "Operation not
+    permitted". Such a folder is now said to be its owner's, for them or sudo to open."""
+    from engine.support.folder_access import access_fix
+
+    mine = f"give yourself access with `chmod u+rx {cls}` (read to list it, execute to open its files)"
+    assert access_fix(cls) == mine
+    monkeypatch.setattr("os.geteuid", lambda: cls.stat().st_uid + 1)  # someone else asking about this folder
+    owner = pwd.getpwuid(cls.stat().st_uid).pw_name
+    assert access_fix(cls) == (f"it belongs to {owner}, so only they can change that: ask them to let you in, or use "
+                               f"`sudo chmod o+rx {cls}` (read to list it, execute to open its files)")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a folder to another user")
+def test_validate_says_whose_a_class_folder_is_that_the_user_cannot_chmod(cls: Path) -> None:
+    os.chown(cls, 65534, 65534)
+    cls.chmod(0o700)
+    done = dbtui_as_a_user("validate", "p.toml", cwd=cls.parent)
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 2, said
+    owner = pwd.getpwuid(65534).pw_name
+    assert (f"concepts.0.class_dir: cannot read folder 'cls': Permission denied; it belongs to {owner}, so only they can "
+            f"change that: ask them to let you in, or use `sudo chmod o+rx {cls}`") in said
+    assert "chmod u+rx" not in said

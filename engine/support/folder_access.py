@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import shlex
 from pathlib import Path
 
@@ -10,10 +11,31 @@ from pathlib import Path
 def access_fix(folder: Path | str) -> str:
     """Advice for a folder this user may not list or enter: `chmod u+rx` of its absolute path, quoted for the shell (a
     profile's relative path is read from the folder dbtui runs in, not always the one the command is pasted in), or of
-    the folder above it that cannot be entered, where one is the cause (a chmod of the folder itself would fail too)."""
+    the folder above it that cannot be entered, where one is the cause (a chmod of the folder itself would fail too).
+    Only a folder's owner may chmod it: another user's folder is said to be theirs, to be opened by them or with sudo."""
     path = Path(os.path.abspath(folder))
     blocked = next((above for above in reversed(path.parents) if not os.access(above, os.X_OK)), path)
-    command = f"`chmod u+rx {shlex.quote(str(blocked))}`"
+    owner = _other_owner(blocked)
+    if owner is None:
+        fix = f"give yourself access with `chmod u+rx {shlex.quote(str(blocked))}`"
+    else:
+        fix = (f"it belongs to {owner}, so only they can change that: ask them to let you in, or use "
+               f"`sudo chmod o+rx {shlex.quote(str(blocked))}`")
     if blocked != path:
-        return f"the folder above it, {blocked}, cannot be entered: give yourself access with {command}"
-    return f"give yourself access with {command} (read to list it, execute to open its files)"
+        return f"the folder above it, {blocked}, cannot be entered: {fix}"
+    return f"{fix} (read to list it, execute to open its files)"
+
+
+def _other_owner(folder: Path) -> str | None:
+    """The name of ``folder``'s owner where that is not this user (their user id where it has no name); None where it is
+    this user's, or where it cannot be told (then the chmod is the advice)."""
+    try:
+        uid = folder.stat().st_uid
+    except OSError:
+        return None
+    if uid == os.geteuid():
+        return None
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # a user id with no account here (a container's, a mounted disk's)
+        return f"user id {uid}"
