@@ -57,3 +57,17 @@ def test_validate_refuses_them_before_importing_torch(tmp_path: Path) -> None:
         result = _in_a_child(["validate", str(profile)])
         assert result.returncode == 2 and said in result.stderr, result.stdout + result.stderr
         assert "HEAVY []" in result.stdout, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("option", ["--vae", "--clip-l", "--t5"])
+def test_convert_refuses_a_part_file_that_is_no_model_naming_its_option(option: str, tmp_path: Path) -> None:
+    """A text file given as --vae, --clip-l or --t5 went through the 11-20 s of imports to whatever the loader said;
+    it is now refused as the main file is, saying which option gave it."""
+    header = b'{"w":{"dtype":"F32","shape":[64],"data_offsets":[0,256]}}'
+    transformer = tmp_path / "flux1-dev.safetensors"
+    transformer.write_bytes(len(header).to_bytes(8, "little") + header + bytes(256))
+    text, said = _bad_files(tmp_path)["text"]
+    result = _in_a_child(["convert", "to-diffusers", str(transformer), str(tmp_path / "out"), option, str(text)])
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"dbtui: {option}: {text} {said}" in result.stderr, result.stderr
+    assert "HEAVY []" in result.stdout, result.stdout + result.stderr

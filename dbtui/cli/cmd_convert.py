@@ -205,12 +205,28 @@ def _to_diffusers(args: argparse.Namespace) -> int:
         # From its first bytes and header: a text file, a picture or a cut-off download is refused in a second, before
         # the conversion imports torch and diffusers (11-20 s).
         checked_kind(args.input)
+    _check_part_files(args)
     print(f"reading {args.input} …", flush=True)
     part_files = FluxPartFiles(vae=args.vae, clip_l=args.clip_l, t5=args.t5)
     return _run(lambda emit: import_single_file(
         args.input, args.output, tokenizer=args.tokenizer, use_ema=args.ema, emit=emit, config=args.config,
         components=args.components, part_files=part_files, prediction_type=args.prediction_type,
     ))
+
+
+def _check_part_files(args: argparse.Namespace) -> None:
+    """The files given as --vae, --clip-l and --t5 checked as the main file is, before the heavy imports, each refusal
+    naming its option; a --vae folder or hub id is left to the conversion."""
+    from engine.convert.errors import CheckpointReadError
+    from engine.convert.load_checkpoint import checked_kind
+
+    for option, path in (("--vae", args.vae), ("--clip-l", args.clip_l), ("--t5", args.t5)):
+        if path is None or (option == "--vae" and not (path.is_file() or path.is_symlink())):
+            continue
+        try:
+            checked_kind(path)
+        except CheckpointReadError as error:
+            raise CheckpointReadError(f"{option}: {error}") from None
 
 
 def _to_single_file(args: argparse.Namespace) -> int:
