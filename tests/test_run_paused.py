@@ -113,3 +113,14 @@ async def test_the_wizards_attach_list_says_a_paused_run_too(tmp_path: Path, tra
         assert str(option.prompt).split()[:2] == ["long", "paused"], option.prompt
     _stop(pid, False)
     assert not engine.list_runs(str(tmp_path / "runs"))[0].paused
+
+
+@pytest.mark.parametrize("asked", ["sample", "save", "stop"])
+def test_a_request_to_a_paused_trainer_is_named_in_its_note(asked: str, tmp_path: Path, capsys, trainer_of) -> None:
+    """`dbtui sample` on a paused run said the trainer would not act on "a stop or save", not on the sample it asked."""
+    pid = trainer_of(tmp_path / "runs" / "long")
+    folder = _running(tmp_path, pid)
+    _stop(pid, True)
+    assert main([asked, str(folder.path)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"nor acts on the {asked} just asked of it, until `kill -CONT {pid}`" in said, said

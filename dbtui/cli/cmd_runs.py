@@ -293,7 +293,7 @@ def _control(args: argparse.Namespace) -> int:
         print(f"asked the trainer in {folder.path} to {args.request}; it acts at the next step boundary"
               + (f". {kept}" if kept else ""))
     if (paused := paused_trainer(folder)) is not None:
-        print(f"but {paused_words(paused)}")
+        print(f"but {paused_words(paused, args.request)}")
     return 0
 
 

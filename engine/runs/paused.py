@@ -22,11 +22,12 @@ def paused_trainer(folder: RunFolder) -> int | None:
     return state.pid if trainer_alive(state.pid, folder.path) else None
 
 
-def paused_words(pid: int) -> str:
-    """What a paused trainer means and what continues it."""
+def paused_words(pid: int, request: str | None = None) -> str:
+    """What a paused trainer means and what continues it; ``request``: the one just asked of it (stop, save, sample),
+    which it leaves until then."""
+    asked = f"the {request} just asked of it" if request else "a stop, save or sample asked of it"
     return (f"its trainer (pid {pid}) is paused, stopped by a signal (Ctrl-Z, or kill -STOP): it trains nothing, nor "
-            f"acts on a stop or save asked of it, until `kill -CONT {pid}` (or `fg` in the terminal it runs in) "
-            "continues it")
+            f"acts on {asked}, until `kill -CONT {pid}` (or `fg` in the terminal it runs in) continues it")
 
 
 class PauseNotice:
