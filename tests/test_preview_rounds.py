@@ -74,6 +74,18 @@ def test_previews_the_disk_has_no_room_for_are_a_warning_and_training_goes_on(tm
     assert rounds.sample(8) == [tmp_path / "samples" / "step-000008" / "0.png"]
 
 
+def test_a_round_the_disk_had_no_room_for_is_not_tried_again_at_its_step(tmp_path: Path, monkeypatch) -> None:
+    """A `dbtui sample` landing on a step whose scheduled round met the full disk made the round again, and warned a
+    second time; a step's round is tried once, as a successful one is made once."""
+    emitted: list = []
+    rounds = PreviewRounds(_trainer(tmp_path, emitted))
+    made: list[Path] = []
+    monkeypatch.setattr(rounds, "_generate", _on_a_full_disk(made))
+    assert rounds.sample(4) == [] and rounds.sample(4) == []
+    assert len(made) == 1 and len([event for event in emitted if isinstance(event, Warning)]) == 1
+    assert rounds.sample(8) == [] and len(made) == 2  # the next step's round is tried
+
+
 def test_a_scoring_round_the_disk_has_no_room_for_is_a_warning_too(tmp_path: Path, monkeypatch) -> None:
     emitted: list = []
     trainer = _trainer(tmp_path, emitted)

@@ -59,6 +59,7 @@ class PreviewRounds:
                     # Its scoring round would meet the same full disk: left out, said in the one warning.
                     scored = " (and its scoring round)" if profile.evaluation.enabled else ""
                     self._lost_to_full_disk(error, folder, f"the previews of step {step}{scored}", step)
+                    self.sampled = (step, [])  # done, if without images: a request at this step warns no second time
                     return []
             trainer.emit(SampleSaved(step=step, paths=[str(p) for p in paths], grid=str(grid) if grid else None,
                                      prompts=prompts))
