@@ -553,3 +553,34 @@ def test_a_stopped_run_of_several_machines_with_a_checkpoint_says_how_every_mach
     said = resume_hint(folder)
     assert said.startswith(f"{lone} on machine 0, and on every other machine N"), said
     assert "`dbtui run PROFILE --resume --set launch.machine_rank=N`" in said and "checkpoints/step-00000010" in said
+
+
+def test_a_report_on_a_read_only_run_folder_is_told_of_output_which_writes_it_elsewhere(tmp_path: Path, capsys,
+                                                                                          monkeypatch) -> None:
+    """`dbtui report RUN` on a read-only mount said only "remount it writable": its refusal now names --output, which
+    writes the page elsewhere and leaves the run folder alone."""
+    from dbtui.cli import main
+    from engine.events import RunStarted
+
+    folder = RunFolder(tmp_path / "run").create()
+    folder.events.write_text(RunStarted(run_dir="r", profile={}, hardware={}, versions={}, total_steps=3).to_json() + "\n")
+    write_text = Path.write_text
+
+    def read_only_mount(path: Path, *args, **kwargs):
+        if path.parent == folder.path:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return write_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", read_only_mount)
+    assert main(["report", str(folder.path)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert (f"remount it writable; then `dbtui report {folder.path}` writes it; or write it elsewhere now, with "
+            f"`dbtui report {folder.path} --output FILE`") in err, err
+    page = tmp_path / "elsewhere" / "my-run.html"
+    assert main(["report", str(folder.path), "--output", str(page)]) == 2  # its folder is not there
+    assert f"--output: there is no folder {page.parent} to write my-run.html in" in capsys.readouterr().err
+    page.parent.mkdir()
+    assert main(["report", str(folder.path), "--output", str(page)]) == 0
+    assert capsys.readouterr().out.strip() == str(page)
+    assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>") and not (folder.path / "report.html").exists()
+    assert sorted(p.name for p in page.parent.iterdir()) == ["my-run.html"]  # no temporary left beside it

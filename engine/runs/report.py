@@ -121,17 +121,29 @@ def read_run(run_dir: Path) -> RunRecord:
     return record
 
 
-def write_report(run_dir: Path) -> Path:
-    """Write ``RUN/report.html`` (atomically: a reader never sees half a page); returns its path."""
+def write_report(run_dir: Path, output: Path | None = None) -> Path:
+    """Write ``RUN/report.html``, or ``output`` (replaced if there), atomically: a reader never sees half a page; returns
+    its path. A run folder that cannot be written is told of ``output``."""
+    if output is not None and not output.parent.is_dir():  # else said as the run folder gone
+        raise DbtuiError(f"--output: there is no folder {output.parent} to write {output.name} in")
+    if output is not None and output.is_dir():
+        raise DbtuiError(f"--output: {output} is a folder; give the file to write, e.g. {output / REPORT}")
     try:
         record = read_run(run_dir)
         page = render(record)
     except PermissionError as error:  # another user's events, samples or checkpoints: said, as attach says it
         raise unreadable(Path(error.filename or run_dir), error) from None
-    target = record.folder.path / REPORT
-    partial = target.with_name(f".{REPORT}.{os.getpid()}.tmp")
+    run = shlex.quote(str(record.folder.path))
+    if output is None:
+        target, written = record.folder.path / REPORT, record.folder.path
+        then = (f"then `dbtui report {run}` writes it; or write it elsewhere now, with `dbtui report {run} --output "
+                "FILE`")
+    else:
+        target, written = output, output.parent
+        then = f"then `dbtui report {run} --output {shlex.quote(str(output))}` writes it"
+    partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        with said_as_run_files_error(record.folder.path, then=f"then `dbtui report {shlex.quote(str(record.folder.path))}` writes it"):
+        with said_as_run_files_error(written, then=then):
             # A file name of bytes that are not UTF-8 (a lone surrogate, in a warning or a failure's reason) as an escape.
             partial.write_text(page, encoding="utf-8", errors="backslashreplace")
             os.replace(partial, target)
