@@ -88,3 +88,26 @@ def test_a_folder_above_that_cannot_be_entered_is_the_one_named(photos: Path) ->
         (above / "photos").rename(photos)
     said = " ".join(done.stderr.split())
     assert f"the folder above it, {above}, cannot be entered: give yourself access with `chmod u+rx {above}`" in said
+
+
+@pytest.mark.parametrize("command", [("dataset", "check", "--profile", "p.toml"),
+                                     ("dataset", "caption", "--profile", "p.toml", "--frequency")], ids=["check", "caption"])
+def test_a_profiles_instance_folder_behind_a_folder_that_cannot_be_entered_is_refused_not_a_crash(
+        command: tuple[str, ...], photos: Path) -> None:
+    """The refusal's "where relative paths are read from" asked Python 3.11's exists(), which raised PermissionError:
+    "unexpected error … a bug in dbtui" in place of the chmod."""
+    above = photos.parent / "above"
+    above.mkdir()
+    photos.rename(above / "photos")
+    profile = photos.parent / "p.toml"
+    profile.write_text(PROFILE.replace('"photos"', '"above/photos"'), encoding="utf-8")
+    above.chmod(0o600)
+    try:
+        done = dbtui_as_a_user(*command, cwd=photos.parent)
+    finally:
+        above.chmod(0o755)
+        (above / "photos").rename(photos)
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 2, said
+    assert ("concepts.0.instance_dir: cannot read the folder above/photos (Permission denied): the folder above it, "
+            f"{above}, cannot be entered: give yourself access with `chmod u+rx {above}`") in said, said

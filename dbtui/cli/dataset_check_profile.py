@@ -79,7 +79,11 @@ def read_from(folder: str) -> str:
     directory, not the profile's folder."""
     from engine.support.relative_paths import where_read
 
-    return "" if Path(folder).exists() else where_read(folder)
+    try:
+        there = Path(folder).exists()
+    except PermissionError:  # behind a folder that lets this user not in (3.11 raises): its refusal names the chmod
+        return ""
+    return "" if there else where_read(folder)
 
 
 def missing_folders(profile: Any, indices: list[int]) -> list[str]:
