@@ -378,6 +378,24 @@ def test_a_key_several_sections_hold_is_told_with_each_of_them(override: str) ->
         "(Flux.1 [dev]'s guidance while training, which diffusers' and kohya's Flux scripts call guidance_scale)")
 
 
+def test_each_section_of_a_key_several_hold_is_told_in_whole_words() -> None:
+    """The words were cut at the first comma, inside a bracket too: "evaluation.enabled (score every preview round
+    (DreamBooth's DINO)", its bracket left open."""
+    from collections import Counter
+
+    from engine.profile.problem_words import field_paths
+
+    held = Counter(path.rsplit(".", 1)[-1] for path in field_paths(Profile) if "." in path)
+    for name in [name for name, count in held.items() if count > 1]:
+        [problem] = problems_of(MINIMAL, [f"model.{name}=1"])
+        told = problem.message.partition("each its own setting: ")[2]
+        assert told and told.count("(") == told.count(")"), problem.message
+        assert all(" (" in part and not part.endswith("()") for part in told.split("; ")), problem.message
+    [enabled] = problems_of(MINIMAL, ["enabled=true"])
+    assert "evaluation.enabled (score every preview round (DreamBooth's DINO, CLIP-I and CLIP-T) and name the best " \
+           "step)" in enabled.message
+
+
 def test_an_unknown_top_level_key_lists_the_keys_apart_from_the_sections() -> None:
     """The list mixed sections and the file's schema_version in with the keys: "the keys here: schema_version, name,
     model, concepts, …"."""

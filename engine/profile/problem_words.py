@@ -244,11 +244,13 @@ def _homes(name: str, elsewhere: list[str]) -> dict[str, str]:
 
 
 def _what_it_does(path: str) -> str:
-    """The start of the key's description, up to its first pause ("Guidance for preview images")."""
+    """The start of the key's description, up to its first pause outside brackets ("Guidance for preview images"): a
+    comma within them cut "Score every preview round (DreamBooth's DINO, CLIP-I and CLIP-T) and …" with its bracket open."""
     loc = tuple(0 if part == "N" else part for part in path.split("."))
     owner = _model_at(loc)
     field = owner.model_fields.get(str(loc[-1])) if owner else None
-    words = re.split(r"[;:,.]\s", (field.description or "") if field else "", maxsplit=1)[0].rstrip(".")
+    text = (field.description or "") if field else ""
+    words = re.match(r"(?:\([^()]*\)|[^(;:,.]|[;:,.](?!\s))*", text).group(0).rstrip(" .")
     return words[:1].lower() + words[1:] if words[1:2].islower() else words
 
 
