@@ -114,3 +114,41 @@ async def test_a_link_loop_is_called_a_loop_as_the_doctor_calls_it(tmp_path: Pat
         preview.show(tmp_path / "a.jpg")
         await pilot.pause()
         assert str(preview.query_one(Static).render()) == "a.jpg: a broken link: it leads back to itself (a loop)"
+
+
+SHOW_BEHIND = """
+import asyncio, sys
+from pathlib import Path
+from textual.widgets import Static
+sys.path.insert(0, sys.argv[1])
+from test_wizard_preview import PreviewApp, ImagePreview
+
+async def main():
+    app = PreviewApp()
+    async with app.run_test() as pilot:
+        preview = app.query_one(ImagePreview)
+        preview.show(Path("above/cls"))
+        await pilot.pause()
+        print(preview.query_one(Static).render())
+asyncio.run(main())
+"""
+
+
+def test_a_folder_behind_one_the_user_may_not_enter_shows_nothing_and_breaks_nothing(tmp_path: Path) -> None:
+    """The Dataset step's check names a class folder behind a folder that lets the user not in as its first finding;
+    highlighting it crashed the wizard: Python 3.11's is_dir raised PermissionError in the preview."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.as_a_user import AS_A_USER, ROOT
+
+    (tmp_path / "above" / "cls").mkdir(parents=True)
+    (tmp_path / "above").chmod(0o600)
+    try:
+        done = subprocess.run([*AS_A_USER, sys.executable, "-c", SHOW_BEHIND, str(Path(__file__).parent)], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    finally:
+        (tmp_path / "above").chmod(0o755)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "cls: nothing to show (Permission denied)"

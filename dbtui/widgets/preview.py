@@ -30,6 +30,18 @@ def image_class(renderer: str):
             "tgp": images.TGPImage}.get(renderer, images.Image)
 
 
+def _shut_out(path: Path) -> str | None:
+    """Why this user may not look at ``path`` (a folder above it lets them not in, where Python 3.11's is_dir raises:
+    a class folder's finding there crashed the Dataset step), else None."""
+    try:
+        path.stat()
+    except PermissionError as error:
+        return error.strerror
+    except OSError:  # not there, or a broken link: said below
+        return None
+    return None
+
+
 class ImagePreview(Container):
     """The picture of ``show``'s path. Decoding a camera's picture takes seconds, so it is loaded in a thread: moving
     through a list cancels the loads of the pictures passed over, and only the latest path's picture is shown."""
@@ -63,6 +75,8 @@ class ImagePreview(Container):
         widget_class = image_class(getattr(self.app, "image_renderer", "auto"))
         if path is None:
             self._put(Static("no image selected"))
+        elif (shut := _shut_out(path)) is not None:  # its finding says which folder to open, and how
+            self._put(Static(f"{path.name}: nothing to show ({shut})", markup=False))
         elif path.is_dir():  # a finding of the whole folder (it has no images, say)
             self._put(Static(f"{path.name}/ is a folder: no picture to show", markup=False))
         elif not path.exists():  # the doctor calls it a broken link (or it went since the check): not "not an image"
