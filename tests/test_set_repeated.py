@@ -35,3 +35,15 @@ def test_the_last_value_is_the_one_read() -> None:
 
     read = apply_overrides({}, ["training.max_train_steps=100", "training.max_train_steps=200"])
     assert read == {"training": {"max_train_steps": 200}}
+
+
+def test_a_whole_list_after_a_key_within_it_is_told_as_replacing_it() -> None:
+    """concepts.0.instance_prompt=…, then concepts=[…]: the list replaced the earlier key without a word (a table after
+    a key of it merges, so that key is one key twice)."""
+    said = repeated_overrides(['concepts.0.instance_prompt="photo of abc"',
+                               'concepts=[{instance_dir="d", instance_prompt="photo of xyz"}]'])
+    assert said == ['--set gives concepts.0.instance_prompt, "photo of abc", then the whole of concepts: the last is used, '
+                    'so concepts.0.instance_prompt is not "photo of abc"']
+    assert repeated_overrides(['concepts.0.instance_prompt="x"', 'concepts=[{instance_dir="d", instance_prompt="x"}]',
+                               'optimizer.learning_rate=1e-4', 'optimizer={}',
+                               'sampling.prompts=["a"]', 'sampling.prompts.0="b"']) == []

@@ -107,20 +107,39 @@ def _keys_set(key: str, value: Any) -> dict[str, Any]:
 def repeated_overrides(overrides: list[str]) -> list[str]:
     """A sentence for each key that more than one ``--set`` gives, with its values and the one used (the last, as
     ``apply_overrides`` writes them in order): a script's --set appended to a command that had one was taken without a
-    word. An override that cannot be read is left to the profile's reading to refuse."""
+    word. A whole list or value given after a key within it (concepts.0.instance_prompt=…, then concepts=[…]) replaces
+    that key as silently: it is told too. An override that cannot be read is left to the profile's reading to refuse."""
     given: dict[str, list[tuple[str, Any]]] = {}
+    said = []
     for text in overrides:
         try:
             key, value = parse_override(text)
         except ProfileError:
             continue
         for dotted, inner in _keys_set(key, value).items():
+            if not isinstance(inner, dict):  # an empty table merges into the one there: nothing within it is lost
+                for within in [earlier for earlier in given if earlier.startswith(f"{dotted}.")]:
+                    lost, lost_value = given.pop(within)[-1]
+                    if _item(inner, within[len(dotted) + 1:].split(".")) != lost_value:
+                        said.append(f"--set gives {within}, {lost}, then the whole of {dotted}: the last is used, so "
+                                    f"{within} is not {lost}")
             shown = text.partition("=")[2].strip() if dotted == key else tomli_w.dumps({"v": inner}).partition("=")[2].strip()
             given.setdefault(dotted, []).append((shown, inner))
-    said = []
     for key, values in given.items():
         if any(inner != values[0][1] for _, inner in values):  # the same value again changes nothing
             times = "twice" if len(values) == 2 else f"{len(values)} times"
             shown = [text for text, _ in values]
             said.append(f"--set gives {key} {times}, {', '.join(shown[:-1])} then {shown[-1]}: the last, {shown[-1]}, is used")
     return said
+
+
+def _item(value: Any, parts: list[str]) -> Any:
+    """What ``value`` holds at ``parts`` (keys of tables, indices of lists); None where it holds nothing there."""
+    for part in parts:
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
