@@ -213,7 +213,8 @@ def test_a_refused_folder_is_spoken_of_as_a_folder_and_not_counted_as_an_image(t
     report = check_dataset(photos, workers=1, recursive=True, resolution=64)
     errors = {Path(f.path).name: f.fix for f in report.findings if f.severity == "error"}
     assert errors == {"linked-album": "copy the folder into the dataset folder instead of linking to it",
-                      "locked": "check the sub-folder's permissions (it must be readable and listable)"}
+                      "locked": f"give yourself access with `chmod u+rx {photos / 'locked'}` (read to list it, execute "
+                                "to open its files)"}
     assert (report.summary.images, report.summary.usable) == (2, 2)
 
 

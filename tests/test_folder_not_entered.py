@@ -36,12 +36,21 @@ def test_a_folder_that_cannot_be_entered_is_a_message_with_exit_2(command: list[
     assert "Traceback" not in done.stderr and "unexpected error" not in done.stderr
 
 
-def test_a_sub_folder_that_cannot_be_entered_is_a_finding_of_a_recursive_check(shut: Path) -> None:
+@pytest.mark.parametrize(("mode", "what"), [(0o600, "this sub-folder can be listed but not entered (no execute permission)"),
+                                            (0o300, "this sub-folder cannot be read (Permission denied)")],
+                         ids=["not entered", "not listed"])
+def test_a_sub_folder_that_cannot_be_entered_is_a_finding_of_a_recursive_check(mode: int, what: str, shut: Path) -> None:
+    """Its row said "cannot be read: this sub-folder can be listed but not entered …: `chmod u+rx` it", then "check the
+    sub-folder's permissions" as what to do; one that could not be listed got no chmod at all. The problem once, its
+    chmod as what to do (as the folder checked itself is told: a5927c7d)."""
     Image.new("RGB", (64, 64), (40, 200, 40)).save(shut.parent / "b.png")
+    shut.chmod(mode)
     done = dbtui_as_a_user("dataset", "check", ".", "-r", "--resolution", "64", cwd=shut.parent)
     assert done.returncode == 1, done.stderr
     assert "unexpected error" not in done.stderr
-    assert "this sub-folder can be listed but not entered" in done.stdout
+    said = " ".join(done.stdout.replace("│", " ").split())
+    assert (f"shut error {what} give yourself access with `chmod u+rx {shut}` (read to list it, execute to open its "
+            "files)") in said, said
 
 
 @pytest.mark.parametrize("mode", [0o600, 0o300], ids=["not entered", "not listed"])
@@ -53,3 +62,4 @@ def test_a_recursive_caption_edit_names_the_sub_folder_it_left_alone(mode: int, 
     assert done.returncode == 1, done.stdout + done.stderr
     said = " ".join(done.stdout.split())
     assert "1 created" in said and re.search(r"skipped \S*/shut: this sub-folder (can be listed|cannot be read)", said)
+    assert f"; give yourself access with `chmod u+rx {shut}`" in said, said

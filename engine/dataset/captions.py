@@ -62,7 +62,8 @@ class CaptionStore:
         if not self.recursive:  # the folder itself: the listing refuses it, saying why
             return ()
         refused = scan_folder(self.folder, recursive=True).refused
-        return tuple(Unreadable(r.path, f"{r.path}: {r.reason}") for r in refused if r.folder and r.code == "unreadable")
+        return tuple(Unreadable(r.path, f"{r.path}: {r.reason}{f'; {r.fix}' if r.fix else ''}") for r in refused
+                     if r.folder and r.code == "unreadable")
 
     def path_for(self, image: Path | str) -> Path:
         return caption_path(self.folder / image, self.extension)

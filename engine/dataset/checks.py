@@ -252,8 +252,10 @@ def check_dataset(
     probes += [ImageProbe(str(r.path), r.code, r.reason) for r in refused]
     probes.sort(key=lambda p: p.path)
     buckets = bucket_list(resolution, buckets, size_multiple)
-    findings = [Finding(str(r.path), r.code, "error", problem_text(r.code, r.reason), FOLDER_FIXES[r.code])
-                for r in listing.refused if r.folder]
+    # An unreadable sub-folder's reason says so itself ("cannot be read: this sub-folder cannot be read" said it twice),
+    # and its chmod is What to do, where a permission is the cause.
+    findings = [Finding(str(r.path), r.code, "error", r.reason if r.code == "unreadable" else problem_text(r.code, r.reason),
+                        r.fix or FOLDER_FIXES[r.code]) for r in listing.refused if r.folder]
     findings += folder_findings(folder, images, recursive=recursive, skip=others, instance_dir=instance_dir)
     for item in probes:
         findings += image_findings(item, resolution=resolution, bucketing=bucketing, buckets=buckets,

@@ -29,6 +29,7 @@ class Refused:
     code: str  # "link_outside", "not_a_file", or "unreadable" (a sub-folder that cannot be listed)
     reason: str
     folder: bool = False  # a sub-folder (unreadable, or a link leading out): not an image, so counted as none
+    fix: str = ""  # the chmod that opens a sub-folder this user may not list or enter (access_fix)
 
 
 @dataclass(frozen=True)
@@ -201,7 +202,8 @@ def _walk(
         if directory == root:
             raise DatasetError(f"cannot read the folder {root} ({error.strerror or error}): check its permissions") from None
         reason = f"this sub-folder cannot be read ({error.strerror or error})"
-        listing.refused.append(Refused(directory, "unreadable", reason, folder=True))
+        fix = access_fix(directory) if isinstance(error, PermissionError) else ""
+        listing.refused.append(Refused(directory, "unreadable", reason, folder=True, fix=fix))
         return
     if not os.access(directory, os.X_OK):
         # Listed (read permission) but not entered (no execute permission): every file in it fails to open or stat.
@@ -209,7 +211,7 @@ def _walk(
             what, fix = "can be listed but not entered (no execute permission)", access_fix(root)
             raise FolderAccessError(f"cannot open the files in the folder {root}: it {what}; {fix}", what, fix)
         listing.refused.append(Refused(directory, "unreadable", "this sub-folder can be listed but not entered (no "
-                                       "execute permission): `chmod u+rx` it", folder=True))
+                                       "execute permission)", folder=True, fix=access_fix(directory)))
         return
     for entry in entries:
         path = directory / entry.name
