@@ -52,3 +52,17 @@ def test_a_hub_scorer_not_cached_while_offline_is_warned_of(offline: bool, tmp_p
     said = ("warning: --set evaluation.clip_model=\"openai/clip-vit-base-patch32\": 'openai/clip-vit-base-patch32' is not "
             "in the Hugging Face cache, and HF_HUB_OFFLINE forbids downloading it")
     assert (said in capsys.readouterr().out) is offline
+
+
+def test_a_relative_scorer_folder_is_not_taken_for_a_hub_id_while_offline(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """With HF_HUB_OFFLINE=1, evaluation.clip_model = "models/clip" (a folder in the working folder, which the run loads)
+    was warned of as "'models/clip' is not in the Hugging Face cache … the run would not be scored"."""
+    from engine.evaluation.prompt_problems import offline_scorer
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    (tmp_path / "models" / "clip").mkdir(parents=True)
+    assert offline_scorer("models/clip") is None
+    assert "'models/dino' is not in the Hugging Face cache" in (offline_scorer("models/dino") or "")

@@ -119,6 +119,8 @@ def offline_scorer(name: str) -> str | None:
     loaded, and trained unscored with one warning."""
     if not hub_offline() or name.count("/") != 1 or name.startswith(("/", "./", "../", "~")):
         return None
+    if os.path.isdir(name):  # 'models/clip' in the working folder: the run loads it as a folder before any hub id
+        return None
     from huggingface_hub import try_to_load_from_cache
 
     try:
