@@ -99,6 +99,19 @@ def test_a_class_prompt_that_evaluations_default_prompts_read_is_not_called_unus
     assert ("concepts.0.class_prompt" in keys) is warned
 
 
+def test_a_class_prompt_that_tells_the_identifier_to_the_evaluation_prompts_is_not_called_unused(tmp_path: Path) -> None:
+    """'photo of zwx red disc' tells its identifier only beside the class prompt 'photo of a red disc': emptying it, as
+    the warning advised, scored "a zwx red disc on the beach" as a class prompt (no subject score, 'zwx' read by CLIP-T),
+    with no word from validate."""
+    session = _draft(tmp_path, empty=False)
+    session.set("concepts.0.instance_prompt", "photo of zwx red disc")
+    session.set("concepts.0.class_prompt", "photo of a red disc")
+    session.set("evaluation.enabled", True)
+    session.set("evaluation.prompts", ["a zwx red disc on the beach"])
+    keys = [p.key for p in session.review().warnings if "prior preservation is off" in p.message]
+    assert "concepts.0.class_prompt" not in keys
+
+
 def test_typing_reads_the_folders_again_only_when_their_settings_change(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     import engine.dataset.profile_paths as profile_paths

@@ -49,12 +49,9 @@ def unused_class_problems(profile: Profile) -> list[Problem]:
     off: a new profile has it off, and the wizard asks for those settings on the Dataset step, before Parameters."""
     if profile.prior.enabled:
         return []
-    # [evaluation]'s default prompts read the class prompt (the class drift's prompt, the recontextualisations' noun):
-    # emptying it, as this advised, took those scores away.
-    scored = profile.evaluation.enabled and not profile.evaluation.prompts
     problems: list[Problem] = []
     for index, concept in enumerate(profile.concepts):
-        class_prompt = "" if scored else concept.class_prompt
+        class_prompt = "" if _scoring_reads(profile, concept.instance_prompt, concept.class_prompt) else concept.class_prompt
         if not (concept.class_dir or class_prompt):
             continue
         key = f"concepts.{index}.{'class_dir' if concept.class_dir else 'class_prompt'}"
@@ -66,6 +63,16 @@ def unused_class_problems(profile: Profile) -> list[Problem]:
             f"concept: each then needs a class folder and prompt), or leave the {what} empty",
         ))
     return problems
+
+
+def _scoring_reads(profile: Profile, instance_prompt: str, class_prompt: str | None) -> bool:
+    """Whether [evaluation] reads the class prompt while prior preservation is off: emptying it, as the warning advised,
+    took scores away. Its default prompts score it (the class drift's prompt); any prompts find the identifier by it
+    where the instance prompt alone does not tell it ('photo of zwx red disc'): without it, 'a zwx red disc on the
+    beach' was scored as a class prompt, its 'zwx' read by CLIP-T."""
+    if not profile.evaluation.enabled or not class_prompt:
+        return False
+    return not profile.evaluation.prompts or guess_identifier(instance_prompt, class_prompt) != guess_identifier(instance_prompt, None)
 
 
 def class_prompt_problems(profile: Profile) -> list[Problem]:
