@@ -345,3 +345,23 @@ def test_export_of_the_latest_checkpoint_names_the_best_kept_step_where_the_best
     said = capsys.readouterr().out.splitlines()[-1]
     assert said.startswith("exported step 500, the latest kept; the best-scored is step 100: ")
     assert said.endswith(f"the best kept step that qualifies is step 200: `dbtui export {folder.path} --step 200`")
+
+
+def test_export_of_the_latest_checkpoint_says_the_steps_a_resume_left_unscored(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Resumed at step 500 with evaluation.enabled = false, `dbtui export RUN` said "the best-scored is step 100" with no
+    word that the steps after 500 were never scored, which attach and the report say."""
+    import engine.runs.export
+    from dbtui.cli import main
+
+    folder, _ = overfit_run(tmp_path, evaluation=True)
+    folder.profile.write_text('name = "overfit"\n')
+    sink = JsonlSink(folder.events)
+    sink(RunStarted(run_dir=str(folder.path), profile={"evaluation": {"enabled": False}}, hardware={}, versions={},
+                    total_steps=600, resumed_from_step=500))
+    sink.close()
+    monkeypatch.setattr(engine.runs.export, "export_checkpoint", lambda run, step, emit: {"lora_diffusers": f"{run}/exports/step-{step}"})
+    assert main(["export", str(folder.path)]) == 0
+    said = capsys.readouterr().out.splitlines()[-1]
+    assert said.startswith("exported step 500, the latest kept; the best-scored is step 100: ")
+    assert said.endswith("; steps after 500 were not scored (the resume from step 500 turned [evaluation] off), so the best "
+                         "step is chosen among the steps scored up to it; compare the later previews by eye")

@@ -20,6 +20,7 @@ from engine.events import (CheckpointSaved, CheckpointsRotated, RunStarted, Samp
 from engine.runs.checkpoints import checked_checkpoints
 from engine.runs.folder import RunFolder
 from engine.runs.last_events import finished_by_events
+from engine.runs.score_words import uncompared_said
 from engine.training.preview_schedule import preview_scheduled
 
 # Why the best step has no checkpoint: one was saved after its round and saving.keep_last_n's rotation deleted it, or it
@@ -213,7 +214,10 @@ def best_elsewhere(folder: RunFolder, exported: int) -> str | None:
     keep = keep_of_run(folder)
     if keep is None or keep.export_step not in keep.best.qualifying or keep.export_step == exported:
         return None
-    return f"exported step {exported}, the latest kept; the best-scored is {keep.best.describe()}: {keep.advice(str(folder.path))}"
+    # As attach and the report say it: the best of a resume that turned scoring off read as better than the unscored steps.
+    uncompared = uncompared_said(keep.best)
+    return (f"exported step {exported}, the latest kept; the best-scored is {keep.best.describe()}: "
+            f"{keep.advice(str(folder.path))}" + (f"; {uncompared}" if uncompared else ""))
 
 
 def best_kept_said(folder: RunFolder, asked: int) -> str:
