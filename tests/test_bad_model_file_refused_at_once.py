@@ -71,3 +71,16 @@ def test_convert_refuses_a_part_file_that_is_no_model_naming_its_option(option: 
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"dbtui: {option}: {text} {said}" in result.stderr, result.stderr
     assert "HEAVY []" in result.stdout, result.stdout + result.stderr
+
+
+def test_convert_refuses_a_vae_file_that_is_not_there_naming_its_option(tmp_path: Path) -> None:
+    """A mistyped --vae ae.safetensors went through the imports to "unexpected error (FileNotFoundError …)", where a
+    mistyped --t5 was refused at once: a name of a model file is one (a hub id or folder is still the conversion's)."""
+    header = b'{"w":{"dtype":"F32","shape":[64],"data_offsets":[0,256]}}'
+    transformer = tmp_path / "flux1-dev.safetensors"
+    transformer.write_bytes(len(header).to_bytes(8, "little") + header + bytes(256))
+    missing = tmp_path / "ae.safetensors"
+    result = _in_a_child(["convert", "to-diffusers", str(transformer), str(tmp_path / "out"), "--vae", str(missing)])
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"dbtui: --vae: {missing}: no such file" in result.stderr, result.stderr
+    assert "HEAVY []" in result.stdout, result.stdout + result.stderr

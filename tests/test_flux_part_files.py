@@ -19,7 +19,7 @@ from dbtui.app import make_app
 from dbtui.cli import main
 from dbtui.engine_facade import ModelInfo, RealEngine
 from dbtui.session import Session
-from engine.convert import import_single_file
+from engine.convert import ConvertError, import_single_file
 from engine.convert.flux_part_files import SLOTS, WrongPartFileError, load_part
 from engine.convert.keymap import VAE_PREFIX, vae_to_original
 from test_flux_files import BFL, to_original, write_bfl_file
@@ -175,6 +175,24 @@ def test_on_the_command_line_a_wrong_part_file_exits_2_naming_the_file(
     assert main(["convert", "to-diffusers", str(transformer), str(tmp_path / "out"), "--components", str(tiny_flux),
                  "--clip-l", str(t5)]) == 2
     assert "t5xxl_fp16.safetensors was given as CLIP-L (--clip-l) but holds a T5" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("named", ["missing", "text"])
+def test_the_wizards_part_file_that_is_missing_or_no_model_is_refused_naming_it(
+        named: str, tmp_path: Path, tiny_flux: Path, tiny_weights: dict[str, dict[str, torch.Tensor]]) -> None:
+    """The Model step's VAE file mistyped crashed the conversion ("unexpected error (FileNotFoundError …)", as did
+    `convert --vae ae.safetensors` without that file), as it counted the room the output needs; a text file reached the
+    loader's words without its option. Both are now refused as the CLI's --clip-l and --t5 are."""
+    transformer = write_bfl_file(tmp_path / "flux1-dev.safetensors", to_original(tiny_weights["transformer"]))
+    vae = tmp_path / "ae.safetensors"
+    if named == "text":
+        vae.write_text("the VAE, to download\n", encoding="utf-8")
+    with pytest.raises(ConvertError) as error:
+        RealEngine().import_model(str(transformer), tmp_path / "out", components=str(tiny_flux),
+                                  part_files={"vae": str(vae)})
+    said = {"missing": f"--vae: {vae}: no such file", "text": f"--vae: {vae} is a text file, not a model"}[named]
+    assert str(error.value).startswith(said), error.value
+    assert not (tmp_path / "out").exists()
 
 
 # -- Flux.1's real sizes, on the meta device (no memory): the configs kept in the package ----------------

@@ -216,17 +216,12 @@ def _to_diffusers(args: argparse.Namespace) -> int:
 
 def _check_part_files(args: argparse.Namespace) -> None:
     """The files given as --vae, --clip-l and --t5 checked as the main file is, before the heavy imports, each refusal
-    naming its option; a --vae folder or hub id is left to the conversion."""
-    from engine.convert.errors import CheckpointReadError
-    from engine.convert.load_checkpoint import checked_kind
+    naming its option; a --vae folder or hub id (an SD file's VAE) is left to the conversion."""
+    from engine.convert.flux_part_files import FluxPartFiles, check_part_files
+    from engine.profile.model_source import model_kind
 
-    for option, path in (("--vae", args.vae), ("--clip-l", args.clip_l), ("--t5", args.t5)):
-        if path is None or (option == "--vae" and not (path.is_file() or path.is_symlink())):
-            continue
-        try:
-            checked_kind(path)
-        except CheckpointReadError as error:
-            raise CheckpointReadError(f"{option}: {error}") from None
+    vae = args.vae if args.vae is not None and model_kind(str(args.vae)) == "single-file" else None
+    check_part_files(FluxPartFiles(vae=vae, clip_l=args.clip_l, t5=args.t5))
 
 
 def _to_single_file(args: argparse.Namespace) -> int:

@@ -16,9 +16,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from engine.convert.errors import ModelMismatchError
+from engine.convert.errors import CheckpointReadError, ModelMismatchError
 from engine.convert.flux_fp8 import widened
 from engine.convert.flux_part_keys import FoundPart, describe_file, find_parts, part_weights
+from engine.convert.load_checkpoint import checked_kind
 
 
 class WrongPartFileError(ModelMismatchError):
@@ -60,6 +61,16 @@ SLOTS = {
     "clip_l": PartSlot("clip_l", "text_encoder", "clip", "CLIP-L", "--clip-l", "clip_l.safetensors"),
     "t5": PartSlot("t5", "text_encoder_2", "t5", "T5", "--t5", "t5xxl_fp16.safetensors or t5xxl_fp8_e4m3fn.safetensors"),
 }
+
+
+def check_part_files(part_files: FluxPartFiles) -> None:
+    """Each file given refused from its first bytes and header where it is missing or no model file, naming its option:
+    a mistyped name went on to a crash as the output's size was counted, and a text file to the loader's words."""
+    for name, path in part_files.given().items():
+        try:
+            checked_kind(path)
+        except CheckpointReadError as error:
+            raise CheckpointReadError(f"{SLOTS[name].option}: {error}") from None
 
 
 def _known_config(slot: PartSlot) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from engine.convert.flux_components import (
 )
 from engine.convert.flux_fp8 import widened
 from engine.convert.flux_layout import BFL_PREFIX, UnknownFluxWeightError, original_to_diffusers, strip_prefix
-from engine.convert.flux_part_files import SLOTS, FluxPartFiles, load_part
+from engine.convert.flux_part_files import SLOTS, FluxPartFiles, check_part_files, load_part
 from engine.convert.flux_part_keys import find_parts
 from engine.convert.load_checkpoint import Checkpoint, read_checkpoint
 from engine.convert.older_readers import write_for_older_readers
@@ -142,6 +142,8 @@ def import_flux_transformer(checkpoint: Checkpoint, family: ModelFamily, out_dir
     """Write ``out_dir``, a diffusers Flux folder: the file's transformer, the VAE, CLIP-L and T5 from
     ``part_files`` (or from the transformer file, where it holds them) or else from the components, and the
     components' tokenizers and scheduler."""
+    if part_files is not None:
+        check_part_files(part_files)
     name = checkpoint.path.name
     label = variant_label(family)
     source = str(components) if components is not None else REPOSITORIES[family.id]
