@@ -189,7 +189,7 @@ def test_a_recursive_check_and_prepare_name_a_linked_folder_outside_they_do_not_
     refused = [(Path(f.path).name, f.code, f.severity) for f in report.findings if f.code == "link_outside"]
     assert refused == [("linked-album", "link_outside", "error")]
     summary = prepare_dataset(photos, tmp_path / "out", resolution=64, workers=1, recursive=True)
-    assert [Path(path).name for path, _ in summary.failed_folders] == ["linked-album"]
+    assert [Path(path).name for path, *_ in summary.failed_folders] == ["linked-album"]
 
 
 def test_a_refused_folder_is_spoken_of_as_a_folder_and_not_counted_as_an_image(tmp_path: Path, monkeypatch) -> None:

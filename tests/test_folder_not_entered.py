@@ -63,3 +63,21 @@ def test_a_recursive_caption_edit_names_the_sub_folder_it_left_alone(mode: int, 
     said = " ".join(done.stdout.split())
     assert "1 created" in said and re.search(r"skipped \S*/shut: this sub-folder (can be listed|cannot be read)", said)
     assert f"; give yourself access with `chmod u+rx {shut}`" in said, said
+
+
+@pytest.mark.parametrize(("mode", "what"), [(0o600, "this sub-folder can be listed but not entered (no execute permission)"),
+                                            (0o300, "this sub-folder cannot be read (Permission denied)")],
+                         ids=["not entered", "not listed"])
+def test_a_recursive_prepare_names_the_sub_folder_it_left_out_with_its_chmod(mode: int, what: str, shut: Path) -> None:
+    """Once the sub-folder's chmod was carried apart from its reason (4319e285), `prepare -r` said "skipped shut: cannot
+    be read: this sub-folder cannot be read …" with no chmod, and the wizard's finding "check the sub-folder's
+    permissions"; they now say it as the check does."""
+    Image.new("RGB", (64, 64), (40, 200, 40)).save(shut.parent / "b.png")
+    shut.chmod(mode)
+    done = dbtui_as_a_user("dataset", "prepare", ".", str(shut.parent / "out"), "-r", "--resolution", "64",
+                           cwd=shut.parent)
+    assert done.returncode == 1, done.stdout + done.stderr
+    said = " ".join(done.stdout.split())
+    assert (f"skipped shut: {what}; give yourself access with `chmod u+rx {shut}` (read to list it, execute to open "
+            "its files)") in said, said
+    assert "cannot be read: this sub-folder" not in said

@@ -231,7 +231,9 @@ def _prepare(args: argparse.Namespace) -> int:
                                  recursive=args.recursive, workers=args.workers, emit=progress, **options)
     console.print(f"{len(result.written)} written, {len(result.up_to_date)} already up to date, "
                   f"{result.captions_copied} captions copied → {markup_safe(result.destination)}")
-    for source, reason in (*result.failed_folders, *result.failed):
+    for folder, problem, fix in result.failed_folders:
+        console.print(f"[red]skipped[/] {markup_safe(folder)}: {markup_safe(problem)}; {markup_safe(fix)}")
+    for source, reason in result.failed:
         console.print(f"[red]skipped[/] {markup_safe(source)}: {markup_safe(reason)}")
     print_first([f"[red]caption not copied[/] {markup_safe(caption)}: {markup_safe(reason)}"
                  for caption, reason in result.caption_failures], console, "caption(s) not copied",

@@ -24,7 +24,7 @@ from engine.dataset.duplicates import DEFAULT_MAX_DISTANCE
 from engine.dataset.grey_findings import grey_findings
 from engine.dataset.files import caption_owners, caption_path, misnamed_caption, name_key, scan_folder
 from engine.dataset.image_findings import image_findings
-from engine.dataset.image_probe import ImageProbe, probe_image, problem_text
+from engine.dataset.image_probe import ImageProbe, probe_image, refused_folder_said
 from engine.dataset.options import bucket_list, checked_caption_extension, checked_resolution, checked_workers
 from engine.dataset.pool import run_phase
 from engine.dataset.report import DatasetReport, Finding, summarise
@@ -45,10 +45,6 @@ from engine.profile.text_characters import blank
 # Variance of the Laplacian on the ≤512 px grey copy; sharp photos score in the hundreds or more.
 BLUR_THRESHOLD = 60.0
 _PROMPT_MODES = {"instance_prompt", "caption_file_then_prompt", "prompt_then_caption_file"}
-FOLDER_FIXES = {
-    "link_outside": "copy the folder into the dataset folder instead of linking to it",
-    "unreadable": "check the sub-folder's permissions (it must be readable and listable)",
-}
 
 
 # What of the cut text a finding quotes: a pasted page would fill the report's table.
@@ -252,10 +248,7 @@ def check_dataset(
     probes += [ImageProbe(str(r.path), r.code, r.reason) for r in refused]
     probes.sort(key=lambda p: p.path)
     buckets = bucket_list(resolution, buckets, size_multiple)
-    # An unreadable sub-folder's reason says so itself ("cannot be read: this sub-folder cannot be read" said it twice),
-    # and its chmod is What to do, where a permission is the cause.
-    findings = [Finding(str(r.path), r.code, "error", r.reason if r.code == "unreadable" else problem_text(r.code, r.reason),
-                        r.fix or FOLDER_FIXES[r.code]) for r in listing.refused if r.folder]
+    findings = [Finding(str(r.path), r.code, "error", *refused_folder_said(r)) for r in listing.refused if r.folder]
     findings += folder_findings(folder, images, recursive=recursive, skip=others, instance_dir=instance_dir)
     for item in probes:
         findings += image_findings(item, resolution=resolution, bucketing=bucketing, buckets=buckets,

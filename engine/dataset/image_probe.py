@@ -19,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 from engine.data.colours import WIDE_GREY_MODES, usable_profile, wide_grey_to_8_bits
 from engine.data.images import orientation_of, verify_png
 from engine.data.pixel_limit import megapixels_over, over_pixel_limit
-from engine.dataset.files import file_problem
+from engine.dataset.files import Refused, file_problem
 
 ANALYSIS_SIDE = 512  # blur and hashes are measured on a copy this long, so thresholds are size-free
 CHROMA_SIDE = 64  # colour is measured on a copy about this long: a grey picture is grey at any size
@@ -42,6 +42,21 @@ PROBLEMS = {
 def problem_text(code: str, reason: str) -> str:
     """The message of a probe error, e.g. "is a broken symbolic link: the file it points to does not exist"."""
     return f"{PROBLEMS[code]}: {reason}"
+
+
+# What to do about a sub-folder a listing refuses, where it carries no fix of its own (the chmod, files.Refused.fix).
+FOLDER_FIXES = {
+    "link_outside": "copy the folder into the dataset folder instead of linking to it",
+    "unreadable": "check the sub-folder's permissions (it must be readable and listable)",
+}
+
+
+def refused_folder_said(refused: Refused) -> tuple[str, str]:
+    """A refused sub-folder's problem and what to do, as the check, prepare and the wizard say them: an unreadable one's
+    reason says so itself ("cannot be read: this sub-folder cannot be read" said it twice), and its chmod is what to do
+    where a permission is the cause."""
+    problem = refused.reason if refused.code == "unreadable" else problem_text(refused.code, refused.reason)
+    return problem, refused.fix or FOLDER_FIXES[refused.code]
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from engine.dataset.image_probe import (
     decode_problem,
     identify_file,
     problem_text,
+    refused_folder_said,
 )
 from engine.dataset.options import bucket_list, checked_caption_extension, checked_resolution, checked_workers
 from engine.dataset.pool import run_phase
@@ -81,8 +82,9 @@ class PrepareResult:
     set_aside_in: str = ""  # ...this folder (hidden: neither training nor the check reads it), at the same relative path
     edited_captions: tuple[str, ...] = ()  # captions the user wrote or edited beside the copies: kept, not replaced
     origin_not_recorded: str = ""  # why the folder was not marked as the originals' prepared folder ("" when it was)
-    # (folder, reason) of sub-folders not read (a link leading out, an unreadable one): not images, as the check counts them
-    failed_folders: tuple[tuple[str, str], ...] = ()
+    # (folder, problem, what to do) of sub-folders not read (a link leading out, an unreadable one): not images, as the
+    # check counts them
+    failed_folders: tuple[tuple[str, str, str], ...] = ()
     # (extension, caption files) of captions beside the originals under another extension, none under the one read
     other_captions: tuple[str, tuple[str, ...]] = ("", ())
 
@@ -135,7 +137,7 @@ def prepare_dataset(
         jobs, up_to_date, kept = [], [], []
         earlier: dict[str, dict | None] = {}  # the manifest's entries before this run, for the copies that fail
         failed = [(str(r.path), problem_text(r.code, r.reason)) for r in listing.refused if not r.folder]
-        failed_folders = [(str(r.path), problem_text(r.code, r.reason)) for r in listing.refused if r.folder]
+        failed_folders = [(str(r.path), *refused_folder_said(r)) for r in listing.refused if r.folder]
         for image, output in zip(images, outputs):
             if os.path.realpath(output) in originals:
                 failed.append((str(image), f"its copy would overwrite the original {output}"))

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from engine.dataset.checks import FOLDER_FIXES
 from engine.dataset.image_findings import PROBE_FIXES
 from engine.dataset.image_probe import PROBLEMS
 from engine.dataset.prepare import PrepareResult
@@ -23,8 +22,8 @@ def left_out_findings(result: PrepareResult) -> tuple[Finding, ...]:
     """A finding for each image not prepared, caption not copied, and caption kept as the user edited it."""
     found = [Finding(source, "not_prepared", "warning", f"{reason}; so it is not among the prepared copies",
                      f"{_image_fix(reason)}, {AGAIN}") for source, reason in result.failed]
-    found += [Finding(folder, "not_prepared", "warning", f"{reason}; so its pictures are not among the prepared copies",
-                      f"{_folder_fix(reason)}, {AGAIN}") for folder, reason in result.failed_folders]
+    found += [Finding(folder, "not_prepared", "warning", f"{problem}; so its pictures are not among the prepared copies",
+                      f"{fix}, {AGAIN}") for folder, problem, fix in result.failed_folders]
     found += [Finding(file, "not_prepared", "warning", reason) for file, reason in result.kept]  # the reason says what to do
     found += [Finding(caption, "caption_not_copied", "warning", f"not copied beside its image's copy: {reason}",
                       f"fix it among the originals as it says, {AGAIN}") for caption, reason in result.caption_failures]
@@ -40,12 +39,6 @@ def _image_fix(reason: str) -> str:
     """The check's advice for the problem ``reason`` starts with (engine/dataset/image_probe.PROBLEMS), when one fits."""
     codes = [code for code, words in PROBLEMS.items() if reason.startswith(words)]
     return PROBE_FIXES[codes[0]] if len(codes) == 1 else "fix it among the originals"
-
-
-def _folder_fix(reason: str) -> str:
-    """The check's advice for the refused sub-folder whose problem ``reason`` starts with (checks.FOLDER_FIXES)."""
-    codes = [code for code in FOLDER_FIXES if reason.startswith(PROBLEMS[code])]
-    return FOLDER_FIXES[codes[0]] if len(codes) == 1 else "fix it among the originals"
 
 
 def with_findings(report: Any, extra: tuple[Finding, ...]) -> Any:
