@@ -584,3 +584,30 @@ def test_a_report_on_a_read_only_run_folder_is_told_of_output_which_writes_it_el
     assert capsys.readouterr().out.strip() == str(page)
     assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>") and not (folder.path / "report.html").exists()
     assert sorted(p.name for p in page.parent.iterdir()) == ["my-run.html"]  # no temporary left beside it
+
+
+@pytest.mark.parametrize(("output", "fix"), [
+    ("locked/x.html", "give yourself access with `chmod u+rx {locked}` (read to list it, execute to open its files)"),
+    ("locked/sub/x.html", "the folder above it, {locked}, cannot be entered: give yourself access with `chmod u+rx "
+                          "{locked}`")], ids=["in it", "below it"])
+def test_report_output_in_a_folder_the_user_may_not_enter_is_refused_with_its_chmod(output: str, fix: str,
+                                                                                     tmp_path: Path) -> None:
+    """`dbtui report RUN --output locked/x.html`, locked a folder of chmod 000, said "unexpected error (PermissionError
+    …). This is a bug in dbtui": the check for a folder there raised (Python 3.11's is_dir)."""
+    from engine.events import RunStarted
+    from tests.as_a_user import dbtui_as_a_user
+
+    folder = RunFolder(tmp_path / "run").create()
+    folder.events.write_text(RunStarted(run_dir="r", profile={}, hardware={}, versions={}, total_steps=3).to_json() + "\n")
+    locked = tmp_path / "locked"
+    (locked / "sub").mkdir(parents=True)
+    locked.chmod(0o000)
+    try:
+        done = dbtui_as_a_user("report", "run", "--output", output, cwd=tmp_path)
+    finally:
+        locked.chmod(0o755)
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 2 and "unexpected error" not in said, said
+    assert (f"dbtui: --output: cannot reach {output} (Permission denied): {fix.format(locked=locked)}; or give a file in "
+            "a folder you can write") in said, said
+    assert not (folder.path / "report.html").exists()

@@ -31,6 +31,7 @@ from engine.runs.report_chart import Series, bucket_means, escape, line_chart
 from engine.runs.report_pictures import IMAGE_CAP, figure, grid_of, step_folders
 from engine.runs.score_words import ScoreTrack, measures, score, sentence, uncompared_said
 from engine.runs.sinks import read_events
+from engine.support.folder_access import access_fix
 from engine.support.json_file import is_number
 
 REPORT = "report.html"
@@ -124,10 +125,8 @@ def read_run(run_dir: Path) -> RunRecord:
 def write_report(run_dir: Path, output: Path | None = None) -> Path:
     """Write ``RUN/report.html``, or ``output`` (replaced if there), atomically: a reader never sees half a page; returns
     its path. A run folder that cannot be written is told of ``output``."""
-    if output is not None and not output.parent.is_dir():  # else said as the run folder gone
-        raise DbtuiError(f"--output: there is no folder {output.parent} to write {output.name} in")
-    if output is not None and output.is_dir():
-        raise DbtuiError(f"--output: {output} is a folder; give the file to write, e.g. {output / REPORT}")
+    if output is not None:
+        _check_output(output)
     try:
         record = read_run(run_dir)
         page = render(record)
@@ -153,6 +152,20 @@ def write_report(run_dir: Path, output: Path | None = None) -> Path:
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
     return target
+
+
+def _check_output(output: Path) -> None:
+    """``--output``'s FILE refused where it cannot be written: no folder to hold it (the write would be said as the run
+    folder gone), a folder, or a folder on its way that this user may not enter (Python 3.11's is_dir raises that)."""
+    try:
+        folder_there, is_folder = output.parent.is_dir(), output.is_dir()
+    except PermissionError as error:
+        raise DbtuiError(f"--output: cannot reach {output} ({error.strerror}): {access_fix(output.parent)}; or give a "
+                         "file in a folder you can write") from None
+    if not folder_there:
+        raise DbtuiError(f"--output: there is no folder {output.parent} to write {output.name} in")
+    if is_folder:
+        raise DbtuiError(f"--output: {output} is a folder; give the file to write, e.g. {output / REPORT}")
 
 
 def write_report_at_end(run_dir: Path) -> None:
