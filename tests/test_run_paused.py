@@ -124,3 +124,20 @@ def test_a_request_to_a_paused_trainer_is_named_in_its_note(asked: str, tmp_path
     assert main([asked, str(folder.path)]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert f"nor acts on the {asked} just asked of it, until `kill -CONT {pid}`" in said, said
+
+
+@pytest.mark.parametrize(("asked", "words"), [("sample", "Sample requested…"), ("save", "Checkpoint requested…"),
+                                              ("stop", "Stopping after a checkpoint…")])
+def test_the_dashboards_request_to_a_paused_trainer_says_it_waits_for_kill_cont(asked: str, words: str, tmp_path: Path,
+                                                                                 trainer_of) -> None:
+    """`dbtui save` on a paused trainer said it acts only once continued; the wizard's dashboard, its twin, said
+    "Checkpoint requested…" (or "Stopping after a checkpoint…") alone, for a request that waits on `kill -CONT`."""
+    from dbtui.engine_facade import RealEngine
+    from dbtui.screens.run_life import ask
+
+    pid = trainer_of(tmp_path / "runs" / "long")
+    folder = _running(tmp_path, pid)
+    _stop(pid, True)
+    said = ask(RealEngine(), folder.path, asked, stepped=True)
+    assert said.startswith(words) and f"nor acts on the {asked} just asked of it, until `kill -CONT {pid}`" in said, said
+    assert (folder.control / asked).exists()

@@ -143,6 +143,7 @@ def ask(engine: Any, folder: Path, what: str, stepped: bool) -> str:
     """Leave the dashboard's ``what`` request (stop, save, sample) for the trainer in ``folder``, unless it reads none any
     more; what its log then says. ``stepped``: the trainer has trained a step, as the events followed say."""
     from engine.runs.control import save_kept_words, stop_end_words, training_end
+    from engine.runs.paused import paused_trainer, paused_words
 
     run = RunFolder(folder)
     end = training_end(run)  # requests are read at step boundaries: this one went unread, and "Stopping…" was untrue
@@ -156,6 +157,9 @@ def ask(engine: Any, folder: Path, what: str, stepped: bool) -> str:
     training = stepped or getattr(run.read_state(), "status", None) == "running"
     stopping = ("Stopping after a checkpoint…" if training
                 else "Stopping before the first step: nothing new to save, so no checkpoint is written…")
-    if what == "save":  # the rotation deletes it as any other: said as `dbtui save` says it
-        return " ".join(("Checkpoint requested…", save_kept_words(run))).rstrip()
-    return {"stop": stopping, "sample": "Sample requested…"}[what]
+    # A save's checkpoint the rotation deletes as any other: said as `dbtui save` says it.
+    said = (" ".join(("Checkpoint requested…", save_kept_words(run))).rstrip() if what == "save"
+            else {"stop": stopping, "sample": "Sample requested…"}[what])
+    # A paused trainer acts on nothing until continued (`dbtui save` says so too): "Stopping…" alone would wait forever.
+    paused = paused_trainer(run)
+    return said if paused is None else f"{said} But {paused_words(paused, what)}."
