@@ -17,9 +17,7 @@ IN_THE_FILE = ("; the wizard has no field for it: edit it in the profile file (C
 
 def problem_line(problem: Problem, *, say_step: bool = False) -> str:
     """``key: message``; with ``say_step``, where the key is set when that is an earlier step."""
-    line = f"{problem.key or 'profile'}: {problem.message}"  # the engine's words as they are: its concepts count from 1
-    if problem.suggestion:
-        line += f" (did you mean {problem.suggestion}?)"
+    line = f"{problem.key or 'profile'}: {problem.told(quote='')}"  # the engine's words as they are: its concepts count from 1
     where = next((step for prefix, step in EARLIER_STEPS if problem.key.startswith(prefix)), None) if say_step else None
     if say_step and problem.key in NO_FIELD:
         return line + IN_THE_FILE

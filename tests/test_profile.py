@@ -378,6 +378,24 @@ def test_a_key_several_sections_hold_is_told_with_each_of_them(override: str) ->
         "(Flux.1 [dev]'s guidance while training, which diffusers' and kohya's Flux scripts call guidance_scale)")
 
 
+@pytest.mark.parametrize(("override", "suggestion", "others"), [
+    ("sampling.guidance=7", "sampling.guidance_scale", "another section's guidance: training.flow.guidance (the guidance"),
+    ("training.steps=5", "training.max_train_steps", "other sections' steps, each its own setting: prior.steps (sampling "
+                                                     "steps for generated class images); sampling.steps (sampling steps"),
+])
+def test_a_key_of_another_section_that_a_key_here_spells_out_points_here_first(override: str, suggestion: str,
+                                                                                others: str) -> None:
+    """sampling.guidance was pointed to Flux's training.flow.guidance, and training.steps to prior.steps and
+    sampling.steps only, where the section's own guidance_scale and max_train_steps are surely meant."""
+    from dbtui.problem_lines import problem_line
+
+    [problem] = problems_of(MINIMAL, [override])
+    assert problem.suggestion == suggestion
+    assert problem.message.startswith(f"unknown key; {others}"), problem.message
+    assert str(problem).startswith(f"--set {override}: unknown key (did you mean '{suggestion}'?); {others}")
+    assert problem_line(problem).startswith(f"{problem.key}: unknown key (did you mean {suggestion}?); {others}")
+
+
 def test_each_section_of_a_key_several_hold_is_told_in_whole_words() -> None:
     """The words were cut at the first comma, inside a bracket too: "evaluation.enabled (score every preview round
     (DreamBooth's DINO)", its bracket left open."""

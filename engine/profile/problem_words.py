@@ -124,7 +124,13 @@ def problems_from(error: ValidationError, written: Callable[[str], str | None] =
             placed = PLACED_NAMES.get(".".join("N" if isinstance(part, int) else str(part) for part in loc))
             theirs = placed or other_tools_key(str(loc[-1]), item.get("input"))
             homes = _homes(str(loc[-1]), elsewhere)
-            if theirs is None and len(homes) > 1:  # each its own setting: picking one would set another than meant
+            # A name another section holds, whose words a key here holds too: sampling.guidance is this section's
+            # guidance_scale far likelier than Flux's training.flow.guidance; the other sections' keys follow it.
+            here = None if theirs or not homes else _holding(str(loc[-1]), valid)
+            if here:
+                suggestion = ".".join([*(str(p) for p in loc[:-1]), here])
+                message = f"unknown key; {_other_homes(str(loc[-1]), homes)}"
+            elif theirs is None and len(homes) > 1:  # each its own setting: picking one would set another than meant
                 message = ("unknown key; it is a key of several sections, each its own setting: "
                            + "; ".join(f"{path} ({words})" for path, words in homes.items()))
             else:
@@ -241,6 +247,21 @@ def _homes(name: str, elsewhere: list[str]) -> dict[str, str]:
     if any("." not in path for path in elsewhere):
         return {}
     return {path: _what_it_does(path) for path in elsewhere} | ALSO_NAMED.get(name, {})
+
+
+def _holding(name: str, keys: list[str]) -> str | None:
+    """The key of ``keys`` whose words (split at _) hold ``name``'s in a row, the nearest spelling where several do
+    (steps: max_train_steps before gradient_accumulation_steps); None where none does."""
+    words = name.split("_")
+    holding = [key for key in keys if any(key.split("_")[at:at + len(words)] == words for at in range(key.count("_") + 1))]
+    nearest = difflib.get_close_matches(name, holding, n=1, cutoff=0)
+    return nearest[0] if nearest else None
+
+
+def _other_homes(name: str, homes: dict[str, str]) -> str:
+    """The other sections' keys named ``name``, each with what it does."""
+    told = "; ".join(f"{path} ({words})" for path, words in homes.items())
+    return f"another section's {name}: {told}" if len(homes) == 1 else f"other sections' {name}, each its own setting: {told}"
 
 
 def _what_it_does(path: str) -> str:

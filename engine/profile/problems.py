@@ -38,10 +38,15 @@ class Problem:
             if self.line is not None:
                 where += f":{self.line}"
             key = self.key or ("" if self.line is not None else "(top level)")  # a syntax error: its line says where
-        text = f"{where}: {key + ': ' if key else ''}{self.message}"
-        if self.suggestion:
-            text += f" (did you mean '{self.suggestion}'?)"
-        return text
+        return f"{where}: {key + ': ' if key else ''}{self.told()}"
+
+    def told(self, quote: str = "'") -> str:
+        """The message with the suggestion after its first clause, the likeliest key before the others a message may
+        name: "unknown key (did you mean 'training.max_train_steps'?); other sections' steps, …"."""
+        if not self.suggestion:
+            return self.message
+        head, pause, rest = self.message.partition("; ")
+        return f"{head} (did you mean {quote}{self.suggestion}{quote}?){pause}{rest}"
 
 
 class ProfileError(DbtuiError):
