@@ -137,3 +137,26 @@ def test_validate_says_whose_a_class_folder_is_that_the_user_cannot_chmod(cls: P
     assert (f"concepts.0.class_dir: cannot read folder 'cls': Permission denied; it belongs to {owner}, so only they can "
             f"change that: ask them to let you in, or use `sudo chmod o+rx {cls}`") in said
     assert "chmod u+rx" not in said
+
+
+@pytest.mark.parametrize("owner", [None, 65534], ids=["yours", "another user's"])
+def test_a_class_image_you_cannot_read_is_given_the_chmod_not_a_copy(owner: int | None, cls: Path) -> None:
+    """`dataset check` said "move it out of the class folder …, or copy it again" of a class image `chmod 000`, where
+    validate said `chmod u+r`: copying a file you cannot read fails. Both now give the chmod, or the owner to ask."""
+    if owner is not None and os.geteuid() != 0:
+        pytest.skip("only root can give a file to another user")
+    image = cls / "a.png"
+    if owner is not None:
+        os.chown(image, owner, owner)
+    image.chmod(0o000)
+    fix = (f"give yourself read access with `chmod u+r {image}`" if owner is None else
+           f"it belongs to {pwd.getpwuid(owner).pw_name}, so only they can change that: ask them to let you read it, or "
+           f"use `sudo chmod o+r {image}`")
+    checked = dbtui_as_a_user("dataset", "check", "--profile", "p.toml", cwd=cls.parent)
+    table = "".join(checked.stdout.replace("│", " ").split())  # the column may wrap anywhere in the long path
+    assert checked.returncode == 1, checked.stderr
+    assert "".join(fix.split()) in table and "copyitagain" not in table, checked.stdout
+    validated = dbtui_as_a_user("validate", "p.toml", cwd=cls.parent)
+    said = " ".join(validated.stderr.split())
+    assert validated.returncode == 2, said
+    assert f"you have no permission to read them: 'cls/a.png'. {fix[:1].upper()}{fix[1:]}." in said, said

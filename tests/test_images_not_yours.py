@@ -47,7 +47,7 @@ def test_an_image_you_may_not_read_is_said_to_be_a_permission_not_damage(command
     said = " ".join(done.stderr.split())
     assert done.returncode == 2, said
     assert "1 image file(s) cannot be opened: you have no permission to read them: 'photos/locked.png'" in said
-    assert "chmod u+r FILE" in said
+    assert f"Give yourself read access with `chmod u+r {photos / 'locked.png'}`." in said
     assert "cannot be read as pictures" not in said and "open.png" not in said
 
 
@@ -111,3 +111,11 @@ def test_a_profiles_instance_folder_behind_a_folder_that_cannot_be_entered_is_re
     assert done.returncode == 2, said
     assert ("concepts.0.instance_dir: cannot read the folder above/photos (Permission denied): the folder above it, "
             f"{above}, cannot be entered: give yourself access with `chmod u+rx {above}`") in said, said
+
+
+def test_dataset_check_gives_the_chmod_for_an_image_you_may_not_read(photos: Path) -> None:
+    """It said "check the file's permissions or copy it again": the copy fails as the read does."""
+    done = dbtui_as_a_user("dataset", "check", "photos", cwd=photos.parent)
+    table = "".join(done.stdout.replace("│", " ").split())  # the column may wrap anywhere in the long path
+    assert done.returncode == 1, done.stderr
+    assert f"giveyourselfreadaccesswith`chmodu+r{photos / 'locked.png'}`" in table, done.stdout

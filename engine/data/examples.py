@@ -11,6 +11,7 @@ from engine.data.captions import caption_for
 from engine.data.images import DataError, image_size, list_images, named_files, why_no_images
 from engine.data.pixel_limit import pixel_limit_is_an_error
 from engine.profile.schema import concept_label
+from engine.support.folder_access import owner_if_not_you, read_fix
 from engine.support.generated_set import is_generated_set
 
 
@@ -123,9 +124,24 @@ def unreadable_said(unreadable: list[Path], *, decoded: bool = False) -> str:
                  "Resize them below it in an image editor (`dbtui dataset prepare` leaves them out too).")
     if locked:
         said += (f"{' ' if said else ''}{len(locked)} image file(s) cannot be opened: you have no permission to read "
-                 f"them: {named_files(locked)}. Give yourself read access (`chmod u+r FILE`, or `chmod -R u+rX FOLDER` "
-                 "for a whole folder), or ask their owner to.")
+                 f"them: {named_files(locked)}. {_locked_fix(locked)}")
     return said
+
+
+def _locked_fix(locked: list[Path]) -> str:
+    """The chmod for files this user may not read, or the owner to ask where they are another user's (whose files
+    only they, or root, may chmod)."""
+    if len(locked) == 1:
+        fix = read_fix(locked[0])
+        return f"{fix[:1].upper()}{fix[1:]}."
+    owners = {path: owner_if_not_you(path) for path in locked}
+    theirs = sorted({owner for owner in owners.values() if owner})
+    said = [f"those of {', '.join(theirs)} only they can let you read: ask them, or use `sudo chmod o+r FILE`"] if theirs else []
+    if None in owners.values():
+        said.append(f"give yourself read access{' to yours' if theirs else ''} (`chmod u+r FILE`, or `chmod -R u+rX "
+                    "FOLDER` for a whole folder)")
+    text = "; ".join(said)
+    return f"{text[:1].upper()}{text[1:]}."
 
 
 def _over_pixel_limit(path: Path) -> bool:

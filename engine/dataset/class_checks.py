@@ -10,6 +10,7 @@ from pathlib import Path
 from engine.data.decode_budget import decode_workers
 from engine.dataset import files
 from engine.dataset.errors import DatasetError, FolderAccessError
+from engine.dataset.image_findings import probe_fix
 from engine.dataset.image_probe import probe_image, problem_text
 from engine.dataset.pool import run_phase
 from engine.dataset.report import Finding
@@ -43,7 +44,8 @@ def class_image_findings(class_dir: Path, count: int | None, *, max_pixels: int 
     probe = functools.partial(probe_image, max_pixels=max_pixels) if max_pixels else probe_image
     probes = run_phase("dataset_check", probe, images, workers=decode_workers(images, workers), emit=emit,
                        description=f"checking {len(images)} class images")
-    return [Finding(p.path, p.error, "error", problem_text(p.error, p.reason), FIX) for p in probes if not p.ok]
+    return [Finding(p.path, p.error, "error", problem_text(p.error, p.reason), probe_fix(p, FIX))
+            for p in probes if not p.ok]
 
 
 def class_images_present(class_dir: Path | str | None) -> int | None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 from engine.data.buckets import Bucket, nearest_bucket
 from engine.dataset.image_probe import ImageProbe, problem_text
 from engine.dataset.report import Finding
+from engine.support.folder_access import read_fix
 
 # Share of the picture a crop (to a square, or to a bucket) may cut before we warn: a 4:5 photo loses 20% to a
 # square, 10% at each end; a 3:4 phone portrait 25%, the top eighth often the top of the head.
@@ -45,13 +48,21 @@ PROBE_FIXES = {
     "not_a_file": "remove or rename it; only regular image files train",
 }
 
+def probe_fix(probe: ImageProbe, usual: str | None = None) -> str:
+    """What to do about a probe's error: for a file this user may not read, the chmod or the owner to ask (copying it
+    again fails: the copy cannot read it either); else ``usual``, or the error's own fix."""
+    if probe.error == "unreadable" and os.path.lexists(probe.path) and not os.access(probe.path, os.R_OK):
+        return read_fix(probe.path)
+    return usual or PROBE_FIXES[probe.error or ""]
+
+
 def image_findings(
     probe: ImageProbe, *, resolution: int, bucketing: bool, buckets: list[Bucket], blur_threshold: float
 ) -> list[Finding]:
     """What is wrong with one image's pixels (nothing about captions)."""
     path = probe.path
     if not probe.ok:
-        return [Finding(path, probe.error, "error", problem_text(probe.error, probe.reason), PROBE_FIXES[probe.error])]
+        return [Finding(path, probe.error, "error", problem_text(probe.error, probe.reason), probe_fix(probe))]
     found = []
     w, h = probe.width, probe.height
     if probe.orientation != 1:

@@ -1,4 +1,4 @@
-"""The command that lets this user into a folder, written so that it works wherever it is pasted."""
+"""The command that lets this user into a folder, or read a file, written so that it works wherever it is pasted."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def access_fix(folder: Path | str) -> str:
     Only a folder's owner may chmod it: another user's folder is said to be theirs, to be opened by them or with sudo."""
     path = Path(os.path.abspath(folder))
     blocked = next((above for above in reversed(path.parents) if not os.access(above, os.X_OK)), path)
-    owner = _other_owner(blocked)
+    owner = owner_if_not_you(blocked)
     if owner is None:
         fix = f"give yourself access with `chmod u+rx {shlex.quote(str(blocked))}`"
     else:
@@ -26,8 +26,19 @@ def access_fix(folder: Path | str) -> str:
     return f"{fix} (read to list it, execute to open its files)"
 
 
-def _other_owner(folder: Path) -> str | None:
-    """The name of ``folder``'s owner where that is not this user (their user id where it has no name); None where it is
+def read_fix(file: Path | str) -> str:
+    """Advice for a file this user may not read (which no copy of it mends: the copy cannot read it either): `chmod u+r`
+    of its absolute path, quoted for the shell; another user's file is said to be theirs, as a folder is above."""
+    path = Path(os.path.abspath(file))
+    owner = owner_if_not_you(path)
+    if owner is None:
+        return f"give yourself read access with `chmod u+r {shlex.quote(str(path))}`"
+    return (f"it belongs to {owner}, so only they can change that: ask them to let you read it, or use "
+            f"`sudo chmod o+r {shlex.quote(str(path))}`")
+
+
+def owner_if_not_you(folder: Path) -> str | None:
+    """The name of ``folder``'s (or a file's) owner where that is not this user (their user id where it has no name); None where it is
     this user's, or where it cannot be told (then the chmod is the advice)."""
     try:
         uid = folder.stat().st_uid
