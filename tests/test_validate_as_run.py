@@ -54,6 +54,28 @@ def test_a_hub_scorer_not_cached_while_offline_is_warned_of(offline: bool, tmp_p
     assert (said in capsys.readouterr().out) is offline
 
 
+def test_an_uncached_hub_scorer_while_offline_is_told_the_download_not_to_give_a_hub_id(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warning ended "give a model folder, a hub id, or builtin:tiny-clip / builtin:tiny-dino" of a name that is a
+    hub id already; it now says the command that downloads it, one huggingface_hub installs, or to give a folder."""
+    from importlib.metadata import entry_points
+
+    from engine.evaluation.prompt_problems import scorer_problems
+    from engine.profile import load_profile
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    profile = load_profile(DEMO, ['evaluation.clip_model="openai/clip-vit-base-patch32"'])
+    [problem] = [problem for problem in scorer_problems(profile) if problem.key == "evaluation.clip_model"]
+    assert problem.message.startswith(
+        "'openai/clip-vit-base-patch32' is not in the Hugging Face cache, and HF_HUB_OFFLINE forbids downloading it: the "
+        "run would not be scored; download it first, where this machine reaches the hub (`HF_HUB_OFFLINE=0 hf download "
+        "openai/clip-vit-base-patch32` keeps it in the cache), or give a folder of it (`hf download "
+        "openai/clip-vit-base-patch32 --local-dir FOLDER` on a machine with internet, then copy FOLDER here)."), problem
+    assert "a hub id" not in problem.message
+    assert entry_points(group="console_scripts", name="hf")
+
+
 def test_a_relative_scorer_folder_is_not_taken_for_a_hub_id_while_offline(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """With HF_HUB_OFFLINE=1, evaluation.clip_model = "models/clip" (a folder in the working folder, which the run loads)

@@ -10,7 +10,7 @@ from engine.evaluation.prompts import concept_words, evaluation_prompts
 from engine.profile import Profile, concept_label
 from engine.profile.concept_warnings import shared_prompt_problems
 from engine.profile.problems import Problem
-from engine.support.hub_snapshot import hub_offline
+from engine.support.hub_snapshot import download_command, hub_offline, relative_folder_hint
 from engine.support.relative_paths import where_read
 
 
@@ -106,10 +106,17 @@ def scorer_problems(profile: Profile) -> list[Problem]:
         if name in ("builtin:tiny-clip", "builtin:tiny-dino") and name != own:  # said only once the run had loaded
             problems.append(Problem(f"evaluation.{key}", f"{name} is the other scorer: the run would not be scored; "
                                                          f"write {own}"))
-        missing = missing_scorer_folder(name) or offline_scorer(name)
+        missing = missing_scorer_folder(name)
         if missing:
             problems.append(Problem(f"evaluation.{key}", f"{missing}: the run would not be scored; give a model folder, a hub "
                                                          "id, or builtin:tiny-clip / builtin:tiny-dino"))
+        offline = None if missing else offline_scorer(name)
+        if offline:  # already a hub id: what it lacks is its download
+            problems.append(Problem(f"evaluation.{key}", (
+                f"{offline}: the run would not be scored; download it first, where this machine reaches the hub "
+                f"(`{download_command(name, into_cache=True)}` keeps it in the cache), or give a folder of it "
+                f"(`{download_command(name)}` on a machine with internet, then copy FOLDER here)."
+                f"{relative_folder_hint(name)}")))
     return problems
 
 
@@ -129,5 +136,4 @@ def offline_scorer(name: str) -> str | None:
         return None
     if isinstance(cached, str):
         return None
-    return (f"'{name}' is not in the Hugging Face cache, and HF_HUB_OFFLINE forbids downloading it (run once with "
-            "network access to keep it there)")
+    return f"'{name}' is not in the Hugging Face cache, and HF_HUB_OFFLINE forbids downloading it"

@@ -11,9 +11,11 @@ from pathlib import Path
 LOGIN_COMMAND = "hf auth login"
 
 
-def download_command(repo: str) -> str:
-    """The command that downloads ``repo`` into a folder of its own, to copy to a machine without internet."""
-    return f"hf download {repo} --local-dir FOLDER"
+def download_command(repo: str, *, into_cache: bool = False) -> str:
+    """The command that downloads ``repo`` into a folder of its own, to copy to a machine without internet; with
+    ``into_cache``, into this machine's Hugging Face cache, where dbtui finds a hub id with HF_HUB_OFFLINE set (which
+    the command itself obeys, refusing to download)."""
+    return f"HF_HUB_OFFLINE=0 hf download {repo}" if into_cache else f"hf download {repo} --local-dir FOLDER"
 
 
 def relative_folder_hint(name: str) -> str:
