@@ -6,7 +6,7 @@ the parts a local folder lacks, and a resolution far from the model's own size.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 from engine.errors import DbtuiError
 from engine.model_info import family_by_name, family_from_files, native_size, size_multiple
@@ -81,11 +81,26 @@ def resolution_problems(profile: Any) -> list[Problem]:
                                           f"at {native} px, or near it")]
 
 
-def resolution_effect(size: int, native: int) -> str | None:
+def resolution_effect(size: object, native: int) -> str | None:
     """What training at ``size`` px does to a model made for ``native`` px, where it is far from it (above 1.5× or below
-    half of it); None near it. The Model step says it too."""
-    if native / 2 <= size <= native * 1.5:
+    half of it); None near it, and for a size the profile refuses (0, -3, "768px": its own problem says so, where the
+    Model step had said "At 0 px its images lose detail"). The Model step says it too."""
+    if not takes_resolution(size) or native / 2 <= size <= native * 1.5:
         return None
     if size > native:
         return "each step costs far more memory and time, and its images may repeat parts of the subject"
     return "its images lose detail, and the model drifts from what it learned"
+
+
+def takes_resolution(size: object) -> bool:
+    """Whether the profile takes ``size`` as dataset.resolution, by the schema's own rule for it."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from engine.profile.schema import DatasetSection
+
+    field = DatasetSection.model_fields["resolution"]
+    try:
+        TypeAdapter(Annotated[field.annotation, *field.metadata]).validate_python(size, strict=True)
+    except ValidationError:
+        return False
+    return True

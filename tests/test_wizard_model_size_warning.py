@@ -64,3 +64,14 @@ def test_an_sd2_hub_id_is_told_its_own_size(source: str, native: int) -> None:
     session.set("dataset.resolution", 1024)
     said = str(family_text(info, 1024, session.guessed_size)).splitlines()
     assert ("⚠" in said[-1]) == (native == 512)
+
+
+@pytest.mark.parametrize("resolution", [0, -3, 36, True, "768px"])
+def test_a_resolution_the_profile_refuses_is_not_warned_of_on_the_model_step(resolution: object) -> None:
+    """0 or -3 typed on Parameters was told "⚠ At 0 px its images lose detail…" here, of a size the schema refuses
+    (Parameters marks it); a size it takes, far from the model's, still is."""
+    from dbtui.screens.model_words import family_text
+
+    info = ModelInfo(SDXL_HUB, "hub", "Hugging Face hub id: downloaded when training starts", SDXL_HUB)
+    assert "⚠" not in str(family_text(info, resolution, 1024))
+    assert str(family_text(info, 64, 1024)).splitlines()[-1] == WARNING

@@ -57,7 +57,7 @@ def family_text(info, trains: int | None, guessed_size: int | None = None) -> Co
     native = (info.resolution or guessed_size) if info.supported else None
     if native:
         text += Content("\n" + size_line(native, trains, guessed=not info.resolution))
-        effect = resolution_effect(trains, native) if isinstance(trains, int) and not isinstance(trains, bool) else None
+        effect = resolution_effect(trains, native)
         if effect:
             text += Content.from_markup(f"\n[yellow]⚠ At {trains} px {effect}: train at {native} px, or near it.[/]")
     return text
