@@ -75,8 +75,12 @@ def resolution_problems(profile: Any) -> list[Problem]:
     effect = None if native is None else resolution_effect(size, native)
     if effect is None:
         return []
-    # "16× smaller than", not "0.062× the": a ratio below 1 reads as a number to work out.
-    ratio = f"{size / native:.2g}× the" if size > native else f"{native / size:.2g}× smaller than the"
+    # "16× smaller than", not "0.062× the": a ratio below 1 reads as a number to work out. One rounded to the rule's
+    # bound is told as the rule says it: 504 px of 1024 read "2× smaller", where the warning starts below half.
+    if size > native:
+        ratio = f"{size / native:.2g}× the" if float(f"{size / native:.2g}") > 1.5 else "more than 1.5× the"
+    else:
+        ratio = f"{native / size:.2g}× smaller than the" if float(f"{native / size:.2g}") > 2 else "less than half the"
     return [Problem("dataset.resolution", f"{size} px is {ratio} {native} px this model was made for: {effect}; train "
                                           f"at {native} px, or near it")]
 

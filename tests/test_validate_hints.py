@@ -32,6 +32,22 @@ def test_a_resolution_far_from_the_models_own_is_a_warning(resolution: int, warn
     assert ("128 px is 2× the 64 px this model was made for" in out) == warned
 
 
+@pytest.mark.parametrize(("resolution", "said"), [
+    (504, "504 px is less than half the 1024 px"),  # 2.03×: it read "2× smaller", though half is not warned of
+    (496, "496 px is 2.1× smaller than the 1024 px"),
+    (1544, "1544 px is more than 1.5× the 1024 px"),  # 1.51×: it read "1.5× the", which is not warned of
+    (1600, "1600 px is 1.6× the 1024 px"),
+])
+def test_the_size_ratio_agrees_with_the_rule_that_warns(resolution: int, said: str) -> None:
+    from engine.model_problems import resolution_problems
+    from engine.profile import loads_profile
+
+    profile = loads_profile('model.pretrained = "builtin:sdxl-random"\n[[concepts]]\ninstance_dir = "."\n'
+                            'instance_prompt = "photo of zwx dog"\n', [f"dataset.resolution={resolution}"])
+    [problem] = resolution_problems(profile)
+    assert problem.message.startswith(f"{said} this model was made for"), problem.message
+
+
 def test_a_full_size_builtin_is_judged_by_its_size_unbuilt(capsys, monkeypatch) -> None:
     import engine.builtin
 
