@@ -225,6 +225,17 @@ def test_a_tilde_in_any_path_is_the_home_folder(random_sd1: Path, tmp_path: Path
     assert list(cwd.iterdir()) == []
 
 
+def test_a_tilde_of_no_user_here_is_looked_for_as_written_not_a_traceback(tmp_path: Path, capsys) -> None:
+    """convert had its own user_path (pathlib's expanduser, which raises for '~nosuchuser/…'): a RuntimeError's
+    traceback. It now takes the CLI's one, as validate and dataset do."""
+    from dbtui.cli.common import user_file, user_path
+
+    assert user_path("~nosuchuser/x.safetensors") == "~nosuchuser/x.safetensors"
+    assert user_file("~nosuchuser/x.safetensors") == Path("~nosuchuser/x.safetensors")
+    assert main(["convert", "to-diffusers", "~nosuchuser/x.safetensors", str(tmp_path / "out")]) == 2
+    assert "~nosuchuser/x.safetensors: no such file" in capsys.readouterr().err
+
+
 def test_a_wrong_kind_of_input_is_named_with_the_command_it_needs(random_sd1: Path, tmp_path: Path, capsys) -> None:
     model_file = tmp_path / "model.safetensors"
     assert main(["convert", "to-single-file", str(random_sd1), str(model_file)]) == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dbtui.cli.common import ExamplesFormatter
+from dbtui.cli.common import ExamplesFormatter, user_file
 from engine.kohya_families import KOHYA_FAMILIES
 
 IMPORT_HELP = """\
@@ -98,12 +98,6 @@ examples:
 """
 
 
-def user_path(text: str) -> Path:
-    """An argparse ``type``: a path as the user wrote it, ``~`` expanded (the shell leaves it in ``--config=~/m``
-    and in quotes)."""
-    return Path(text).expanduser()
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "convert",
@@ -118,12 +112,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "to-diffusers", help="single file (.safetensors/.ckpt) → diffusers folder",
         description=IMPORT_HELP, epilog=IMPORT_EPILOG, formatter_class=raw,
     )
-    to_diffusers.add_argument("input", type=user_path, help="the .safetensors or .ckpt file")
-    to_diffusers.add_argument("output", type=user_path, help="the diffusers folder to create (must not exist or be empty)")
-    to_diffusers.add_argument("--tokenizer", type=user_path, metavar="PATH",
+    to_diffusers.add_argument("input", type=user_file, help="the .safetensors or .ckpt file")
+    to_diffusers.add_argument("output", type=user_file, help="the diffusers folder to create (must not exist or be empty)")
+    to_diffusers.add_argument("--tokenizer", type=user_file, metavar="PATH",
                               help="a CLIP tokenizer folder, or a diffusers model folder that has tokenizer/ "
                                    "(default: the CLIP tokenizer that ships with dbtui)")
-    to_diffusers.add_argument("--config", type=user_path, metavar="DIR",
+    to_diffusers.add_argument("--config", type=user_file, metavar="DIR",
                               help="a diffusers folder whose configs describe a non-standard architecture")
     to_diffusers.add_argument("--ema", action="store_true", help="use the EMA weights stored in the file")
     to_diffusers.add_argument("--prediction-type", choices=["epsilon", "v_prediction"],
@@ -134,7 +128,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    "whose VAE, text encoders and tokenizers go with it (default: black-forest-labs/FLUX.1-dev or "
                                    "-schnell, as the file is); with --vae, --clip-l and --t5 it gives only the "
                                    "tokenizers and the scheduler")
-    to_diffusers.add_argument("--vae", type=user_path, metavar="FILE_OR_DIR",
+    to_diffusers.add_argument("--vae", type=user_file, metavar="FILE_OR_DIR",
                               help="the VAE: for an SD file, a diffusers VAE folder, a model folder with vae/ or a hub "
                                    "id, as model.vae takes it (it gives a file saved without a VAE one, and replaces "
                                    "the VAE of one with it); for a Flux transformer file, Black Forest Labs' "
@@ -142,8 +136,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     part_files = to_diffusers.add_argument_group(
         "Flux part files", "for a Flux transformer file: single files that replace the components' parts\n"
                            "(the architecture comes from the components' config, else Flux.1's own)")
-    part_files.add_argument("--clip-l", type=user_path, metavar="FILE", help="CLIP-L: ComfyUI's clip_l.safetensors")
-    part_files.add_argument("--t5", type=user_path, metavar="FILE",
+    part_files.add_argument("--clip-l", type=user_file, metavar="FILE", help="CLIP-L: ComfyUI's clip_l.safetensors")
+    part_files.add_argument("--t5", type=user_file, metavar="FILE",
                             help="T5-XXL: t5xxl_fp16.safetensors or t5xxl_fp8_e4m3fn(_scaled).safetensors")
     to_diffusers.set_defaults(handler=_to_diffusers)
 
@@ -151,13 +145,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "to-single-file", help="diffusers folder → single file for AUTOMATIC1111/ComfyUI",
         description=EXPORT_HELP, epilog=EXPORT_EPILOG, formatter_class=raw,
     )
-    to_single.add_argument("input", type=user_path, help="the diffusers model folder")
-    to_single.add_argument("output", type=user_path, help="the file to write (.safetensors or .ckpt)")
+    to_single.add_argument("input", type=user_file, help="the diffusers model folder")
+    to_single.add_argument("output", type=user_file, help="the file to write (.safetensors or .ckpt)")
     to_single.add_argument("--half", action="store_true", help="store fp16 weights: half the size, same images")
     to_single.add_argument("--format", choices=["safetensors", "ckpt"],
                            help="file format (default: from OUTPUT's extension, else safetensors)")
     to_single.add_argument("--base-model", metavar="NAME", help="record the base model's name in the file's metadata")
-    to_single.add_argument("--profile", type=user_path, metavar="TOML", help="record this training profile in the file's metadata")
+    to_single.add_argument("--profile", type=user_file, metavar="TOML", help="record this training profile in the file's metadata")
     to_single.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists (it is kept otherwise)")
     to_single.set_defaults(handler=_to_single_file)
 
@@ -165,8 +159,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "lora-to-kohya", help="diffusers LoRA → kohya LoRA for AUTOMATIC1111/ComfyUI",
         description=LORA_HELP, epilog=LORA_EPILOG, formatter_class=raw,
     )
-    lora.add_argument("input", type=user_path, help="a diffusers LoRA folder or its .safetensors file")
-    lora.add_argument("output", type=user_path, help="the kohya-format .safetensors to write")
+    lora.add_argument("input", type=user_file, help="a diffusers LoRA folder or its .safetensors file")
+    lora.add_argument("output", type=user_file, help="the kohya-format .safetensors to write")
     lora.add_argument("--family", choices=KOHYA_FAMILIES,
                       help="the base model's family, which the file's metadata names (WebUIs hide a LoRA of another "
                            "version; -v: it predicts v). Default: as RUN/outputs/base_model.json records it for a "
@@ -179,8 +173,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "lora-to-diffusers", help="kohya/ComfyUI Flux LoRA → diffusers LoRA folder",
         description=LORA_BACK_HELP, epilog=LORA_BACK_EPILOG, formatter_class=raw,
     )
-    back.add_argument("input", type=user_path, help="the kohya- or ComfyUI-format Flux LoRA .safetensors")
-    back.add_argument("output", type=user_path, help="the diffusers LoRA folder to create (must not exist or be empty)")
+    back.add_argument("input", type=user_file, help="the kohya- or ComfyUI-format Flux LoRA .safetensors")
+    back.add_argument("output", type=user_file, help="the diffusers LoRA folder to create (must not exist or be empty)")
     back.set_defaults(handler=_lora_to_diffusers)
 
 

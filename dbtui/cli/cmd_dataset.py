@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from dbtui.cli.common import ExamplesFormatter, add_overrides, finite_at_least, int_in, profile_path, user_path
+from dbtui.cli.common import ExamplesFormatter, add_overrides, finite_at_least, int_in, user_path
 from dbtui.cli.dataset_caption import register_caption
 from dbtui.cli.dataset_report_print import print_report
 from dbtui.cli.first_lines import check_hint, print_first
@@ -44,7 +44,7 @@ def _register_check(commands: argparse._SubParsersAction) -> None:
         formatter_class=ExamplesFormatter,
     )
     check.add_argument("folder", nargs="?", type=user_path, help="image folder (default with --profile: each concept's instance_dir)")
-    check.add_argument("--profile", type=profile_path, help="take resolution, caption mode and extension, prompts, "
+    check.add_argument("--profile", type=user_path, help="take resolution, caption mode and extension, prompts, "
                        "bucketing and model from this profile (the options giving those are then refused: change the "
                        "profile's with --set; --model still chooses the tokenizer)")
     check.add_argument("--concept", type=int, help="with --profile: only this concept (0-based), whose settings check a FOLDER given "
@@ -86,7 +86,7 @@ def _register_prepare(commands: argparse._SubParsersAction) -> None:
     )
     prepare.add_argument("folder", type=user_path, help="folder with the original images")
     prepare.add_argument("output", type=user_path, help="folder for the prepared copies (must differ from the originals')")
-    prepare.add_argument("--profile", type=profile_path, help="take resolution, bucketing (with its model's bucket sizes), crop and caption "
+    prepare.add_argument("--profile", type=user_path, help="take resolution, bucketing (with its model's bucket sizes), crop and caption "
                                          "extension from this profile (the options giving those are then refused: change "
                                          "the profile's with --set)")
     add_overrides(prepare)  # with --profile: the sizes and crop the run started with these --set values trains at

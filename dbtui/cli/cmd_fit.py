@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from dbtui.cli.cards import CARD_HELP, Card, card_mark, card_size, cards_asked, trained_in
-from dbtui.cli.common import ExamplesFormatter, add_overrides, header_progress, int_in, price, profile_path
+from dbtui.cli.common import ExamplesFormatter, add_overrides, header_progress, int_in, price, user_path
 from dbtui.cli.estimate_json import Judged, estimate_json, exit_status
 
 
@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "  dbtui fit my.toml --price-per-hour 2.5  # and the run's cost, in that currency",
         formatter_class=ExamplesFormatter,
     )
-    parser.add_argument("profile", type=profile_path, help="path to a .toml profile")
+    parser.add_argument("profile", type=user_path, help="path to a .toml profile")
     parser.add_argument("--steps", type=int_in(1), default=10, help="steps to measure (default: %(default)s)")
     parser.add_argument("--price-per-hour", type=price, default=None, metavar="X", help="this machine's price per hour, in any currency (the cost is said in the same, e.g. "
                         "2.5 for $2.50/hour); it only feeds the cost figure after the measured steps, so --estimate-only "

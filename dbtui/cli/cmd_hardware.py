@@ -7,7 +7,7 @@ import json
 from typing import TYPE_CHECKING
 
 from dbtui.cli.cards import CARD_HELP, Card, card_mark, card_size, cards_asked
-from dbtui.cli.common import ExamplesFormatter, add_overrides, profile_path
+from dbtui.cli.common import ExamplesFormatter, add_overrides, user_path
 from dbtui.cli.estimate_json import card_key, need_json
 from dbtui.family_guess_words import guessed_from_name
 from dbtui.output_disk import output_dir_is_file
@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="advice for this model family: sd (SD1.x, the default), sd2 (SD2.x), "
                        "sdxl or flux; sd-768, sd-1024, sd2-768 (as SD2.x-v trains) and sd2-1024 judge the SD presets at that "
                        "size, which they keep")
-    which.add_argument("--profile", type=profile_path, metavar="PROFILE", help="advice for the model this profile trains (model.pretrained)")
+    which.add_argument("--profile", type=user_path, metavar="PROFILE", help="advice for the model this profile trains (model.pretrained)")
     add_overrides(parser)  # with --profile: the advice as the run started with these --set values trains
     parser.set_defaults(handler=_hardware)
 

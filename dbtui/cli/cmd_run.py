@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 
-from dbtui.cli.common import ExamplesFormatter, add_overrides, header_progress, launch_waited, profile_path
+from dbtui.cli.common import ExamplesFormatter, add_overrides, header_progress, launch_waited, user_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "  dbtui resume runs/my-run       # a stopped run: its own profile, --set values",
         formatter_class=ExamplesFormatter,
     )
-    parser.add_argument("profile", nargs="?", type=profile_path, help="path to a .toml profile")
+    parser.add_argument("profile", nargs="?", type=user_path, help="path to a .toml profile")
     add_overrides(parser)
     parser.add_argument("--detach", action="store_true", help="start the trainer in the background and return; it survives the terminal closing")
     parser.add_argument("--resume", nargs="?", const="latest", metavar="CHECKPOINT",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dbtui.cli.common import ExamplesFormatter, add_overrides, header_progress, profile_path
+from dbtui.cli.common import ExamplesFormatter, add_overrides, header_progress, user_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "# as run reads it\n  dbtui validate my.toml --elsewhere  # a profile for another machine",
         formatter_class=ExamplesFormatter,
     )
-    parser.add_argument("profile", type=profile_path, help="path to a .toml profile")
+    parser.add_argument("profile", type=user_path, help="path to a .toml profile")
     add_overrides(parser)
     parser.add_argument("--elsewhere", action="store_true",
                         help="the profile is for another machine: what this one lacks (folders, images, the model, "

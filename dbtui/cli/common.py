@@ -63,16 +63,17 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def profile_path(text: str) -> str:
-    """An argparse ``type`` for a profile's path: ``~`` expanded, which the shell leaves in quotes and after ``=``
-    (``dbtui validate '~/demo/tiny-demo.toml'`` was "file not found" where the demo's own hint wrote it so)."""
-    return os.path.expanduser(text)
-
-
 def user_path(text: str) -> str:
-    """An argparse ``type`` for a file or folder: ``~`` expanded as for ``profile_path`` (``dbtui dataset prepare
-    data '~/prepared'`` made a folder named "~" in the working directory)."""
+    """An argparse ``type`` for a file or folder, a profile's too: ``~`` expanded, which the shell leaves in quotes and
+    after ``=`` (``dbtui validate '~/demo/tiny-demo.toml'`` was "file not found"; ``dbtui dataset prepare data
+    '~/prepared'`` made a folder named "~" in the working directory). A ``~name`` of no user here is left as written,
+    to be said not found: pathlib's expanduser raised, a traceback from ``dbtui convert``."""
     return os.path.expanduser(text)
+
+
+def user_file(text: str) -> Path:
+    """``user_path`` as a Path, for the commands that read its parts (``dbtui convert``: its suffix, whether a folder)."""
+    return Path(user_path(text))
 
 
 def price(text: str) -> float:

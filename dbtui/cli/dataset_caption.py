@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from dbtui.cli.caption_extension_hint import refuse_edit_of_another_extension, say_none_read
 from dbtui.cli.caption_options import refuse_stray_options
-from dbtui.cli.common import ExamplesFormatter, add_overrides, profile_path, user_path
+from dbtui.cli.common import ExamplesFormatter, add_overrides, user_path
 from dbtui.cli.first_lines import NAMED, check_hint, print_first
 from dbtui.cli.printable import markup_safe
 from dbtui.cli.profile_decides import (RECURSIVE_WITH_PROFILE, folder_without_profile, profile_decides,
@@ -41,7 +41,7 @@ def register_caption(commands: argparse._SubParsersAction) -> None:
     )
     caption.add_argument("folder", nargs="?", type=user_path, help="image folder, captions beside the images (default with "
                          "--profile: each concept's instance_dir)")
-    caption.add_argument("--profile", type=profile_path, help="caption each concept's instance_dir, with the profile's "
+    caption.add_argument("--profile", type=user_path, help="caption each concept's instance_dir, with the profile's "
                          "caption extension (dataset.caption_extension)")
     caption.add_argument("--concept", type=int, help="with --profile: only this concept's instance_dir (0-based)")
     add_overrides(caption)  # with --profile: the folders and extension the run started with these --set values reads
