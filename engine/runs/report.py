@@ -29,9 +29,9 @@ from engine.runs.follow import MovedRun, events_missing, no_event_read
 from engine.runs.keep import checked_checkpoints, how_to_keep
 from engine.runs.report_chart import Series, bucket_means, escape, line_chart
 from engine.runs.report_pictures import IMAGE_CAP, figure, grid_of, step_folders
-from engine.runs.score_words import ScoreTrack, measures, score, sentence, uncompared_said
+from engine.runs.report_output import check_output
+from engine.runs.score_words import ScoreTrack, measures, score, scores_legend, sentence, uncompared_said
 from engine.runs.sinks import read_events
-from engine.support.folder_access import access_fix
 from engine.support.json_file import is_number
 
 REPORT = "report.html"
@@ -126,7 +126,7 @@ def write_report(run_dir: Path, output: Path | None = None) -> Path:
     """Write ``RUN/report.html``, or ``output`` (replaced if there), atomically: a reader never sees half a page; returns
     its path. A run folder that cannot be written is told of ``output``."""
     if output is not None:
-        _check_output(output)
+        check_output(output, REPORT)
     try:
         record = read_run(run_dir)
         page = render(record)
@@ -152,20 +152,6 @@ def write_report(run_dir: Path, output: Path | None = None) -> Path:
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
     return target
-
-
-def _check_output(output: Path) -> None:
-    """``--output``'s FILE refused where it cannot be written: no folder to hold it (the write would be said as the run
-    folder gone), a folder, or a folder on its way that this user may not enter (Python 3.11's is_dir raises that)."""
-    try:
-        folder_there, is_folder = output.parent.is_dir(), output.is_dir()
-    except PermissionError as error:
-        raise DbtuiError(f"--output: cannot reach {output} ({error.strerror}): {access_fix(output.parent)}; or give a "
-                         "file in a folder you can write") from None
-    if not folder_there:
-        raise DbtuiError(f"--output: there is no folder {output.parent} to write {output.name} in")
-    if is_folder:
-        raise DbtuiError(f"--output: {output} is a folder; give the file to write, e.g. {output / REPORT}")
 
 
 def write_report_at_end(run_dir: Path) -> None:
@@ -314,19 +300,8 @@ def _scores_section(record: RunRecord) -> str:
 
 
 def _scores_meaning(record: RunRecord) -> str:
-    """What each column measures and which way is better: the table named DINO, CLIP-I and class drift and said no
-    more, so a reader could not tell a rising drift from a good sign."""
     evaluation = _profile(record).get("evaluation", {})
-    scorers = [str(evaluation.get(key, "")) for key in ("clip_model", "dino_model")]
-    random = [name for name in scorers if name.startswith("builtin:tiny-")]
-    note = (f" Scored by {' and '.join(random)}, random-weight scorers built offline: these numbers show the mechanics, "
-            "not quality; judge the previews.") if random else ""
-    return ('<p class="note">Subject fidelity: how much the images of prompts that name a concept’s identifier look like '
-            "its instance images, the mean of DINO and CLIP-I similarity (higher: closer). CLIP-T, prompt fidelity: how "
-            "well each image matches its prompt, the identifier left out (higher: better; a fall means prompts stop "
-            "working). Class drift: how far images of prompts without the identifier moved from the base model’s of the "
-            "same seeds (0: unchanged; rising: the model is forgetting what the class looks like). Compare them within one "
-            f"run: other scorer models measure on other scales.{note}</p>")
+    return f'<p class="note">{escape(scores_legend([str(evaluation.get(key, "")) for key in ("clip_model", "dino_model")]))}</p>'
 
 
 def _pictures_section(record: RunRecord) -> str:

@@ -142,3 +142,18 @@ def best_of_run_said(folder: RunFolder, *, ended: bool) -> str | None:
     uncompared = uncompared_said(keep.best)
     return (f"best step{'' if ended else ' so far'}: {keep.best.step} — {measures(keep.best)}; "
             f"{keep.advice(os.path.abspath(folder.path))}" + (f"; {uncompared}" if uncompared else ""))
+
+
+def scores_legend(scorers: list[str]) -> str:
+    """What each score column measures and which way is better (the report's table named DINO, CLIP-I and class drift
+    and said no more, so a reader could not tell a rising drift from a good sign); ``scorers``: the profile's
+    ``evaluation.clip_model`` and ``dino_model``, the built-in random-weight ones flagged."""
+    random = [name for name in scorers if name.startswith("builtin:tiny-")]
+    note = (f" Scored by {' and '.join(random)}, random-weight scorers built offline: these numbers show the mechanics, "
+            "not quality; judge the previews.") if random else ""
+    return ("Subject fidelity: how much the images of prompts that name a concept’s identifier look like its instance "
+            "images, the mean of DINO and CLIP-I similarity (higher: closer). CLIP-T, prompt fidelity: how well each image "
+            "matches its prompt, the identifier left out (higher: better; a fall means prompts stop working). Class drift: "
+            "how far images of prompts without the identifier moved from the base model’s of the same seeds (0: unchanged; "
+            "rising: the model is forgetting what the class looks like). Compare them within one run: other scorer models "
+            f"measure on other scales.{note}")
