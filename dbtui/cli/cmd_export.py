@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from typing import Literal
 
 from dbtui.cli.common import ExamplesFormatter
 from engine.errors import DbtuiError
@@ -24,26 +25,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "wrote before as one copy beside the new (diffusers.previous/, NAME.previous.safetensors): each can be "
         "gigabytes, so delete them once the new one is right.",
         epilog="examples:\n  dbtui export runs/my-run --step 800\n  dbtui export my-run          # the latest checkpoint\n"
-        "  dbtui export my-run --step 1000   # where it ended, in saving.export's formats",
+        "  dbtui export my-run --step 1000   # where it ended, in saving.export's formats\n"
+        "  dbtui export my-run --step best   # the best-scored step of a scored run ([evaluation])",
         formatter_class=ExamplesFormatter)
     export.add_argument("run", help="run folder or name under runs/")
     export.add_argument("--dir", default="runs", help="where to look for run names (default: %(default)s)")
     export.add_argument("--step", type=checkpoint_step, metavar="STEP",
                         help="the checkpoint's step (800) or its folder's name in RUN/checkpoints (step-00000800), as "
-                        "`dbtui resume --from` takes them (not its path), or the step the run finished at (default: the "
-                        "latest kept checkpoint)")
+                        "`dbtui resume --from` takes them (not its path), or the step the run finished at, or best: the "
+                        "best-scored step of a scored run, where its checkpoint is kept (else refused, naming the best "
+                        "kept step that qualifies) (default: the latest kept checkpoint)")
     export.set_defaults(handler=_export)
 
 
-def checkpoint_step(text: str) -> int:
+def checkpoint_step(text: str) -> int | Literal["best"]:
     """A step as ``resume --from`` takes it by number or by folder name: a user who resumed ``--from step-00000800``
-    gave export the same and was refused as "invalid int value"."""
+    gave export the same and was refused as "invalid int value"; or "best", the best-scored step `dbtui runs` names."""
+    if text.strip().lower() == "best":
+        return "best"
     digits = text.strip().removeprefix("step-")
     if not (digits.isascii() and digits.isdigit()):  # '٣' and '²' are digits to str.isdigit
         # `dbtui runs`, named here before, lists no kept steps: the folders are where a user finds them.
-        raise argparse.ArgumentTypeError(f"{text!r} is not a checkpoint: give its step (800) or its folder's name in "
-                                         "RUN/checkpoints (step-00000800), not its path; the folders there are the kept "
-                                         "checkpoints")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a checkpoint: give its step (800), best (the best-scored "
+                                         "step), or its folder's name in RUN/checkpoints (step-00000800), not its path; "
+                                         "the folders there are the kept checkpoints")
     return int(digits)
 
 
@@ -56,7 +61,7 @@ def _export(args: argparse.Namespace) -> int:
     from dbtui.cli.export_replaced import kept_copies, replaced_said
     from engine.runs.checkpoints import complete_checkpoints
     from engine.runs.export import export_checkpoint
-    from engine.runs.keep import best_elsewhere
+    from engine.runs.keep import best_elsewhere, best_step_to_export
     from engine.runs.library_noise import hide_library_progress_bars
 
     hide_library_progress_bars()
@@ -70,11 +75,12 @@ def _export(args: argparse.Namespace) -> int:
                                                                    ", with the run's --set overrides written in)"))
     if ended := _ended_before_training(folder):
         raise DbtuiError(f"{folder.path} has nothing to export: {ended}. {resume_hint(folder)}")
+    step = best_step_to_export(folder) if args.step == "best" else args.step
     # Read before the export: a live run may save a later checkpoint during its minutes.
-    latest = complete_checkpoints(folder) if args.step is None else []
+    latest = complete_checkpoints(folder) if step is None else []
     kept = kept_copies(Path(folder.path))
     with PhaseDisplay() as display:
-        outputs = export_checkpoint(Path(folder.path), args.step, emit=display)
+        outputs = export_checkpoint(Path(folder.path), step, emit=display)
     for fmt, path in outputs.items():
         print(f"{fmt}: {path}")
     if said := replaced_said(kept, list(outputs.values())):

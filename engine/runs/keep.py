@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from engine.errors import DbtuiError
 from engine.evaluation.best import BestStep, best_step_of_run, scoring_events
 from engine.events import (CheckpointSaved, CheckpointsRotated, RunStarted, SamplesScored, event_from_dict,
                            marked_lines_from_the_end)
 from engine.runs.checkpoints import checked_checkpoints
 from engine.runs.folder import RunFolder
 from engine.runs.last_events import finished_by_events
-from engine.runs.score_words import uncompared_said
+from engine.runs.score_words import track_of_run, uncompared_said
 from engine.training.preview_schedule import preview_scheduled
 
 # Why the best step has no checkpoint: one was saved after its round and saving.keep_last_n's rotation deleted it, or it
@@ -228,3 +229,25 @@ def best_kept_said(folder: RunFolder, asked: int) -> str:
         return ""
     what = "the best-scored step" if keep.exact else "the best kept step that qualifies"
     return f"; {what} is {keep.step}: `dbtui export {shlex.quote(str(folder.path))} --step {keep.step}`"
+
+
+class NoBestStepError(DbtuiError):
+    """`dbtui export RUN --step best` of a run whose best-scored step has no model kept, or that has no best step."""
+
+
+def best_step_to_export(folder: RunFolder) -> int:
+    """The step `dbtui export RUN --step best` writes: the best-scored one, where its checkpoint (or the finished run's
+    outputs) holds it; else refused with the words `dbtui export RUN` names the best kept step that qualifies with, or
+    with why no step is the best."""
+    keep = keep_of_run(folder)
+    run = str(folder.path)
+    if keep is None:
+        why = track_of_run(folder.events).why_none(ended=not folder.is_live())
+        raise NoBestStepError(f"{run} has no best-scored step to export: " + (why or (
+            "no round of it was scored ([evaluation] enabled = true scores each preview round and names the best "
+            "step); give --step N, a kept checkpoint's step, or leave --step out for the latest")))
+    if keep.exact:
+        return keep.best.step
+    uncompared = uncompared_said(keep.best)
+    raise NoBestStepError(f"the best-scored is {keep.best.describe()}, and {keep.advice(run)}"
+                          + (f"; {uncompared}" if uncompared else ""))
