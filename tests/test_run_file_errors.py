@@ -611,3 +611,27 @@ def test_report_output_in_a_folder_the_user_may_not_enter_is_refused_with_its_ch
     assert (f"dbtui: --output: cannot reach {output} (Permission denied): {fix.format(locked=locked)}; or give a file in "
             "a folder you can write") in said, said
     assert not (folder.path / "report.html").exists()
+
+
+@pytest.mark.parametrize("output", ["ro/x.html", None], ids=["--output", "the run folder's"])
+def test_a_report_in_a_folder_the_user_may_not_write_names_the_page_not_its_temporary(output: str | None,
+                                                                                       tmp_path: Path) -> None:
+    """`dbtui report RUN --output ro/x.html`, ro a folder of chmod 555, said "permission denied on 'ro/.x.html.PID.tmp'":
+    a hidden file the user never gave, gone by the time they looked."""
+    from engine.events import RunStarted
+    from tests.as_a_user import dbtui_as_a_user
+
+    folder = RunFolder(tmp_path / "run").create()
+    folder.events.write_text(RunStarted(run_dir="r", profile={}, hardware={}, versions={}, total_steps=3).to_json() + "\n")
+    (tmp_path / "ro").mkdir()
+    locked = tmp_path / "ro" if output else folder.path
+    locked.chmod(0o555)
+    try:
+        done = dbtui_as_a_user("report", "run", *(["--output", output] if output else []), cwd=tmp_path)
+    finally:
+        locked.chmod(0o755)
+    said = " ".join(done.stderr.split())
+    page = output or "run/report.html"
+    assert done.returncode == 2 and f"dbtui: permission denied on '{page}'" in said, said
+    assert ".tmp" not in said, said
+    assert sorted(p.name for p in locked.iterdir() if p.name.startswith(".")) == []

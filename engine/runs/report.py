@@ -143,9 +143,13 @@ def write_report(run_dir: Path, output: Path | None = None) -> Path:
     partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         with said_as_run_files_error(written, then=then):
-            # A file name of bytes that are not UTF-8 (a lone surrogate, in a warning or a failure's reason) as an escape.
-            partial.write_text(page, encoding="utf-8", errors="backslashreplace")
-            os.replace(partial, target)
+            try:
+                # A file name of bytes that are not UTF-8 (a lone surrogate, in a warning or a failure's reason) as an escape.
+                partial.write_text(page, encoding="utf-8", errors="backslashreplace")
+                os.replace(partial, target)
+            except OSError as error:
+                # Said of the page asked for: its hidden temporary, named, was a file the user never saw or gave.
+                raise OSError(error.errno, error.strerror, str(target)) from None
     finally:
         # After a failed write or rename, nothing half-written stays; on a read-only disk the removal fails as well,
         # and must not hide the error that says so.
