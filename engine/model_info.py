@@ -24,6 +24,9 @@ XL_UNET = ("model.diffusion_model.label_emb.", "label_emb.", "add_embedding.")
 # under cond_stage_model.model. (engine/convert/detect.py's SD1_TEXT and SD2_TEXT).
 SD_TEXT = "cond_stage_model."
 SD2_TEXT = SD_TEXT + "model."
+# The SD family's versions in words, by advice_family's ids: its label, "Stable Diffusion 1.x/2.x", names either, and
+# the Model step and the run's line named one model two ways.
+SD_VERSION_WORDS = {"sd": "Stable Diffusion 1.x", "sd2": "Stable Diffusion 2.x"}
 REFINER = ("the Stable Diffusion XL refiner, which refines finished images and cannot be DreamBooth-trained: "
            "use the SDXL base model or a fine-tune of it")
 
@@ -58,7 +61,7 @@ def _variant(folder: Path, family_id: str, label: str) -> str:
     """The family's label, told apart further where its configs say how (SD1 or SD2, v-prediction)."""
     words = label
     if family_id == "sd":
-        words = "Stable Diffusion 2.x" if _is_sd2(folder) else "Stable Diffusion 1.x"
+        words = SD_VERSION_WORDS["sd2" if _is_sd2(folder) else "sd"]
     if _config(folder, "scheduler", "scheduler_config.json").get("prediction_type") == "v_prediction":
         words += ", v-prediction"
     return words
@@ -95,9 +98,9 @@ def describe_model(source: str, *, vae: str | None = None, tokenizer: str | None
         name = source.removeprefix(PREFIX)
         if name not in MODELS:
             resolve_model(source)  # a misspelt name: raises UnknownBuiltinError, which names the built-in models
-        size, variant, pretrained = MODELS[name]
+        size, _, pretrained = MODELS[name]
         if size != "tiny":
-            return _unbuilt_builtin(source, size, variant)
+            return _unbuilt_builtin(source, size)
         folder = resolve_model(source)
         family, family_id = describe_folder(Path(folder))
         words = f"built-in {'tiny ' if size == 'tiny' else ''}{family} with {'demo' if pretrained else 'random'} weights"
@@ -141,7 +144,7 @@ def describe_model(source: str, *, vae: str | None = None, tokenizer: str | None
                             resolution=detected.resolution, family_id=family_id)
 
 
-def _unbuilt_builtin(source: str, size: str, variant: str) -> ModelDescription:
+def _unbuilt_builtin(source: str, size: str) -> ModelDescription:
     """A built-in larger than tiny, described from its family without building it: building reads nothing it does
     not know already, and takes minutes and tens of GB (builtin:flux-random 34 GB, more than many machines hold)."""
     from engine.builtin import builtin_family
@@ -151,7 +154,7 @@ def _unbuilt_builtin(source: str, size: str, variant: str) -> ModelDescription:
     family = family_named(builtin_family(source) or "sd")
     # The SD sizes are tiny_model's (medium-sd1 256 px, sd15-random 512); SDXL's and Flux's are their families' own.
     resolution = default_resolution(size) if family.id == "sd" else family.default_resolution
-    words = "Stable Diffusion 1.x" if variant == "sd1" else family.label
+    words = family_words(source)
     return ModelDescription(source, "builtin", f"built-in {words} with random weights, built when first used", source,
                             True, resolution, family.id)
 
@@ -188,6 +191,15 @@ def advice_family(source: str) -> str:
     from engine.memory.absent_model import guessed_family
 
     return "sd2" if guessed_family(source) == "sd2" else "sd"
+
+
+def family_words(source: str) -> str:
+    """The family of ``model.pretrained`` in words, SD's version told apart (``advice_family``) as the Model step says
+    it, read without downloading or building anything."""
+    from engine.models.registry import family_named
+
+    family = advice_family(source)
+    return SD_VERSION_WORDS.get(family) or family_named(family).label
 
 
 def guessed_by_name(source: str) -> tuple[str, int] | None:

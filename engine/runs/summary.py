@@ -12,14 +12,13 @@ from engine.profile.precision_names import maths_name
 def run_summary(profile: Mapping[str, Any], hardware: Mapping[str, Any]) -> str:
     """The line for a run of ``profile`` (the event's dump of it) on ``hardware`` (the event's probe of the machine);
     empty for an event that names no model."""
-    from engine.model_info import likely_family
-    from engine.models.registry import family_named
+    from engine.model_info import family_words
 
     model, training = profile.get("model") or {}, profile.get("training") or {}
     if not model.get("pretrained"):
         return ""
     try:
-        family = family_named(likely_family(str(model["pretrained"]))).label
+        family = family_words(str(model["pretrained"]))  # as the Model step names it
     except KeyError:  # a built-in name this version does not know
         family = "the model"
     if training.get("method") == "lora":
