@@ -174,11 +174,14 @@ def advice_family(source: str) -> str:
     """``likely_family``, with SD2.x told apart ("sd2") where the model's text encoder (a folder's config, a single
     file's weights) or, without it, its name says so: the hardware advice's figures differ (SD2's OpenCLIP text encoder
     is three times SD1.5's)."""
+    family = likely_family(source)
+    return (_sd_version(source) or "sd") if family == "sd" else family
+
+
+def _sd_version(source: str) -> str | None:
+    """"sd2" or "sd" (1.x) of an SD model, by its files, else by its name; None where neither says."""
     from engine.builtin import MODELS, PREFIX, is_builtin
 
-    family = likely_family(source)
-    if family != "sd":
-        return family
     if is_builtin(source):  # by its variant, without building it
         return "sd2" if MODELS.get(source.removeprefix(PREFIX), ("", ""))[1].startswith("sd2") else "sd"
     path = Path(source).expanduser()
@@ -190,16 +193,16 @@ def advice_family(source: str) -> str:
         return "sd2" if sd2 else "sd"
     from engine.memory.absent_model import guessed_family
 
-    return "sd2" if guessed_family(source) == "sd2" else "sd"
+    return {"sd1": "sd", "sd2": "sd2"}.get(guessed_family(source) or "")
 
 
 def family_words(source: str) -> str:
-    """The family of ``model.pretrained`` in words, SD's version told apart (``advice_family``) as the Model step says
-    it, read without downloading or building anything."""
+    """The family of ``model.pretrained`` in words, SD's version told apart as the Model step says it, where its files
+    or its name say which (its label, "1.x/2.x", where neither does), read without downloading or building anything."""
     from engine.models.registry import family_named
 
-    family = advice_family(source)
-    return SD_VERSION_WORDS.get(family) or family_named(family).label
+    family = family_named(likely_family(source))
+    return SD_VERSION_WORDS.get(_sd_version(source) or "", family.label) if family.id == "sd" else family.label
 
 
 def guessed_by_name(source: str) -> tuple[str, int] | None:

@@ -111,3 +111,6 @@ def test_the_run_line_names_an_sd_model_as_the_model_step_does() -> None:
                           ("builtin:sd15-random", "Stable Diffusion 1.x")]:
         assert f" {words}" in describe_model(source).family
         assert run_summary({"model": {"pretrained": source}}, {"gpus": []}) == f"{words} full fine-tune · fp32 (CPU)"
+    # Neither its files (not downloaded) nor its name say the version: the family's own label, not a guess of 1.x.
+    unsaid = run_summary({"model": {"pretrained": "someone/my-model"}}, {"gpus": []})
+    assert unsaid == "Stable Diffusion 1.x/2.x full fine-tune · fp32 (CPU)"
