@@ -344,6 +344,6 @@ def native_size(source: str) -> int | None:
 
     entry = MODELS.get(source.removeprefix(PREFIX)) if is_builtin(source) else None
     if entry is not None and entry[0] != "tiny":
-        return _unbuilt_builtin(source, entry[0], entry[1]).resolution
+        return _unbuilt_builtin(source, entry[0]).resolution
     folder = _config_folder(source)
     return native_resolution(folder) if folder is not None else None

@@ -11,7 +11,7 @@ import pytest
 
 from dbtui.engine_facade import RealEngine
 from dbtui.session import Session
-from engine.model_info import describe_model
+from engine.model_info import describe_model, native_size
 
 
 def test_a_tiny_flux_is_made_for_64_px_and_a_new_profile_trains_at_that_size(tiny_flux: Path) -> None:
@@ -52,6 +52,7 @@ def test_a_full_size_builtin_is_described_without_building_it(name: str, family:
     monkeypatch.setattr(engine.builtin, "resolve_model", no_build)
     described = describe_model(name)
     assert (described.family_id, described.resolution, described.supported) == (family, size, True)
+    assert native_size(name) == size  # what validate's size warning reads
     assert not engine.builtin.built(name)
 
 
