@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, NamedTuple
 
 from engine.errors import DbtuiError
-from engine.model_info import family_by_name, family_from_files, native_size, size_multiple
+from engine.model_info import family_by_name, family_from_files, guessed_by_name, native_size, size_multiple
 from engine.models.folder_parts import missing_parts, missing_parts_message
 from engine.profile.model_source import holds_model_index, local_path, model_kind
 from engine.profile.problems import Problem
@@ -70,8 +70,13 @@ def model_part_problems(profile: Any) -> list[Problem]:
 
 def resolution_problems(profile: Any) -> list[Problem]:
     """dataset.resolution far from the model's own size (above 1.5× or below half of it), where that size is known
-    here: it trains, but not as the user likely means."""
-    native, size = native_size(profile.model.pretrained), profile.dataset.resolution
+    here, or its family's usual size where a hub id not downloaded names it (``guessed_by_name``, as the wizard's Model
+    step guesses it): it trains, but not as the user likely means."""
+    source, size = profile.model.pretrained, profile.dataset.resolution
+    native = native_size(source)
+    guess = guessed_by_name(source) if native is None and model_kind(source) == "hub" else None
+    made = "this model was made for" if guess is None else "this model was likely made for (a guess by its name)"
+    native = native if guess is None else guess[1]
     effect = None if native is None else resolution_effect(size, native)
     if effect is None:
         return []
@@ -81,8 +86,8 @@ def resolution_problems(profile: Any) -> list[Problem]:
         ratio = f"{size / native:.2g}× the" if float(f"{size / native:.2g}") > 1.5 else "more than 1.5× the"
     else:
         ratio = f"{native / size:.2g}× smaller than the" if float(f"{native / size:.2g}") > 2 else "less than half the"
-    return [Problem("dataset.resolution", f"{size} px is {ratio} {native} px this model was made for: {effect}; train "
-                                          f"at {native} px, or near it")]
+    return [Problem("dataset.resolution", f"{size} px is {ratio} {native} px {made}: {effect}; train at {native} px, "
+                                          "or near it")]
 
 
 def resolution_effect(size: object, native: int) -> str | None:

@@ -55,3 +55,15 @@ def test_a_full_size_builtin_is_judged_by_its_size_unbuilt(capsys, monkeypatch) 
     argv = ["validate", str(DEMO), "--set", 'model.pretrained="builtin:sdxl-random"', "--set", "dataset.resolution=256"]
     assert main(argv) == 0
     assert "256 px is 4× smaller than the 1024 px this model was made for" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("model", "warned"), [("stabilityai/stable-diffusion-xl-base-1.0", True), ("someone/my-model", False)])
+def test_a_hub_model_not_downloaded_is_judged_by_the_size_its_name_says(model: str, warned: bool, capsys) -> None:
+    """validate said nothing of 256 px on an SDXL hub id not downloaded, where the wizard's Model step warned by its
+    name; a name that says no family is guessed at by neither."""
+    argv = ["validate", str(DEMO), "--set", f"model.pretrained={model!r}", "--set", "dataset.resolution=256"]
+    assert main(argv) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    said = "256 px is 4× smaller than the 1024 px this model was likely made for (a guess by its name)"
+    assert (f"warning: --set dataset.resolution=256: {said}: its images lose detail" in out) == warned, out
+    assert warned or "px this model" not in out
