@@ -58,9 +58,13 @@ def test_a_full_size_builtin_is_judged_by_its_size_unbuilt(capsys, monkeypatch) 
 
 
 @pytest.mark.parametrize(("model", "warned"), [("stabilityai/stable-diffusion-xl-base-1.0", True), ("someone/my-model", False)])
-def test_a_hub_model_not_downloaded_is_judged_by_the_size_its_name_says(model: str, warned: bool, capsys) -> None:
+def test_a_hub_model_not_downloaded_is_judged_by_the_size_its_name_says(model: str, warned: bool, capsys, monkeypatch,
+                                                                         tmp_path) -> None:
     """validate said nothing of 256 px on an SDXL hub id not downloaded, where the wizard's Model step warned by its
-    name; a name that says no family is guessed at by neither."""
+    name; a name that says no family is guessed at by neither. An empty hub cache: one holding the model is read."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     argv = ["validate", str(DEMO), "--set", f"model.pretrained={model!r}", "--set", "dataset.resolution=256"]
     assert main(argv) == 0
     out = " ".join(capsys.readouterr().out.split())
