@@ -183,7 +183,8 @@ def _sd_version(source: str) -> str | None:
     from engine.builtin import MODELS, PREFIX, is_builtin
 
     if is_builtin(source):  # by its variant, without building it
-        return "sd2" if MODELS.get(source.removeprefix(PREFIX), ("", ""))[1].startswith("sd2") else "sd"
+        entry = MODELS.get(source.removeprefix(PREFIX))  # None: a built-in of another version, whose version is unsaid
+        return None if entry is None else "sd2" if entry[1].startswith("sd2") else "sd"
     path = Path(source).expanduser()
     index = path / "model_index.json" if path.is_dir() else _cached_model_index(source)
     if index is not None and holds_model_index(index.parent):

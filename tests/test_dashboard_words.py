@@ -112,5 +112,7 @@ def test_the_run_line_names_an_sd_model_as_the_model_step_does() -> None:
         assert f" {words}" in describe_model(source).family
         assert run_summary({"model": {"pretrained": source}}, {"gpus": []}) == f"{words} full fine-tune · fp32 (CPU)"
     # Neither its files (not downloaded) nor its name say the version: the family's own label, not a guess of 1.x.
-    unsaid = run_summary({"model": {"pretrained": "someone/my-model"}}, {"gpus": []})
-    assert unsaid == "Stable Diffusion 1.x/2.x full fine-tune · fp32 (CPU)"
+    # A built-in this version does not know (a run made by another version) says no version either.
+    for unsaid in ("someone/my-model", "builtin:tiny-sd9"):
+        line = run_summary({"model": {"pretrained": unsaid}}, {"gpus": []})
+        assert line == "Stable Diffusion 1.x/2.x full fine-tune · fp32 (CPU)", unsaid
