@@ -225,15 +225,36 @@ def test_a_tilde_in_any_path_is_the_home_folder(random_sd1: Path, tmp_path: Path
     assert list(cwd.iterdir()) == []
 
 
-def test_a_tilde_of_no_user_here_is_looked_for_as_written_not_a_traceback(tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize("args", [
+    ["convert", "to-diffusers", "~nosuchuser/x.safetensors", "out"],
+    ["convert", "to-diffusers", "model.safetensors", "out", "--vae", "~nosuchuser/vae"],
+    ["convert", "to-diffusers", "model.safetensors", "out", "--components", "~nosuchuser/flux"],
+    ["dataset", "prepare", "photos", "out", "--bucketing", "--model", "~nosuchuser/sdxl"],
+    ["dataset", "check", "photos", "--model", "~nosuchuser/sdxl"],
+], ids=["convert input", "convert --vae", "convert --components", "prepare --model", "check --model"])
+def test_a_tilde_of_no_user_here_is_refused_as_the_profile_refuses_it(args: list[str], tmp_path: Path, capsys,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """convert had its own user_path (pathlib's expanduser, which raises for '~nosuchuser/…'): a RuntimeError's
-    traceback. It now takes the CLI's one, as validate and dataset do."""
+    traceback. Taking the CLI's, its input was said not found, but --vae (and dataset's --model) reached the engine's
+    pathlib expanduser: "unexpected error (RuntimeError: Could not determine home directory.)". Each is now refused
+    before any work, in the profile's words."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as done:
+        main(args)
+    assert done.value.code == 2
+    said = capsys.readouterr().err
+    assert "~nosuchuser/" in said and "starts with '~nosuchuser', which names no user here; write the path out" in said
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_named_with_a_tilde_is_taken_as_it_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """'~old.toml' in the working folder, which the shell too leaves as it is: no user named 'old.toml' is looked for."""
     from dbtui.cli.common import user_file, user_path
 
-    assert user_path("~nosuchuser/x.safetensors") == "~nosuchuser/x.safetensors"
-    assert user_file("~nosuchuser/x.safetensors") == Path("~nosuchuser/x.safetensors")
-    assert main(["convert", "to-diffusers", "~nosuchuser/x.safetensors", str(tmp_path / "out")]) == 2
-    assert "~nosuchuser/x.safetensors: no such file" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "~old.toml").touch()
+    assert user_path("~old.toml") == "~old.toml"
+    assert user_file("~old.toml") == Path("~old.toml")
 
 
 def test_a_wrong_kind_of_input_is_named_with_the_command_it_needs(random_sd1: Path, tmp_path: Path, capsys) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dbtui.cli.common import ExamplesFormatter, user_file
+from dbtui.cli.common import ExamplesFormatter, user_file, user_path
 from engine.kohya_families import KOHYA_FAMILIES
 
 IMPORT_HELP = """\
@@ -123,7 +123,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     to_diffusers.add_argument("--prediction-type", choices=["epsilon", "v_prediction"],
                               help="what the model predicts, over what the file says or its weights suggest "
                                    "(SD2.x-base and SD2.x-v files look alike: the output says when it is a guess)")
-    to_diffusers.add_argument("--components", metavar="DIR_OR_HUB_ID",
+    to_diffusers.add_argument("--components", type=user_path, metavar="DIR_OR_HUB_ID",
                               help="for a Flux transformer file: the diffusers Flux folder, hub id or builtin: model "
                                    "whose VAE, text encoders and tokenizers go with it (default: black-forest-labs/FLUX.1-dev or "
                                    "-schnell, as the file is); with --vae, --clip-l and --t5 it gives only the "

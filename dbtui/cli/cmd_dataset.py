@@ -57,7 +57,7 @@ def _register_check(commands: argparse._SubParsersAction) -> None:
     check.add_argument("--caption-extension", help="caption file extension (default: .txt)")
     check.add_argument("--prompt", help="the instance prompt, e.g. 'photo of ohwx dog'")
     check.add_argument("--identifier", help="the rare word naming your subject, e.g. ohwx")
-    check.add_argument("--model", help="model folder (or tokenizer folder, or hub id) whose tokenizer counts tokens "
+    check.add_argument("--model", type=user_path, help="model folder (or tokenizer folder, or hub id) whose tokenizer counts tokens "
                                        "and whose size steps make the buckets")
     check.add_argument("--bucketing", action="store_true", help="judge crops as aspect-ratio bucketing would")
     check.add_argument("--blur-threshold", type=finite_at_least(0),
@@ -92,7 +92,7 @@ def _register_prepare(commands: argparse._SubParsersAction) -> None:
     add_overrides(prepare)  # with --profile: the sizes and crop the run started with these --set values trains at
     prepare.add_argument("--resolution", type=int, help="training resolution in px (default: 512)")
     prepare.add_argument("--bucketing", action="store_true", help="resize to each image's aspect-ratio bucket")
-    prepare.add_argument("--model", help="with --bucketing: the model (folder, file or hub id) whose size steps make the "
+    prepare.add_argument("--model", type=user_path, help="with --bucketing: the model (folder, file or hub id) whose size steps make the "
                                          "buckets, as training will have them (default: SD's 64 px)")
     prepare.add_argument("--no-center-crop", action="store_true",
                          help="keep the whole image, short side at the resolution (for random-crop training)")

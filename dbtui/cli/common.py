@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from dbtui.format import PriceError, read_price
+from engine.support.home_folder import unknown_user
 
 
 class ExamplesFormatter(argparse.HelpFormatter):
@@ -66,9 +67,14 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
 def user_path(text: str) -> str:
     """An argparse ``type`` for a file or folder, a profile's too: ``~`` expanded, which the shell leaves in quotes and
     after ``=`` (``dbtui validate '~/demo/tiny-demo.toml'`` was "file not found"; ``dbtui dataset prepare data
-    '~/prepared'`` made a folder named "~" in the working directory). A ``~name`` of no user here is left as written,
-    to be said not found: pathlib's expanduser raised, a traceback from ``dbtui convert``."""
-    return os.path.expanduser(text)
+    '~/prepared'`` made a folder named "~" in the working directory). A ``~name`` of no user here is refused, as the
+    profile refuses it, unless a file so named is there: the engine's pathlib expanduser raised on it, a traceback
+    from ``dbtui convert --vae`` and ``dbtui dataset prepare --model``."""
+    expanded = os.path.expanduser(text)
+    no_user_here = None if os.path.lexists(expanded) else unknown_user(expanded)
+    if no_user_here:
+        raise argparse.ArgumentTypeError(f"{text} {no_user_here}")
+    return expanded
 
 
 def user_file(text: str) -> Path:

@@ -59,7 +59,7 @@ def register_caption(commands: argparse._SubParsersAction) -> None:
     caption.add_argument("--back", action="store_true", help="with --add-tag: add at the end")
     caption.add_argument("--new-captions", action="store_true",
                          help="with --add-tag: create --extension captions though the images have captions of another")
-    caption.add_argument("--model", help="with --auto: local folder or hub id (default: the backend's usual model)")
+    caption.add_argument("--model", type=user_path, help="with --auto: local folder or hub id (default: the backend's usual model)")
     caption.add_argument("--overwrite", action="store_true", help="with --auto: also replace existing captions")
     caption.add_argument("--extension", help="caption file extension (default: .txt; with --profile, which refuses it, "
                          "the profile's dataset.caption_extension, changed with --set)")

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, ValidationInfo
 from pydantic.fields import FieldInfo
 
 from engine.profile.text_characters import control_character, printable
+from engine.support.home_folder import unknown_user
 
 # Linux's PATH_MAX: the kernel refuses any longer path, so a longer value cannot be a real path.
 MAX_PATH_CHARS = 4096
@@ -107,8 +108,8 @@ def expanded_path(value: str) -> str:
         instead = f"${windows}" if windows in os.environ else "~ for the home folder, or the path out"
         raise ValueError(f"has %{windows}%, Windows' form of an environment variable, which is not read here: write "
                          f"{instead} (a folder so named is taken once it exists)")
-    if expanded.startswith("~"):
-        raise ValueError(f"starts with {expanded.split('/')[0]!r}, which names no user here; write the path out")
+    if no_user_here := unknown_user(expanded):
+        raise ValueError(no_user_here)
     return expanded
 
 
