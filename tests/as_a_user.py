@@ -17,3 +17,11 @@ def dbtui_as_a_user(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """``dbtui ARGS`` run in ``cwd``, its output captured, with a wide terminal so no message is wrapped."""
     return subprocess.run([*AS_A_USER, sys.executable, "-m", "dbtui", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "250"})
+
+
+def python_as_a_user(code: str, *, cwd: Path) -> str:
+    """What the Python ``code`` prints, run in ``cwd`` as ``dbtui_as_a_user`` runs dbtui: for an engine function's own
+    words on a file this user may not read, without a whole command."""
+    done = subprocess.run([*AS_A_USER, sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
+    return done.stdout

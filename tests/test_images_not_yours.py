@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.as_a_user import dbtui_as_a_user
+from tests.as_a_user import dbtui_as_a_user, python_as_a_user
 
 PROFILE = """schema_version = 1
 [model]
@@ -119,3 +119,27 @@ def test_dataset_check_gives_the_chmod_for_an_image_you_may_not_read(photos: Pat
     table = "".join(done.stdout.replace("│", " ").split())  # the column may wrap anywhere in the long path
     assert done.returncode == 1, done.stderr
     assert f"giveyourselfreadaccesswith`chmodu+r{photos / 'locked.png'}`" in table, done.stdout
+
+
+def test_a_caption_file_you_may_not_read_is_given_the_chmod_not_a_copy(photos: Path) -> None:
+    """validate and dataset check said "check its permissions or copy it again" of a caption `chmod 000`, where
+    cc039a1d gave its image the chmod: the copy fails as the read does."""
+    caption = photos / "open.txt"
+    caption.write_text("photo of zwx disc", encoding="utf-8")
+    caption.chmod(0)
+    said = python_as_a_user("from engine.data.caption_text import CaptionFileError, read_caption_file\n"
+                            "try:\n    read_caption_file('photos/open.txt')\nexcept CaptionFileError as error:\n"
+                            "    print(error)", cwd=photos.parent)
+    assert said.strip() == ("caption file 'photos/open.txt' cannot be read (Permission denied); give yourself read "
+                            f"access with `chmod u+r {caption}`"), said
+
+
+def test_the_wizards_prepare_gives_the_chmod_for_an_original_it_could_not_read(photos: Path) -> None:
+    """The wizard's Dataset step, after Prepare, said "check the file's permissions or copy it again, then Prepare
+    again" of an original `chmod 000` (cc039a1d mended only dataset check and validate)."""
+    said = python_as_a_user("from engine.dataset import prepare_dataset\n"
+                            "from engine.dataset.prepare_findings import left_out_findings\n"
+                            "result = prepare_dataset('photos', 'out', resolution=64, workers=1)\n"
+                            "print(*(f'{finding.path}: {finding.fix}' for finding in left_out_findings(result)))",
+                            cwd=photos.parent)
+    assert said.strip() == f"photos/locked.png: give yourself read access with `chmod u+r {photos / 'locked.png'}`, then Prepare again"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from engine.data.images import DataError
 from engine.profile.text_characters import blank, control_character
+from engine.support.folder_access import read_fix
 
 # CLIP reads 77 tokens (about 300 characters); a file this big is not a caption, and tokenizing
 # it would only waste time before the text encoder cuts it anyway.
@@ -44,6 +45,8 @@ def read_caption_file(path: Path | str) -> str | None:
             data = file.read(MAX_CAPTION_BYTES + 1)
     except FileNotFoundError:
         return None
+    except PermissionError as error:  # a copy of it cannot read it either: the chmod, or whose it is
+        raise CaptionFileError(f"caption file '{path}' cannot be read ({error.strerror}); {read_fix(path)}") from None
     except OSError as error:
         raise CaptionFileError(
             f"caption file '{path}' cannot be read ({error.strerror or error}); check its permissions or copy it again"

@@ -10,7 +10,7 @@ from pathlib import Path
 from engine.data.decode_budget import decode_workers
 from engine.dataset import files
 from engine.dataset.errors import DatasetError, FolderAccessError
-from engine.dataset.image_findings import probe_fix
+from engine.dataset.image_findings import error_fix
 from engine.dataset.image_probe import probe_image, problem_text
 from engine.dataset.pool import run_phase
 from engine.dataset.report import Finding
@@ -44,7 +44,7 @@ def class_image_findings(class_dir: Path, count: int | None, *, max_pixels: int 
     probe = functools.partial(probe_image, max_pixels=max_pixels) if max_pixels else probe_image
     probes = run_phase("dataset_check", probe, images, workers=decode_workers(images, workers), emit=emit,
                        description=f"checking {len(images)} class images")
-    return [Finding(p.path, p.error, "error", problem_text(p.error, p.reason), probe_fix(p, FIX))
+    return [Finding(p.path, p.error, "error", problem_text(p.error, p.reason), error_fix(p.error, p.path, FIX))
             for p in probes if not p.ok]
 
 

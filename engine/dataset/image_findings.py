@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from engine.data.buckets import Bucket, nearest_bucket
 from engine.dataset.image_probe import ImageProbe, problem_text
@@ -48,12 +49,12 @@ PROBE_FIXES = {
     "not_a_file": "remove or rename it; only regular image files train",
 }
 
-def probe_fix(probe: ImageProbe, usual: str | None = None) -> str:
-    """What to do about a probe's error: for a file this user may not read, the chmod or the owner to ask (copying it
-    again fails: the copy cannot read it either); else ``usual``, or the error's own fix."""
-    if probe.error == "unreadable" and os.path.lexists(probe.path) and not os.access(probe.path, os.R_OK):
-        return read_fix(probe.path)
-    return usual or PROBE_FIXES[probe.error or ""]
+def error_fix(error: str | None, path: Path | str, usual: str | None = None) -> str:
+    """What to do about the probe's ``error`` of ``path``: for a file this user may not read, the chmod or the owner to
+    ask (copying it again fails: the copy cannot read it either); else ``usual``, or the error's own fix."""
+    if error == "unreadable" and os.path.lexists(path) and not os.access(path, os.R_OK):
+        return read_fix(path)
+    return usual or PROBE_FIXES[error or ""]
 
 
 def image_findings(
@@ -62,7 +63,7 @@ def image_findings(
     """What is wrong with one image's pixels (nothing about captions)."""
     path = probe.path
     if not probe.ok:
-        return [Finding(path, probe.error, "error", problem_text(probe.error, probe.reason), probe_fix(probe))]
+        return [Finding(path, probe.error, "error", problem_text(probe.error, probe.reason), error_fix(probe.error, path))]
     found = []
     w, h = probe.width, probe.height
     if probe.orientation != 1:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from engine.dataset.image_findings import PROBE_FIXES
+from engine.dataset.image_findings import error_fix
 from engine.dataset.image_probe import PROBLEMS
 from engine.dataset.prepare import PrepareResult
 from engine.dataset.report import SEVERITIES, Finding
@@ -21,7 +21,7 @@ AGAIN = "then Prepare again"
 def left_out_findings(result: PrepareResult) -> tuple[Finding, ...]:
     """A finding for each image not prepared, caption not copied, and caption kept as the user edited it."""
     found = [Finding(source, "not_prepared", "warning", f"{reason}; so it is not among the prepared copies",
-                     f"{_image_fix(reason)}, {AGAIN}") for source, reason in result.failed]
+                     f"{_image_fix(source, reason)}, {AGAIN}") for source, reason in result.failed]
     found += [Finding(folder, "not_prepared", "warning", f"{problem}; so its pictures are not among the prepared copies",
                       f"{fix}, {AGAIN}") for folder, problem, fix in result.failed_folders]
     found += [Finding(file, "not_prepared", "warning", reason) for file, reason in result.kept]  # the reason says what to do
@@ -35,10 +35,11 @@ def left_out_findings(result: PrepareResult) -> tuple[Finding, ...]:
     return tuple(found)
 
 
-def _image_fix(reason: str) -> str:
-    """The check's advice for the problem ``reason`` starts with (engine/dataset/image_probe.PROBLEMS), when one fits."""
+def _image_fix(source: str, reason: str) -> str:
+    """The check's advice for the problem ``reason`` starts with (engine/dataset/image_probe.PROBLEMS), when one fits:
+    the chmod, not "copy it again", for an original this user may not read."""
     codes = [code for code, words in PROBLEMS.items() if reason.startswith(words)]
-    return PROBE_FIXES[codes[0]] if len(codes) == 1 else "fix it among the originals"
+    return error_fix(codes[0], source) if len(codes) == 1 else "fix it among the originals"
 
 
 def with_findings(report: Any, extra: tuple[Finding, ...]) -> Any:
