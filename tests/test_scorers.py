@@ -144,6 +144,24 @@ def test_a_hub_scorer_whose_weights_are_not_cached_is_refused_offline(
         check_scorers("org/clip", "org/dino")
 
 
+@pytest.mark.parametrize("offline", [True, False], ids=["HF_HUB_OFFLINE=1", "no network"])
+def test_an_uncached_hub_scorer_is_told_the_download_that_works_where_it_is(monkeypatch: pytest.MonkeyPatch,
+                                                                             offline: bool) -> None:
+    """With HF_HUB_OFFLINE=1 the run's warning said "run once with network access so the scorer is kept in the cache",
+    which downloads nothing while it is set (validate's words had it mended, 901b055b): it now says the command that
+    does. Without the variable, a run with network access does keep it."""
+    from transformers import CLIPModel
+
+    import engine.evaluation.scorers as scorers_module
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1" if offline else "0")
+    monkeypatch.setattr(scorers_module, "_hub_reachable", lambda: False)
+    with pytest.raises(ScorersUnavailableError, match="offline, and not in the Hugging Face cache") as refused:
+        scorers_module._load(CLIPModel, "dbtui-tests/no-such-scorer")
+    assert ("`HF_HUB_OFFLINE=0 hf download dbtui-tests/no-such-scorer` keeps it in the cache" in refused.value.advice) is offline
+    assert ("run once with network access" in refused.value.advice) is not offline
+
+
 def test_a_misspelt_builtin_scorer_is_refused_before_a_run_starts(tmp_path: Path) -> None:
     """validate said valid, and the run failed at its base round, after the model had loaded."""
     from engine.dataset.profile_paths import path_problems

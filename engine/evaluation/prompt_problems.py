@@ -112,12 +112,17 @@ def scorer_problems(profile: Profile) -> list[Problem]:
                                                          "id, or builtin:tiny-clip / builtin:tiny-dino"))
         offline = None if missing else offline_scorer(name)
         if offline:  # already a hub id: what it lacks is its download
-            problems.append(Problem(f"evaluation.{key}", (
-                f"{offline}: the run would not be scored; download it first, where this machine reaches the hub "
-                f"(`{download_command(name, into_cache=True)}` keeps it in the cache), or give a folder of it "
-                f"(`{download_command(name)}` on a machine with internet, then copy FOLDER here)."
-                f"{relative_folder_hint(name)}")))
+            problems.append(Problem(f"evaluation.{key}", f"{offline}: the run would not be scored; "
+                                                         f"{scorer_download_advice(name)}.{relative_folder_hint(name)}"))
     return problems
+
+
+def scorer_download_advice(name: str) -> str:
+    """How to get the hub scorer ``name`` that HF_HUB_OFFLINE keeps from being downloaded: into the cache (`hf download`
+    obeys HF_HUB_OFFLINE too, hence its =0), or as a folder from a machine with internet."""
+    return (f"download it first, where this machine reaches the hub (`{download_command(name, into_cache=True)}` keeps "
+            f"it in the cache), or give a folder of it (`{download_command(name)}` on a machine with internet, then copy "
+            "FOLDER here)")
 
 
 def offline_scorer(name: str) -> str | None:

@@ -22,6 +22,17 @@ OFFLINE_ADVICE = (
 )
 
 
+def offline_advice(name: str) -> str:
+    """What to do about the scorer ``name``, neither cached nor downloadable now: with HF_HUB_OFFLINE set, a run with
+    network access downloads nothing either, so the command that does (as ``validate`` says it)."""
+    from engine.evaluation.prompt_problems import scorer_download_advice
+    from engine.support.hub_snapshot import hub_offline
+
+    if not hub_offline():
+        return OFFLINE_ADVICE
+    return f"HF_HUB_OFFLINE forbids downloading it: {scorer_download_advice(name)}; or set evaluation.enabled = false"
+
+
 class ScorersUnavailableError(DbtuiError):
     """A scorer model could not be loaded (offline and not cached, a wrong folder): scoring is skipped."""
 
@@ -70,7 +81,8 @@ def _load(loader: Any, name: str, **kwargs: Any) -> Any:
             raise ScorersUnavailableError(f"cannot load the scorer '{name}': the folder holds no usable model ({cached_error})",
                                           advice="name a transformers CLIP or DINO model folder, or a hub id") from cached_error
         if not _hub_reachable():
-            raise ScorersUnavailableError(f"cannot load the scorer '{name}': offline, and not in the Hugging Face cache") from cached_error
+            raise ScorersUnavailableError(f"cannot load the scorer '{name}': offline, and not in the Hugging Face cache",
+                                          offline_advice(name)) from cached_error
     try:
         return loader.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as error:
@@ -169,7 +181,7 @@ def _check_weights(name: str) -> None:
         return
     if not cached and not _hub_reachable():
         raise ScorersUnavailableError(f"cannot load the scorer '{name}': offline, and its weights are not in the Hugging Face "
-                                      "cache (its other files are)")
+                                      "cache (its other files are)", offline_advice(name))
 
 
 @dataclass(frozen=True)
