@@ -396,6 +396,15 @@ def test_a_key_of_another_section_that_a_key_here_spells_out_points_here_first(o
     assert problem_line(problem).startswith(f"{problem.key}: unknown key (did you mean {suggestion}?); {others}")
 
 
+def test_a_name_beginning_a_keys_words_keeps_its_capitals() -> None:
+    """launch.rank, pointed to launch.machine_rank first (0148120b), told the other section's key as
+    "training.lora.rank (loRA rank)": the first letter of its description was lowered, a name's too."""
+    [problem] = problems_of(MINIMAL, ["launch.rank=4"])
+    assert problem.message == "unknown key; another section's rank: training.lora.rank (LoRA rank)", problem.message
+    [problem] = problems_of(MINIMAL, ["sampling.guidance=7"])
+    assert "training.flow.guidance (the guidance value" in problem.message, problem.message
+
+
 def test_each_section_of_a_key_several_hold_is_told_in_whole_words() -> None:
     """The words were cut at the first comma, inside a bracket too: "evaluation.enabled (score every preview round
     (DreamBooth's DINO)", its bracket left open."""

@@ -272,7 +272,8 @@ def _what_it_does(path: str) -> str:
     field = owner.model_fields.get(str(loc[-1])) if owner else None
     text = (field.description or "") if field else ""
     words = re.match(r"(?:\([^()]*\)|[^(;:,.]|[;:,.](?!\s))*", text).group(0).rstrip(" .")
-    return words[:1].lower() + words[1:] if words[1:2].islower() else words
+    # Lower a sentence's first letter, never a name's: "LoRA rank" was told "loRA rank".
+    return words[:1].lower() + words[1:] if words.split(" ", 1)[0][1:].islower() else words
 
 
 def _keys_here(owner: type[BaseModel], where: tuple[Any, ...]) -> str:
