@@ -10,7 +10,7 @@ from textual.widgets import Input
 from dbtui.app import make_app
 from dbtui.session import Session
 from wizard_fakes import FakeEngine
-from wizard_steps import at_step, settle
+from wizard_steps import at_step, settle, until
 
 SIZE = (80, 24)
 TOO_LONG = "x" * 300 + ".toml"
@@ -127,3 +127,50 @@ async def test_an_open_path_dragged_in_quoted_or_escaped_opens_the_profile(tmp_p
             await settle(pilot)
             assert _errors(app) == []
             assert app.session.path == profile and type(app.screen).__name__ != "OpenProfileScreen"
+
+
+NO_USER = "~nosuchuser/p.toml starts with '~nosuchuser', which names no user here; write the path out"
+
+
+async def test_a_save_as_path_of_no_user_here_is_said_and_the_draft_kept(tmp_path: Path, monkeypatch) -> None:
+    """'~nosuchuser/p.toml' in Save as ended the wizard with pathlib's "Could not determine home directory.", the
+    draft unsaved and lost; the command line refuses it so (75b85aa2 and after), and the wizard now does too."""
+    monkeypatch.chdir(tmp_path)
+    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        screen.query_one("#par-path", Input).value = "~nosuchuser/p.toml"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.is_running and type(app.screen).__name__ == "ParametersScreen"
+        assert _errors(app) == [NO_USER]
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_an_open_path_of_no_user_here_is_said_and_the_open_screen_stays(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("o")
+        await settle(pilot)
+        app.screen.query_one("#open-path", Input).value = "~nosuchuser/p.toml"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.is_running and type(app.screen).__name__ == "OpenProfileScreen"
+        assert _errors(app) == [NO_USER]
+
+
+async def test_a_model_of_no_user_here_is_said_in_words_on_the_model_step(tmp_path: Path, monkeypatch) -> None:
+    """The check said "✗ Could not determine home directory." of '~nosuchuser/model'."""
+    from textual.widgets import Static
+
+    monkeypatch.chdir(tmp_path)
+    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 1, "ModelScreen")
+        await until(pilot, lambda: screen.checking is None)
+        screen.query_one("#model-source", Input).value = "~nosuchuser/model"
+        screen.action_check()
+        await settle(pilot)
+        said = " ".join(str(screen.query_one("#model-family", Static).render()).split())
+        assert said == "✗ ~nosuchuser/model starts with '~nosuchuser', which names no user here; write the path out"

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from dbtui.format import PriceError, read_price
-from engine.support.home_folder import unknown_user
+from engine.support.home_folder import typed_unknown_user
 
 
 class ExamplesFormatter(argparse.HelpFormatter):
@@ -70,11 +70,10 @@ def user_path(text: str) -> str:
     '~/prepared'`` made a folder named "~" in the working directory). A ``~name`` of no user here is refused, as the
     profile refuses it, unless a file so named is there: the engine's pathlib expanduser raised on it, a traceback
     from ``dbtui convert --vae`` and ``dbtui dataset prepare --model``."""
-    expanded = os.path.expanduser(text)
-    no_user_here = None if os.path.lexists(expanded) else unknown_user(expanded)
+    no_user_here = typed_unknown_user(text)
     if no_user_here:
         raise argparse.ArgumentTypeError(f"{text} {no_user_here}")
-    return expanded
+    return os.path.expanduser(text)
 
 
 def user_file(text: str) -> Path:

@@ -26,6 +26,7 @@ from dbtui.widgets.ordered_keys import OrderedInput
 from dbtui.widgets.step_body import StepBody
 from engine.events import PhaseProgress, PhaseStarted, Warning as WarningEvent
 from engine.profile.fields import written_path
+from engine.support.home_folder import typed_unknown_user
 
 if TYPE_CHECKING:
     from engine.model_import import ConversionTarget
@@ -117,6 +118,11 @@ aside, with a notification naming them (they come back if you return to the earl
         if not source:
             # The draft keeps the model checked before (Back and here again shows it) until another is named and checked.
             self._say_name_it()
+            return
+        if no_user_here := typed_unknown_user(source):  # the check said pathlib's "Could not determine home directory."
+            self.query_one("#model-family", Static).update(Content.from_markup("[red]✗ $said[/]",
+                                                                                said=f"{source} {no_user_here}"))
+            self._forget_shown()
             return
         self.session.set("model.pretrained", source)
         self.failed_check = None

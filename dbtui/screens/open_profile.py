@@ -16,6 +16,7 @@ from dbtui.pasted_path import pasted_path
 from dbtui.session import Session
 from dbtui.widgets.key_footer import KeyFooter
 from dbtui.widgets.ordered_keys import OrderedInput
+from engine.support.home_folder import typed_unknown_user
 
 
 class OpenProfileScreen(ModalScreen[Session | None]):
@@ -50,7 +51,11 @@ and this screen stays open to fix it and try again. Esc goes back.
         self._open(event.option.id)
 
     def _open(self, text: str) -> None:
-        path = Path(pasted_path(text)).expanduser()  # a file dragged onto the terminal comes quoted or escaped
+        typed = pasted_path(text)  # a file dragged onto the terminal comes quoted or escaped
+        if no_user_here := typed_unknown_user(typed):  # pathlib raised on it: the wizard ended with a traceback
+            self.notify(f"{typed} {no_user_here}", severity="error")
+            return
+        path = Path(typed).expanduser()
         try:  # pathlib answers False only for a missing path: a name too long, a folder it may not look into raise
             is_file = path.is_file()
         except OSError as error:

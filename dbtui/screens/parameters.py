@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from engine.memory.preset_table import BASE_RESOLUTION, measured_at
 from engine.profile import ProfileError
 from engine.profile.changes import shown_value
 from engine.profile.precision_names import frozen_weights_name
+from engine.support.home_folder import typed_unknown_user
 
 
 AS_FP16 = "(as fp16 here)"  # after the VRAM line's figure where this GPU, without bf16, trains bf16 settings in fp16
@@ -284,6 +286,9 @@ whether to resume it.
     @on(Input.Submitted, "#par-path")
     def action_save(self) -> None:
         path = self._save_as()
+        if no_user_here := typed_unknown_user(str(path)):  # pathlib raised on it, a crash that lost the draft
+            self.notify(f"{path} {no_user_here}", severity="error")
+            return
         try:  # pathlib answers False only for a missing path: a name too long, a folder it may not look into raise
             is_dir, exists = path.is_dir(), path.exists()
         except OSError as error:
@@ -335,7 +340,7 @@ whether to resume it.
 
     def _save_as(self) -> Path:
         """The file Save writes: the Save as path, else the profile's default one."""
-        return Path(self.query_one("#par-path", Input).value.strip() or self.session.default_path()).expanduser()
+        return Path(os.path.expanduser(self.query_one("#par-path", Input).value.strip() or self.session.default_path()))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return None if action == "fit" and self._fitting else True
