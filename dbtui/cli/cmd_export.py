@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "gigabytes, so delete them once the new one is right.",
         epilog="examples:\n  dbtui export runs/my-run --step 800\n  dbtui export my-run          # the latest checkpoint\n"
         "  dbtui export my-run --step 1000   # where it ended, in saving.export's formats\n"
-        "  dbtui export my-run --step best   # the best-scored step of a scored run ([evaluation])",
+        "  dbtui export my-run --step best   # the best-scored step ([evaluation] on)",
         formatter_class=ExamplesFormatter)
     export.add_argument("run", help="run folder or name under runs/")
     export.add_argument("--dir", default="runs", help="where to look for run names (default: %(default)s)")

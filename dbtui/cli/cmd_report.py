@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "The trainer writes it when a run finishes or stops; this writes it for a crashed or running run, "
         "or again after a change.",
         epilog="examples:\n  dbtui report runs/my-run\n  dbtui report my-run --dir runs\n"
-        "  dbtui report runs/my-run --output ~/my-run.html   # a run folder you cannot write\n\n"
+        "  dbtui report my-run --output ~/my-run.html   # a run folder you cannot write\n\n"
         "open it over SSH: `scp HOST:runs/my-run/report.html .` (it holds everything),\n"
         "or on HOST\n"
         "  python3 -m http.server 8001 --bind 127.0.0.1 --directory runs/my-run\n"
