@@ -30,7 +30,10 @@ def offline_advice(name: str) -> str:
 
     if not hub_offline():
         return OFFLINE_ADVICE
-    return f"HF_HUB_OFFLINE forbids downloading it: {scorer_download_advice(name)}; or set evaluation.enabled = false"
+    # The keys a folder is given in, as OFFLINE_ADVICE names them: "give a folder of it" said not where.
+    return (f"HF_HUB_OFFLINE forbids downloading it: {scorer_download_advice(name)}, named in evaluation.clip_model / "
+            "evaluation.dino_model (builtin:tiny-clip and builtin:tiny-dino need no download); or set "
+            "evaluation.enabled = false")
 
 
 class ScorersUnavailableError(DbtuiError):
