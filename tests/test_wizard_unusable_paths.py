@@ -33,16 +33,21 @@ async def test_a_save_as_name_too_long_is_said_and_the_wizard_goes_on(tmp_path: 
 
 
 async def test_an_open_path_too_long_is_said_and_the_open_screen_stays(tmp_path: Path, monkeypatch) -> None:
+    assert await _open_refused(tmp_path, monkeypatch, TOO_LONG) == [f"Cannot open {TOO_LONG}: File name too long"]
+
+
+async def _open_refused(tmp_path: Path, monkeypatch, path: str) -> list[str]:
+    """The errors the Open screen shows for ``path``, asserted to stay open with the wizard running."""
     monkeypatch.chdir(tmp_path)
     app = make_app(FakeEngine(), Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("o")
         await settle(pilot)
-        app.screen.query_one("#open-path", Input).value = TOO_LONG
+        app.screen.query_one("#open-path", Input).value = path
         await pilot.press("enter")
         await settle(pilot)
         assert app.is_running and type(app.screen).__name__ == "OpenProfileScreen"
-        assert _errors(app) == [f"Cannot open {TOO_LONG}: File name too long"]
+        return _errors(app)
 
 
 async def test_a_folder_the_user_may_not_enter_is_said_on_save(tmp_path: Path, monkeypatch) -> None:
@@ -148,16 +153,7 @@ async def test_a_save_as_path_of_no_user_here_is_said_and_the_draft_kept(tmp_pat
 
 
 async def test_an_open_path_of_no_user_here_is_said_and_the_open_screen_stays(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    app = make_app(FakeEngine(), Session(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("o")
-        await settle(pilot)
-        app.screen.query_one("#open-path", Input).value = "~nosuchuser/p.toml"
-        await pilot.press("enter")
-        await settle(pilot)
-        assert app.is_running and type(app.screen).__name__ == "OpenProfileScreen"
-        assert _errors(app) == [NO_USER]
+    assert await _open_refused(tmp_path, monkeypatch, "~nosuchuser/p.toml") == [NO_USER]
 
 
 async def test_a_model_of_no_user_here_is_said_in_words_on_the_model_step(tmp_path: Path, monkeypatch) -> None:
