@@ -13,6 +13,7 @@ from typing import Any
 from engine.profile import Profile, save_profile
 from engine.runs.control import request
 from engine.runs.folder import RunFolder, run_dir_for
+from tests.free_ports import free_port
 from tests.training_helpers import tiny_profile
 
 ROOT = Path(__file__).parents[1]
@@ -36,11 +37,7 @@ def dbtui(*args: str, **kwargs: Any) -> subprocess.Popen:
 
 def launch_two_processes(script: Path, *args: str) -> subprocess.CompletedProcess:
     """Run ``script`` under ``accelerate launch`` as two CPU (gloo) processes, on a free port."""
-    import socket
-
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
+    port = free_port()
     command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                "--dynamo_backend", "no", "--main_process_port", str(port), str(script), *args]
     return subprocess.run(command, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=600)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,17 +18,12 @@ from engine.runs.sinks import read_events
 from engine.profile_checks import check_profile
 from engine.training.accelerator import ShardingUnavailableError, make_accelerator
 from engine.training.distributed import MEETING_TIMEOUT
+from tests.free_ports import free_port
 from tests.runs_helpers import ROOT, env
 from tests.training_helpers import merge, tiny_profile
 
 TWO_MACHINES = {"num_processes": 2, "num_machines": 2, "main_process_ip": "127.0.0.1"}
 FULL_SHARDED = {"training": {"method": "full"}, "launch": {"num_processes": 2, "sharding": "fsdp"}}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def option(command: list[str], name: str) -> str:

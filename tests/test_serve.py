@@ -17,12 +17,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from chromium import installed_chromium
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from free_ports import free_port
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -100,7 +95,7 @@ async def _through_the_forwarded_port(served: int, local: int, token: str) -> tu
 
 
 def test_the_page_works_through_another_local_port(tmp_path: Path) -> None:
-    served, local = _free_port(), _free_port()
+    served, local = free_port(), free_port()
     server, token = _start_serve(tmp_path, served)
     try:
         html, received = asyncio.run(_through_the_forwarded_port(served, local, token))
@@ -143,7 +138,7 @@ def _forward_in_background(local: int, target: int) -> subprocess.Popen:
 
 def test_a_headless_browser_connects_through_another_local_port(tmp_path: Path) -> None:
     chromium = installed_chromium()
-    served, local = _free_unreachable_port(), _free_port()
+    served, local = _free_unreachable_port(), free_port()
     server, token = _start_serve(tmp_path, served)
     forwarder = _forward_in_background(local, served)
     try:
@@ -204,7 +199,7 @@ def test_without_textual_serve_it_says_what_to_install_before_any_address(monkey
     from dbtui.cli import main
 
     monkeypatch.setitem(sys.modules, "textual_serve.server", None)  # import fails as if not installed
-    assert main(["serve", "--port", str(_free_port())]) == 2
+    assert main(["serve", "--port", str(free_port())]) == 2
     out, err = capsys.readouterr()
     assert "textual-serve is missing" in err and "pip install textual-serve" in err and "scripts/setup.sh" in err
     assert "bug" not in err and "serve:" not in out
@@ -245,7 +240,7 @@ async def _connected_then_interrupted(server: subprocess.Popen, port: int, token
 
 def test_ctrl_c_stops_the_server_at_once_with_a_browser_connected(tmp_path: Path) -> None:
     """aiohttp waited 10 s or more for the open websocket's handler; now each is closed and its app quit."""
-    port = _free_port()
+    port = free_port()
     server, token = _start_serve(tmp_path, port)
     try:
         seconds = asyncio.run(_connected_then_interrupted(server, port, token))
