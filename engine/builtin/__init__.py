@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import DbtuiError
+from engine.support.os_lock import lock_waiting
 
 PREFIX = "builtin:"
 # name: (size, variant, pretrained). Only tiny-sd1 ships weights (engine/builtin/assets/); the rest are random.
@@ -53,10 +54,23 @@ def _build_once(target: Path, build) -> Path:
         return target
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        # Build beside the target and rename, so an interrupted build never looks finished.
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        lock = os.open(target.parent / f".{target.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as error:
         raise _cache_error(target, error) from None
+    try:
+        # Two processes asking at once (the wizard and a run, or test workers): the second waits for the first's
+        # build, then reads it, rather than spending the same seconds again.
+        lock_waiting(lock)
+        return target if target.exists() else _build_into(target, build)
+    except OSError as error:
+        raise _cache_error(target, error) from None
+    finally:
+        os.close(lock)
+
+
+def _build_into(target: Path, build) -> Path:
+    # Build beside the target and rename, so an interrupted build never looks finished.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         build(tmp)
         try:
@@ -64,8 +78,6 @@ def _build_once(target: Path, build) -> Path:
         except OSError:
             if not target.exists():
                 raise
-    except OSError as error:
-        raise _cache_error(target, error) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target

@@ -33,6 +33,18 @@ def lock_exclusive(fd: int) -> bool | None:
             raise
 
 
+def lock_waiting(fd: int) -> bool:
+    """Lock ``fd`` for this process alone, waiting as long as another holds it: True once locked, False on a disk
+    without locks (the caller goes on unlocked)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError as error:
+        if error.errno in _NO_LOCKS:
+            return False
+        raise
+    return True
+
+
 def same_file(fd: int, path: Path) -> bool:
     """Whether ``path`` still names the file open as ``fd``: a trainer ending removes its lock file while it holds it,
     and one that then locked the removed file would hold nothing."""
