@@ -76,8 +76,12 @@ def _screens_settle_on_a_loaded_machine(monkeypatch: pytest.MonkeyPatch) -> None
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Built-in assets go to a per-session folder, never the user's ~/.cache."""
-    folder = tmp_path_factory.mktemp("dbtui-cache")
+    """Built-in assets go to a folder of this test session, never the user's ~/.cache. xdist's workers share it: each
+    tiny model is built once a session, not once a worker (a second worker asking meanwhile waits for the first's
+    build: engine.builtin._build_once)."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if "PYTEST_XDIST_WORKER" in os.environ else base) / "dbtui-cache"
+    folder.mkdir(exist_ok=True)
     os.environ["DBTUI_CACHE"] = str(folder)
     return folder
 
