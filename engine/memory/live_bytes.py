@@ -15,7 +15,18 @@ from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
+
+
+def _tensors(value: Any) -> list[torch.Tensor]:
+    """The tensors of an operation's arguments or outputs: aten ops take and return tensors, lists and tuples of them,
+    and plain values. A walk of its own: torch's general pytree flattening was a tenth of a step's counting."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [tensor for item in value for tensor in _tensors(item)]
+    if isinstance(value, dict):
+        return [tensor for item in value.values() for tensor in _tensors(item)]
+    return []
 
 
 class LiveBytes(TorchDispatchMode):
@@ -61,11 +72,10 @@ class LiveBytes(TorchDispatchMode):
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        inputs = {id(t.untyped_storage()) for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)}
+        inputs = {id(t.untyped_storage()) for t in _tensors((args, kwargs))}
         copy = func is torch.ops.aten._to_copy.default and id(args[0].untyped_storage()) in self.weight_storages
-        for item in tree_flatten(out)[0]:
-            if isinstance(item, torch.Tensor):
-                self._add(item, inputs, copy)
+        for item in _tensors(out):
+            self._add(item, inputs, copy)
         if self.live > self.peak:
             self.peak, self.peak_at, self.copies_at_peak = self.live, self.allocations, self.copies
         return out
