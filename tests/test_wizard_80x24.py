@@ -7,6 +7,8 @@ import importlib
 import inspect
 import pkgutil
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -54,28 +56,40 @@ async def at_step(pilot, step: int) -> None:
     await settle(pilot, 0.3)
 
 
-def keys_then(*keys: str) -> Callable[[object], Awaitable[None]]:
-    async def reach(pilot) -> None:
+@dataclass(frozen=True)
+class Reach:
+    """How a test reaches a screen: ``base`` (None: the start screen as the app opens), then ``last`` on it (None:
+    nothing more). A test that comes back to where ``last`` started from takes it again, not the whole way."""
+
+    base: Callable[[object], Awaitable[None]] | None = None
+    last: Callable[[object], Awaitable[None]] | None = None
+
+    async def __call__(self, pilot) -> None:
+        for part in (self.base, self.last):
+            if part is not None:
+                await part(pilot)
+
+
+def _pressing(*keys: str) -> Callable[[object], Awaitable[None]]:
+    async def press(pilot) -> None:
         await pilot.press(*keys)
         await settle(pilot)
-    return reach
+    return press
 
 
-def step_then(step: int, *keys: str) -> Callable[[object], Awaitable[None]]:
-    async def reach(pilot) -> None:
-        await at_step(pilot, step)
-        if keys:
-            await pilot.press(*keys)
-            await settle(pilot)
-    return reach
+def keys_then(*keys: str) -> Reach:
+    return Reach(last=_pressing(*keys))
 
 
-def pushed(make: Callable[[], Screen]) -> Callable[[object], Awaitable[None]]:
-    async def reach(pilot) -> None:
-        await at_step(pilot, 3)
+def step_then(step: int, *keys: str) -> Reach:
+    return Reach(base=partial(at_step, step=step), last=_pressing(*keys) if keys else None)
+
+
+def pushed(make: Callable[[], Screen]) -> Reach:
+    async def push(pilot) -> None:
         pilot.app.push_screen(make())
         await settle(pilot)
-    return reach
+    return Reach(base=partial(at_step, step=3), last=push)
 
 
 SCREENS = {
