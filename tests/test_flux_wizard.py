@@ -202,7 +202,11 @@ async def test_the_wizard_trains_a_tiny_flux_lora_on_an_nf4_base_by_keyboard(tin
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("d")  # the demo: its images, prompts and CPU settings
         await until(pilot, lambda: app.session.hardware is not None, 120, "the hardware probe")
-        app.session.set("evaluation.enabled", False)  # no scoring rounds: a short run
+        # No scoring rounds and one small preview: a short run. Flux's previews are tested by tests/test_flux.py's LoRA
+        # runs, scoring on its own (tests/test_evaluation.py).
+        app.session.set("evaluation.enabled", False)
+        app.session.set("sampling.num_images", 1)
+        app.session.set("sampling.steps", 2)
 
         await pilot.press("ctrl+n")
         await until(pilot, lambda: app.session.model_info is not None, 60, "the demo model's check")

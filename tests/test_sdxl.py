@@ -168,14 +168,12 @@ def _prediction_error(model_dir: Path, latents: torch.Tensor, prompt: str) -> fl
 
 def test_the_demo_profile_trains_tiny_sdxl_with_prior_preservation_and_learns_the_instance(tmp_path: Path, tiny_sdxl: Path,
                                                                                             demo_data: Path) -> None:
-    import subprocess
-
     from diffusers import AutoencoderKL, StableDiffusionXLPipeline
 
     from engine.data.images import list_images
-    from engine.runs.folder import RunFolder
+    from engine.family_sizes import load_profile_with_family_step
     from engine.runs.sinks import read_events
-    from tests.runs_helpers import dbtui
+    from tests.runs_helpers import trained_as_by_dbtui_run
     from tests.training_helpers import image_latents
 
     # Scoring is tested on its own (tests/test_evaluation.py), and one preview of few steps shows that the SDXL pipeline
@@ -183,20 +181,21 @@ def test_the_demo_profile_trains_tiny_sdxl_with_prior_preservation_and_learns_th
     # than this run), 20 steps learn with room to spare (loss 0.32 of its start, prediction error
     # 0.23 of the base model's, where the test asks 0.8 and 0.7).
     steps = 20
-    run = dbtui("run", "profiles/tiny-demo.toml", "--plain", "--set", 'model.pretrained="builtin:tiny-sdxl"',
-                "--set", "evaluation.enabled=false", "--set", f"training.max_train_steps={steps}",
-                "--set", "optimizer.learning_rate=5e-4", "--set", 'optimizer.lr_scheduler="constant"', "--set",
-                "optimizer.lr_warmup_steps=0", "--set", "sampling.num_images=1", "--set", "sampling.steps=4",
-                "--set", f"saving.output_dir={str(tmp_path / 'runs')!r}", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    out, _ = run.communicate(timeout=900)
-    assert run.returncode == 0, out[-3000:]
-    folder = RunFolder(tmp_path / "runs" / "tiny-demo")
+    overrides = ['model.pretrained="builtin:tiny-sdxl"', "evaluation.enabled=false", f"training.max_train_steps={steps}",
+                 "optimizer.learning_rate=5e-4", 'optimizer.lr_scheduler="constant"', "optimizer.lr_warmup_steps=0",
+                 "sampling.num_images=1", "sampling.steps=4", f"saving.output_dir={str(tmp_path / 'runs')!r}"]
+    # The profile as `dbtui run profiles/tiny-demo.toml --set ...` reads it, trained here as its trainer process trains
+    # it: the command's two processes (tests/test_runs.py tests them) would add only their imports and model loads.
+    profile = load_profile_with_family_step(Path(__file__).resolve().parents[1] / "profiles" / "tiny-demo.toml", overrides)
+    folder = trained_as_by_dbtui_run(profile)
+    assert folder.path == tmp_path / "runs" / "tiny-demo"
     events = list(read_events(folder.events))
     losses = [e.loss for e in events if e.kind == "step_ended"]
     quarter = steps // 4
     assert len(losses) == steps and sum(losses[-quarter:]) / quarter < 0.8 * sum(losses[:quarter]) / quarter
     assert [e for e in events if e.kind == "sample_saved"]  # previews with the SDXL pipeline
     assert (folder.samples / f"step-{steps:06d}" / "grid.png").is_file()
+    assert [e.status for e in events if e.kind == "run_finished"] == ["finished"]
 
     vae = AutoencoderKL.from_pretrained(tiny_sdxl, subfolder="vae")
     latents = image_latents(vae, list_images(demo_data / "instance"), 64)

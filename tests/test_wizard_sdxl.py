@@ -361,6 +361,12 @@ async def test_the_wizard_trains_tiny_sdxl_by_keyboard(tiny_sd1, tiny_sdxl, demo
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("d")  # the demo: its images, prompts and CPU settings
         await until(pilot, lambda: app.session.hardware is not None, 120, "the hardware probe")
+        # No scoring rounds (the base model's and the last step's) and one small preview: a short run. What the test
+        # checks is the wizard's way to an SDXL run; scoring is tested on its own (tests/test_evaluation.py), and the
+        # SDXL pipeline's previews by tests/test_sdxl.py's demo-profile run.
+        app.session.set("evaluation.enabled", False)
+        app.session.set("sampling.num_images", 1)
+        app.session.set("sampling.steps", 2)
 
         await pilot.press("ctrl+n")
         await until(pilot, lambda: app.session.model_info is not None, 60, "the demo model's check")
