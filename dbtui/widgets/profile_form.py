@@ -293,11 +293,14 @@ class ProfileForm(Vertical):
 
     def refresh_values(self) -> None:
         """Show the draft's values again (after a preset changed many of them)."""
+        # One walk of the form's widgets: a query per field matched every widget against each field's id, some half a
+        # second of CPU at each switch that moves values.
+        built = {widget.id: widget for widget in self.walk_children() if widget.id}
         for spec in self.specs.values():
-            found = self.query(f"#{spec.widget_id}")
-            if not found:
+            widget = built.get(spec.widget_id)
+            if widget is None:
                 continue  # in a section not opened yet: it will be built from the draft
-            widget, value = found.first(), self.current(spec)
+            value = self.current(spec)
             if isinstance(widget, Switch):
                 widget.value = bool(value)
             elif isinstance(widget, Select):
