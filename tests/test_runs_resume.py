@@ -5,8 +5,10 @@ test_runs.py, whose other tests run beside these on another worker."""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import torch
@@ -53,13 +55,38 @@ def steps_after_last_start(run_dir: Path) -> dict[int, tuple[float, float]]:
     return {e.step: (e.loss, e.smoothed_loss) for e in events[last_start:] if e.kind == "step_ended"}
 
 
-def test_sigkill_and_resume_ends_bitwise_equal_to_an_uninterrupted_run(tmp_path: Path, tiny_sd1: Path, demo_data: Path) -> None:
-    path = profile_file(tmp_path, **RESUMABLE)
-    killed = tmp_path / "killed"
-    process = start_worker(killed, path, KILL_AFTER_STEP, "5")
-    reference = uninterrupted(path)
+class KilledInASave(NamedTuple):
+    """A run of RESUMABLE whose trainer process was killed (SIGKILL) at the rename that would have published the
+    checkpoint of step 6 (steps 5 and 6 trained and lost), its profile file, and the run trained uninterrupted."""
+
+    profile: Path
+    killed: Path
+    reference: Path
+
+
+@pytest.fixture(scope="module")
+def killed_in_a_save(tmp_path_factory: pytest.TempPathFactory, tiny_sd1: Path, demo_data: Path) -> KilledInASave:
+    """One killed trainer process for the two tests of a SIGKILL: each resumes its own copy (``resumable_copy``) of
+    the killed run. A trainer process costs its imports, some 10 s of CPU, before its first step."""
+    tmp = tmp_path_factory.mktemp("killed")
+    path = profile_file(tmp, **RESUMABLE)
+    killed = tmp / "killed"
+    process = start_worker(killed, path, KILL_AT_RENAME, "6")
+    reference = uninterrupted(path)  # while the killed process trains
     assert process.wait(timeout=600) == -signal.SIGKILL
-    folder = RunFolder(killed)
+    return KilledInASave(path, killed, reference)
+
+
+def resumable_copy(made: KilledInASave, tmp_path: Path) -> RunFolder:
+    """This test's own copy of the killed run, which its resume writes into."""
+    return RunFolder(shutil.copytree(made.killed, tmp_path / "killed"))
+
+
+def test_sigkill_and_resume_ends_bitwise_equal_to_an_uninterrupted_run(killed_in_a_save: KilledInASave, tmp_path: Path,
+                                                                       tiny_sd1: Path) -> None:
+    reference = killed_in_a_save.reference
+    folder = resumable_copy(killed_in_a_save, tmp_path)
+    killed = folder.path
     assert latest_checkpoint(folder).name == "step-00000004"
     # The resume in this process, through the trainer process's own entry point: what comes back from the checkpoint
     # alone is tested (the SIGKILL ended the process that held the rest), and a process of its own cost its imports.
@@ -89,18 +116,16 @@ def test_sigkill_and_resume_ends_bitwise_equal_to_an_uninterrupted_run(tmp_path:
     assert steps_after_last_start(killed)[7] == (unstopped[7][0], unstopped[7][0])
 
 
-def test_a_kill_during_a_save_leaves_the_previous_checkpoint_and_resume_works(tmp_path: Path) -> None:
-    path = profile_file(tmp_path, **RESUMABLE)
-    run_dir = tmp_path / "run"
-    assert start_worker(run_dir, path, KILL_AT_RENAME, "4").wait(timeout=600) == -signal.SIGKILL
-    folder = RunFolder(run_dir)
-    assert [step for step, _ in complete_checkpoints(folder)] == [2]
-    assert (folder.checkpoints / "step-00000004.partial").is_dir()  # the torn save is never taken for a checkpoint
-    assert read_manifest(latest_checkpoint(folder))["step"] == 2
-    (folder.checkpoints / "step-00000003.partial").mkdir()  # a torn save of a step this resume never saves
+def test_a_kill_during_a_save_leaves_the_previous_checkpoint_and_resume_works(killed_in_a_save: KilledInASave,
+                                                                             tmp_path: Path) -> None:
+    folder = resumable_copy(killed_in_a_save, tmp_path)
+    assert [step for step, _ in complete_checkpoints(folder)] == [2, 4]
+    assert (folder.checkpoints / "step-00000006.partial").is_dir()  # the torn save is never taken for a checkpoint
+    assert read_manifest(latest_checkpoint(folder))["step"] == 4
+    (folder.checkpoints / "step-00000005.partial").mkdir()  # a torn save of a step this resume never saves
     # The resume through the trainer process's entry point, in this process: the kill is what a process of its own is
     # for, and a second one cost its imports and model load.
-    assert worker_main([str(run_dir), "--resume", "latest"]) == 0
+    assert worker_main([str(folder.path), "--resume", "latest"]) == 0
     assert [e for e in read_events(folder.events) if e.kind == "run_finished"][-1].step == 8
     assert not list(folder.checkpoints.glob("*.partial"))  # torn saves do not hold the disk for ever
 
