@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 import torch
@@ -214,74 +215,102 @@ def test_fsdp_on_the_cpu_is_configured_but_refused_since_accelerate_keeps_plain_
 
 # -- two machines on one host -----------------------------------------------------------------------
 
-def test_two_machines_over_loopback_train_one_run_written_by_machine_0(
-        tmp_path: Path, tiny_sd1: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each "machine" has a disk of its own (its own output_dir and its own copy of the model) and one process;
-    they meet on a free port."""
+class TwoMachines(NamedTuple):
+    """A run of two "machines" on this host, each started by `start_run` with one process, and the folder of its files."""
+
+    first: Any  # machine 0's StartedRun
+    second: Any  # machine 1's
+    tmp: Path
+
+
+@pytest.fixture(scope="module")
+def two_machines_own_disks(tmp_path_factory: pytest.TempPathFactory, tiny_sd1: Path) -> TwoMachines:
+    """Each "machine" has a disk of its own (its own output_dir and its own copy of the model) and one process; they
+    meet on a free port. 5 steps, a checkpoint every 2 and the last one kept, class images made by machine 0. Two
+    tests read it, one on a copy of machine 1's folder: a two-machine run is four processes (two launchers, two
+    trainers), some 30 s of CPU."""
     import shutil
 
     from engine.runs.launcher import start_run
 
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
-    (tmp_path / "tmp").mkdir()
+    tmp = tmp_path_factory.mktemp("two-machines")
+    (tmp / "tmp").mkdir()
     port = free_port()
-    models = {0: str(tiny_sd1), 1: str(shutil.copytree(tiny_sd1, tmp_path / "machine-1-model"))}
+    models = {0: str(tiny_sd1), 1: str(shutil.copytree(tiny_sd1, tmp / "machine-1-model"))}
 
     def machine(rank: int):
         # Class images in one folder both reach (a shared disk, or a copy): machine 0 makes them, machine 1 finds
         # them by machine 0's model identity (engine/training/class_generation.py), not by its own copy's.
-        return tiny_profile(tmp_path, model={"pretrained": models[rank]}, training={"max_train_steps": 3},
-                            saving={"output_dir": str(tmp_path / f"disk{rank}"), "every_n_steps": 2},
+        return tiny_profile(tmp, model={"pretrained": models[rank]}, training={"max_train_steps": 5},
+                            saving={"output_dir": str(tmp / f"disk{rank}"), "every_n_steps": 2, "keep_last_n": 1},
                             launch={**TWO_MACHINES, "machine_rank": rank, "main_process_port": port},
                             concepts=[{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
-                                       "class_dir": str(tmp_path / "class"), "class_prompt": "photo of a disc", "num_class_images": 2}],
+                                       "class_dir": str(tmp / "class"), "class_prompt": "photo of a disc", "num_class_images": 2}],
                             prior={"enabled": True, "steps": 2})
 
-    first, second = start_run(machine(0)), start_run(machine(1))
-    assert second.process.wait(timeout=600) == 0, second.log.read_text()[-3000:]
-    assert first.process.wait(timeout=600) == 0, first.log.read_text()[-3000:]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OMP_NUM_THREADS", "1")
+        patch.setenv("TMPDIR", str(tmp / "tmp"))
+        first, second = start_run(machine(0)), start_run(machine(1))
+        assert second.process.wait(timeout=600) == 0, second.log.read_text()[-3000:]
+        assert first.process.wait(timeout=600) == 0, first.log.read_text()[-3000:]
+    return TwoMachines(first, second, tmp)
+
+
+def test_two_machines_over_loopback_train_one_run_written_by_machine_0(two_machines_own_disks: TwoMachines) -> None:
+    first, second, tmp = two_machines_own_disks
     events = list(read_events(first.folder.events))
     [run_started] = [e for e in events if e.kind == "run_started"]
     assert run_started.num_processes == 2
-    assert [e.step for e in events if e.kind == "step_ended"] == [1, 2, 3]  # once per step: machine 0's main process
-    assert [e.step for e in events if e.kind == "checkpoint_saved"] == [2]
+    assert [e.step for e in events if e.kind == "step_ended"] == [1, 2, 3, 4, 5]  # once per step: machine 0's main process
+    assert [e.step for e in events if e.kind == "checkpoint_saved"] == [2, 4]
     assert (first.folder.outputs / "diffusers" / "model_index.json").is_file()
     assert first.folder.read_state().status == "finished"
-    assert len(list((tmp_path / "class").glob("generated-*/class_*.png"))) == 2
+    assert len(list((tmp / "class").glob("generated-*/class_*.png"))) == 2
     # Machine 1 computed: it cached its own latents, kept its own profile and log, and wrote nothing of the run's.
     assert any((second.folder.path / "cache").rglob("*.safetensors"))
     assert "machine_rank = 1" in (second.folder.path / "profile-machine-1.toml").read_text()
     assert second.log.name == "trainer-machine-1.log" and second.log.is_file()
     assert not second.folder.events.exists() and not second.folder.state_file.exists() and not second.folder.outputs.exists()
     # torch elastic logged into each machine's run folder, and left nothing in the temporary folder
-    assert [path.name for path in (tmp_path / "tmp").glob("torchelastic_*")] == []
+    assert [path.name for path in (tmp / "tmp").glob("torchelastic_*")] == []
     assert (first.folder.path / "logs" / "elastic-machine-0").is_dir()
     assert (second.folder.path / "logs" / "elastic-machine-1").is_dir()
 
 
-@pytest.mark.parametrize("shared", [False, True], ids=["own-disks", "shared-disk"])
-def test_each_machine_keeps_its_part_of_each_checkpoint_rotated_with_machine_0s(
-        tmp_path: Path, shared: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    """On a disk of its own machine 1 kept a step-N.partial folder of its random-number states at every checkpoint,
-    never rotated, and a resume after the README's copy of machine 0's step-N never read them."""
-    import subprocess
-
-    from engine.runs.checkpoints import damage_of, latest_checkpoint
+def _two_machines_on_a_shared_disk(tmp_path: Path) -> TwoMachines:
+    """Both machines' output_dir one folder: 5 steps, a checkpoint every 2 and the last one kept."""
     from engine.runs.launcher import start_run
 
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     port = free_port()
 
     def machine(rank: int):
-        disk = tmp_path / ("disk" if shared else f"disk{rank}")
         return tiny_profile(tmp_path, training={"max_train_steps": 5},
-                            saving={"output_dir": str(disk), "every_n_steps": 2, "keep_last_n": 1},
+                            saving={"output_dir": str(tmp_path / "disk"), "every_n_steps": 2, "keep_last_n": 1},
                             launch={**TWO_MACHINES, "machine_rank": rank, "main_process_port": port})
 
     first, second = start_run(machine(0)), start_run(machine(1))
     assert second.process.wait(timeout=600) == 0, second.log.read_text()[-3000:]
     assert first.process.wait(timeout=600) == 0, first.log.read_text()[-3000:]
+    return TwoMachines(first, second, tmp_path)
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["own-disks", "shared-disk"])
+def test_each_machine_keeps_its_part_of_each_checkpoint_rotated_with_machine_0s(
+        tmp_path: Path, shared: bool, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """On a disk of its own machine 1 kept a step-N.partial folder of its random-number states at every checkpoint,
+    never rotated, and a resume after the README's copy of machine 0's step-N never read them."""
+    import shutil
+    import subprocess
+
+    from engine.runs.checkpoints import damage_of, latest_checkpoint
+    from engine.runs.folder import RunFolder
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    if shared:
+        first, second, _ = _two_machines_on_a_shared_disk(tmp_path)
+    else:
+        first, second, _ = request.getfixturevalue("two_machines_own_disks")
     assert [e.step for e in read_events(first.folder.events) if e.kind == "checkpoint_saved"] == [2, 4]
 
     def kept(folder) -> dict[str, set[str]]:
@@ -293,11 +322,13 @@ def test_each_machine_keeps_its_part_of_each_checkpoint_rotated_with_machine_0s(
         assert kept(second.folder) == {"step-00000004": main_part | {"random_states_1.pkl"}}
         return
     assert kept(second.folder) == {"step-00000004": {"random_states_1.pkl"}}  # step 2 went as machine 0's did
-    # README, Resume: machine 0's step-N copied into this machine's checkpoints folder joins this machine's part.
-    subprocess.run(["cp", "-r", str(first.folder.checkpoints / "step-00000004"), f"{second.folder.checkpoints}/"], check=True)
-    latest = latest_checkpoint(second.folder)
-    assert latest == second.folder.checkpoints / "step-00000004" and damage_of(latest) is None
-    assert main_part | {"random_states_1.pkl"} <= kept(second.folder)["step-00000004"]  # accelerate reads random_states_1 there
+    # README, Resume: machine 0's step-N copied into this machine's checkpoints folder joins this machine's part (of a
+    # copy of machine 1's run folder: the other test reads the run too).
+    part = RunFolder(shutil.copytree(second.folder.path, tmp_path / "machine-1" / second.folder.path.name))
+    subprocess.run(["cp", "-r", str(first.folder.checkpoints / "step-00000004"), f"{part.checkpoints}/"], check=True)
+    latest = latest_checkpoint(part)
+    assert latest == part.checkpoints / "step-00000004" and damage_of(latest) is None
+    assert main_part | {"random_states_1.pkl"} <= kept(part)["step-00000004"]  # accelerate reads random_states_1 there
 
 
 def test_the_whole_model_of_an_fsdp_run_is_rebuilt_from_the_gathered_state(tiny_sd1: Path) -> None:
