@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.gc_freeze import freeze_at_an_import_wave
-from tests.shared_runs import plain_scored_run  # noqa: F401  (a fixture of several files)
+from tests.shared_runs import plain_scored_run, two_process_run  # noqa: F401  (fixtures of several files)
 from tests.stack_probes import stacks_probed  # noqa: F401  (a fixture of several files)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

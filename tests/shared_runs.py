@@ -68,6 +68,65 @@ def _plain_scored_run(tmp: Path) -> dict[str, Any]:
             "run": str(run), "tree": tree(run)}
 
 
+# The trainer process under accelerate launch with a disk too small for a checkpoint on the second process alone (as
+# on a second machine, whose own disk holds no checkpoint): the main process's disk decides for both.
+WORKER_SMALL_DISK_ON_THE_SECOND_PROCESS = """
+import os, sys
+from collections import namedtuple
+import engine.runs.checkpoints as checkpoints
+from engine.runs.worker import main
+if os.environ["RANK"] == "1":
+    usage = namedtuple("usage", "total used free")
+    checkpoints.shutil.disk_usage = lambda path: usage(10**9, 10**9 - 1024, 1024)
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+class TwoProcessRun(NamedTuple):
+    """One run of two processes started by `start_run` (accelerate launch), finished: its command, its exit status,
+    the end of its log, and its run folder."""
+
+    command: list[str]
+    returncode: int
+    log: str
+    run: Path
+
+
+def _two_process_run(tmp: Path) -> dict[str, Any]:
+    from engine.runs import launcher
+    from tests.training_helpers import tiny_profile
+
+    script = tmp / "small_disk.py"
+    script.write_text(WORKER_SMALL_DISK_ON_THE_SECOND_PROCESS)
+    worker_command = launcher.worker_command
+
+    def small_disk_on_the_second_process(profile: Any, run_dir: Path, extra: Any = ()) -> list[str]:
+        command = worker_command(profile, run_dir, extra)
+        at = command.index("-m", 3)  # python -m accelerate.commands.launch OPTIONS… -m engine.runs.worker RUN …
+        return [*command[:at], str(script), *command[at + 2:]]
+
+    profile = tiny_profile(tmp, training={"max_train_steps": 3}, saving={"every_n_steps": 2},
+                           launch={"num_processes": 2, "extra_args": ["--main_process_port", "29517"]})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(launcher, "worker_command", small_disk_on_the_second_process)
+        started = launcher.start_run(profile)
+    returncode = started.process.wait(timeout=600)
+    return {"command": started.command, "returncode": returncode, "log": started.folder.log.read_text()[-3000:],
+            "run": str(started.folder.path), "tree": tree(started.folder.path)}
+
+
+@pytest.fixture(scope="session")
+def two_process_run(tmp_path_factory: pytest.TempPathFactory, tiny_sd1: Path, demo_data: Path) -> Iterator[TwoProcessRun]:
+    """One tiny run of two processes through `start_run` (accelerate launch, gloo): 3 steps, a checkpoint at step 2, a
+    diffusers folder at the end; the second process's disk says it has no room for a checkpoint, which the main
+    process's decides for both. Three processes (the launcher and two trainers) cost some 28 s of CPU: test_runs_resume
+    reads the run's events and outputs, test_stop_everywhere its checkpoints."""
+    _, made = built_once(tmp_path_factory, "two-process-run", _two_process_run)
+    run = Path(made["run"])
+    yield TwoProcessRun(made["command"], made["returncode"], made["log"], run)
+    assert tree(run) == made["tree"], f"a test wrote into the shared run {run}"
+
+
 def tree(folder: Path) -> dict[str, list[int]]:
     """[size, modification time] of ``folder`` and of everything in it, by path: a file or folder made, changed or
     deleted in it (even made and deleted again, as a launch's RUN/.launching) changes it."""

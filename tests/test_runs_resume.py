@@ -30,8 +30,8 @@ from tests.runs_helpers import (
     trained_as_by_dbtui_run,
     wait_for,
 )
+from tests.shared_runs import TwoProcessRun
 from tests.test_runs import start_worker
-from tests.training_helpers import tiny_profile
 
 RESUMABLE = dict(training={"max_train_steps": 8, "seed": 11}, dataset={"resolution": 64, "hflip": True, "center_crop": False},
                  saving={"every_n_steps": 2, "keep_last_n": 3}, optimizer={"learning_rate": 1e-3})
@@ -200,20 +200,16 @@ def test_a_lost_process_on_machine_n_is_told_how_its_part_goes_on(tmp_path: Path
     assert "dbtui resume" not in said and "--resume --set launch.machine_rank=1" in said
 
 
-def test_two_process_run_through_accelerate_launch(tmp_path: Path) -> None:
-    from engine.runs.launcher import start_run
-
-    profile = tiny_profile(tmp_path, training={"max_train_steps": 3}, launch={"num_processes": 2, "extra_args": ["--main_process_port", "29517"]},
-                           saving={"every_n_steps": 2})
-    started = start_run(profile)
-    assert "--num_processes" in started.command and "2" in started.command
-    assert started.process.wait(timeout=600) == 0, started.folder.log.read_text()[-3000:]
-    events = list(read_events(started.folder.events))
+def test_two_process_run_through_accelerate_launch(two_process_run: TwoProcessRun) -> None:
+    run = two_process_run
+    assert "--num_processes" in run.command and "2" in run.command
+    assert run.returncode == 0, run.log
+    events = list(read_events(run.run / "events.jsonl"))
     [run_started] = [e for e in events if e.kind == "run_started"]
     assert run_started.num_processes == 2
     assert [e.step for e in events if e.kind == "step_ended"] == [1, 2, 3]  # one event stream, from the main process
     assert [e for e in events if e.kind == "checkpoint_saved"]
-    assert (started.folder.outputs / "diffusers" / "model_index.json").is_file()
+    assert (run.run / "outputs" / "diffusers" / "model_index.json").is_file()
 
 
 def test_two_processes_stay_in_step_when_the_text_encoder_trains_and_each_resumes_its_own_noise(tmp_path: Path) -> None:

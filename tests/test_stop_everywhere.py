@@ -16,6 +16,7 @@ from engine.runs.sinks import read_events
 from engine.runs.supervisor import Supervisor
 from engine.runs.worker import main as worker_main
 from tests.runs_helpers import CtrlCInSetUp, launch_two_processes, profile_file
+from tests.shared_runs import TwoProcessRun
 from tests.training_helpers import tiny_profile
 
 # Runs the worker with the stop heard by the main process alone, once setup is done: as `dbtui stop` or a
@@ -55,30 +56,14 @@ def test_a_stop_the_main_process_alone_heard_in_setup_ends_every_process(tmp_pat
         threads = json.loads((folder.path / f"threads-{rank}.json").read_text())
         assert threads and not [name for name in threads if "gloo" in name], threads
 
-# Runs the worker with a disk too small for a checkpoint on the second process alone: as on a second machine,
-# whose own disk holds no checkpoint.
-WORKER_SMALL_DISK_ON_THE_SECOND_PROCESS = """
-import os, sys
-from collections import namedtuple
-import engine.runs.checkpoints as checkpoints
-from engine.runs.worker import main
-if os.environ["RANK"] == "1":
-    usage = namedtuple("usage", "total used free")
-    checkpoints.shutil.disk_usage = lambda path: usage(10**9, 10**9 - 1024, 1024)
-sys.exit(main([sys.argv[1]]))
-"""
-
-
-def test_the_main_process_disk_decides_for_every_process_whether_a_checkpoint_is_saved(tmp_path: Path) -> None:
-    """Each process decided alone: one skipped the save while the other went into its collectives."""
+def test_the_main_process_disk_decides_for_every_process_whether_a_checkpoint_is_saved(two_process_run: TwoProcessRun) -> None:
+    """Each process decided alone: one skipped the save while the other went into its collectives. The shared run's
+    second process has a disk too small for a checkpoint (tests/shared_runs.py)."""
     from engine.runs.checkpoints import complete_checkpoints
 
-    script = tmp_path / "small_disk.py"
-    script.write_text(WORKER_SMALL_DISK_ON_THE_SECOND_PROCESS)
-    folder = RunFolder(tmp_path / "run").create()
-    folder.profile.write_text(profile_file(tmp_path, training={"max_train_steps": 3}, saving={"every_n_steps": 2}).read_text())
-    process = launch_two_processes(script, str(folder.path))
-    assert process.returncode == 0, process.stderr[-3000:]
+    assert two_process_run.returncode == 0, two_process_run.log
+    assert Path(two_process_run.command[-2]).name == "small_disk.py"  # the trainers ran with the small disk
+    folder = RunFolder(two_process_run.run)
     assert [step for step, _ in complete_checkpoints(folder)] == [2]
     assert not [e for e in read_events(folder.events) if e.kind == "warning" and "disk" in e.message]
 
