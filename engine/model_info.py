@@ -292,9 +292,12 @@ def size_multiple(source: str) -> int:
     machine (a hub id not yet downloaded, a single file) gets its family's usual step."""
     from types import SimpleNamespace
 
+    from engine.builtin import PREFIX, TINY_SIZES
     from engine.models.registry import family_named
 
     family = family_named(likely_family(source))
+    if source.removeprefix(PREFIX) in TINY_SIZES:
+        return TINY_SIZES[source.removeprefix(PREFIX)][1]
     folder = _config_folder(source)
     if folder is not None:
         vae = _config(folder, "vae").get("block_out_channels")
@@ -311,14 +314,13 @@ def size_multiple(source: str) -> int:
 
 
 def _config_folder(source: str) -> Path | None:
-    """The diffusers folder whose configs describe ``source`` on this machine: a tiny built-in's (built on demand,
-    in seconds), a folder, a hub model in the Hugging Face cache; None otherwise. A full-size built-in is left
-    unbuilt: its configs are its family's usual ones."""
-    from engine.builtin import MODELS, PREFIX, is_builtin, resolve_model
+    """The diffusers folder whose configs describe ``source`` on this machine: a folder, a hub model in the Hugging Face
+    cache; None otherwise. A built-in is never built for it: what its configs say is known (``native_size``,
+    ``size_multiple``)."""
+    from engine.builtin import is_builtin
 
     if is_builtin(source):
-        entry = MODELS.get(source.removeprefix(PREFIX))
-        return Path(resolve_model(source)) if entry and entry[0] == "tiny" else None
+        return None
     path = Path(source).expanduser()
     index = path / "model_index.json" if path.is_dir() else _cached_model_index(source)
     return index.parent if index is not None and holds_model_index(index.parent) else None
@@ -340,11 +342,11 @@ def _cached_model_index(source: str) -> Path | None:
 def native_size(source: str) -> int | None:
     """The image size ``model.pretrained`` was made for, where that is known on this machine without a download or
     a build: a built-in's, a diffusers folder's or a cached hub model's configs; None otherwise (a single file)."""
-    from engine.builtin import MODELS, PREFIX, is_builtin
+    from engine.builtin import MODELS, PREFIX, TINY_SIZES, is_builtin
     from engine.models.loading import native_resolution
 
-    entry = MODELS.get(source.removeprefix(PREFIX)) if is_builtin(source) else None
-    if entry is not None and entry[0] != "tiny":
-        return _unbuilt_builtin(source, entry[0]).resolution
+    key = source.removeprefix(PREFIX)
+    if is_builtin(source) and key in MODELS:
+        return TINY_SIZES[key][0] if key in TINY_SIZES else _unbuilt_builtin(source, MODELS[key][0]).resolution
     folder = _config_folder(source)
     return native_resolution(folder) if folder is not None else None

@@ -11,7 +11,7 @@ import pytest
 
 from dbtui.engine_facade import RealEngine
 from dbtui.session import Session
-from engine.model_info import describe_model, native_size
+from engine.model_info import describe_model, native_size, size_multiple
 
 
 def test_a_tiny_flux_is_made_for_64_px_and_a_new_profile_trains_at_that_size(tiny_flux: Path) -> None:
@@ -54,6 +54,37 @@ def test_a_full_size_builtin_is_described_without_building_it(name: str, family:
     assert (described.family_id, described.resolution, described.supported) == (family, size, True)
     assert native_size(name) == size  # what validate's size warning reads
     assert not engine.builtin.built(name)
+
+
+@pytest.mark.parametrize("name", ["tiny-sd1", "tiny-sd1-random", "tiny-sd2v", "tiny-sdxl", "tiny-flux"])
+def test_a_tiny_builtins_known_sizes_are_what_its_built_configs_say(name: str, _isolated_cache: Path) -> None:
+    """The checks of a profile take a tiny built-in's sizes from engine.builtin.TINY_SIZES, not from its folder."""
+    from engine.builtin import MODELS, TINY_SIZES, resolve_model
+    from engine.models.loading import native_resolution
+
+    assert set(TINY_SIZES) == {key for key, (size, _, _) in MODELS.items() if size == "tiny"}
+    folder = resolve_model(f"builtin:{name}")
+    assert TINY_SIZES[name] == (native_resolution(Path(folder)), size_multiple(folder))
+    assert (native_size(f"builtin:{name}"), size_multiple(f"builtin:{name}")) == TINY_SIZES[name]
+
+
+def test_checking_a_profile_on_a_tiny_builtin_builds_nothing(tmp_path: Path, monkeypatch) -> None:
+    """The wizard checks the draft on its UI thread at each keystroke: its first check of the demo's draft with an
+    empty cache built builtin:tiny-sd1 there, and the wizard froze for seconds (30 under load)."""
+    import engine.builtin
+    from engine.profile import validate_data
+    from engine.profile_checks import check_profile
+
+    monkeypatch.setenv("DBTUI_CACHE", str(tmp_path / "empty cache"))
+    monkeypatch.setattr(engine.builtin, "_build_model", lambda *args: pytest.fail("built a model to check a profile"))
+    profile = validate_data({"schema_version": 1, "model": {"pretrained": "builtin:tiny-sd1"}, "dataset": {"resolution": 256},
+                             "concepts": [{"instance_dir": str(tmp_path), "instance_prompt": "photo of zwx disc"}]})
+    errors, _, warnings = check_profile(profile, None, [])
+    assert not errors
+    assert [p.message for p in warnings if p.key == "dataset.resolution"] == [
+        "256 px is 4× the 64 px this model was made for: each step costs far more memory and time, and its images may "
+        "repeat parts of the subject; train at 64 px, or near it"]
+    assert not (tmp_path / "empty cache" / "models").exists()
 
 
 def test_a_misspelt_builtin_is_said_with_the_builtins_there_are() -> None:

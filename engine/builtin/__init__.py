@@ -27,6 +27,12 @@ MODELS = {
     "sdxl-random": ("sdxl", "sdxl", False),  # SDXL base's real size, for GPU benchmarks
     "flux-random": ("flux", "flux", False),  # Flux.1 [dev]'s real size, for GPU benchmarks
 }
+# Each tiny model's native size and the pixel step of its bucket sizes (engine.model_info.native_size, size_multiple),
+# known without building it: a profile's checks run on the wizard's UI thread at each keystroke, and a build there froze
+# it for seconds. The shipped tiny SD1's VAE has one level more than the random ones'. tests/test_model_sizes.py
+# compares each with the built model's configs.
+TINY_SIZES = {"tiny-sd1": (64, 8), "tiny-sd1-random": (64, 4), "tiny-sd2v": (64, 4), "tiny-sdxl": (64, 4),
+              "tiny-flux": (64, 4)}
 DATASETS = {"demo-instance": "instance", "demo-class": "class"}
 # Random-weight scorers for [evaluation] (engine/builtin/tiny_scorers.py): name → its builder's name.
 SCORERS = {"tiny-clip": "save_tiny_clip", "tiny-dino": "save_tiny_dino"}
