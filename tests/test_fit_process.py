@@ -39,11 +39,37 @@ def test_the_fit_test_reports_events_and_its_result_and_the_caller_imports_no_to
     assert report["heavy"] == []
 
 
-def test_a_fit_test_that_fails_raises_its_own_message(tmp_path: Path) -> None:
+def _recording(started: list[subprocess.Popen]) -> type[subprocess.Popen]:
+    """A Popen that adds each process it starts to ``started``, for a test to look at its pipes."""
+
+    class Recorded(subprocess.Popen):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    return Recorded
+
+
+@pytest.fixture(scope="module")
+def failed(tmp_path_factory: pytest.TempPathFactory) -> tuple[FitProcessError, list[subprocess.Popen]]:
+    """A fit test of a profile whose images folder does not exist, run once for the module (its child imports torch
+    before it finds that out): its error, and the processes it started."""
+    from engine.runs import fit_process
+
+    tmp_path = tmp_path_factory.mktemp("failed")
     profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(tmp_path / "no-such-folder"), "instance_prompt": "photo of zwx disc"}])
-    with pytest.raises(FitProcessError, match="no-such-folder") as raised:
-        run_fit_process(profile, 2)
-    assert not str(raised.value).startswith("fit test"), "the wizard says 'Fit test failed: ' before it"
+    started: list[subprocess.Popen] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fit_process.subprocess, "Popen", _recording(started))
+        with pytest.raises(FitProcessError) as raised:
+            run_fit_process(profile, 2)
+    return raised.value, started
+
+
+def test_a_fit_test_that_fails_raises_its_own_message(failed: tuple[FitProcessError, list[subprocess.Popen]]) -> None:
+    error, _ = failed
+    assert "no-such-folder" in str(error), error
+    assert not str(error).startswith("fit test"), "the wizard says 'Fit test failed: ' before it"
 
 
 def test_a_fit_test_its_caller_stops_ends_its_trainer_at_once_and_leaves_no_folder(tmp_path: Path, monkeypatch) -> None:
@@ -73,23 +99,18 @@ def test_a_fit_test_its_caller_stops_ends_its_trainer_at_once_and_leaves_no_fold
     assert not list(temp.glob("dbtui-fit-*"))  # libraries leave their own files there (torch's inductor cache)
 
 
-def test_the_fit_tests_output_pipe_is_closed_when_it_fails_and_when_it_is_stopped(tmp_path: Path, monkeypatch) -> None:
+def test_the_fit_tests_output_pipe_is_closed_when_it_fails_and_when_it_is_stopped(
+        tmp_path: Path, monkeypatch, failed: tuple[FitProcessError, list[subprocess.Popen]]) -> None:
     """It was left to the garbage collector: a ResourceWarning (unclosed file) each time."""
     from engine.runs import fit_process
 
-    started = []
-
-    class Recorded(subprocess.Popen):
-        def __init__(self, *args, **kwargs) -> None:
-            super().__init__(*args, **kwargs)
-            started.append(self)
-
-    monkeypatch.setattr(fit_process.subprocess, "Popen", Recorded)
+    _, started_failing = failed
+    started: list[subprocess.Popen] = []
+    monkeypatch.setattr(fit_process.subprocess, "Popen", _recording(started))
     profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(tmp_path / "none"), "instance_prompt": "photo of zwx"}])
-    with pytest.raises(FitProcessError):
-        run_fit_process(profile, 2)
     assert run_fit_process(profile, 2, stop=lambda: True) is None
-    assert len(started) == 2 and all(process.stdout.closed for process in started)
+    assert len(started_failing) == 1 and len(started) == 1
+    assert all(process.stdout.closed for process in started_failing + started)
 
 
 def test_the_fit_tests_answer_is_read_when_a_library_print_comes_before_it_on_its_line(tmp_path: Path, capsys) -> None:
