@@ -71,7 +71,10 @@ def test_the_note_on_several_processes_names_ddps_copy_and_a_run_of_one_process_
     assert (fitted.launch.num_processes, fitted.launch.sharding) == (1, "none")
 
 
-def test_a_run_of_one_step_is_said_as_one_step(tmp_path: Path, tiny_sd1: Path, demo_data: Path, capsys) -> None:
+def test_a_run_of_one_step_is_said_as_one_step(tmp_path: Path, tiny_sd1: Path, demo_data: Path, capsys, monkeypatch) -> None:
+    from dbtui.cli import cmd_fit
+
+    monkeypatch.setattr(cmd_fit, "_estimate", lambda profile, cards, say=print: None)  # the steps' line alone is read
     assert main(["fit", str(profile_file(tmp_path, training={"max_train_steps": 1}))]) == 0
     assert "whole run:         1 step," in capsys.readouterr().out
 
