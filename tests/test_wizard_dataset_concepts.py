@@ -47,11 +47,15 @@ def _said(app) -> list[str]:
     return [n.message for n in app._notifications]
 
 
-async def test_next_refuses_a_concept_not_shown_that_has_no_usable_image(tmp_path: Path, monkeypatch) -> None:
-    """Next looked only at the concept shown: an empty third concept went on to Parameters."""
+async def test_next_refuses_a_concept_not_shown_that_has_no_usable_image_and_checks_a_dropped_report_again(
+        tmp_path: Path, monkeypatch) -> None:
+    """Next looked only at the concept shown: an empty second concept went on to Parameters. Its report dropped, Next
+    checks it again. One app for both (they were two, each its own): a refusal leaves nothing behind (Next refuses
+    again), so the report is dropped after them as it was on a fresh step."""
     monkeypatch.chdir(tmp_path)
     session = _session(_folder(tmp_path, "a", "one.png"), _folder(tmp_path, "b", "small.png"))
-    app = make_app(FakeEngine(), session, image_renderer="none")
+    engine = FakeEngine()
+    app = make_app(engine, session, image_renderer="none")
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _check_each(app, pilot, 2)
         for _ in range(2):  # not once: an unusable concept is no warning to pass
@@ -59,6 +63,15 @@ async def test_next_refuses_a_concept_not_shown_that_has_no_usable_image(tmp_pat
             await settle(pilot)
             assert app.screen is screen
             assert _said(app)[-1] == "No usable images in concept 2 (b): fix the errors the check shows (choose it above)."
+        assert engine.calls.count(("check_dataset", 1)) == 1  # a report to refuse by: not checked again
+
+        session.reports.pop(1)  # as caption review does when the concept's captions changed
+        await pilot.press("ctrl+n")
+        assert _said(app)[-1].startswith("The last check of concept 2 (b) found no usable images before the last "
+                                         "changes: checking again.")
+        await settle(pilot)
+        assert engine.calls.count(("check_dataset", 1)) == 2 and 1 in session.reports
+        assert app.screen is screen
 
 
 async def test_next_names_the_errors_of_every_concept_once(tmp_path: Path, monkeypatch) -> None:
@@ -75,22 +88,6 @@ async def test_next_names_the_errors_of_every_concept_once(tmp_path: Path, monke
         await pilot.press("ctrl+n")  # told once: Next again goes on
         await settle(pilot)
         assert type(app.screen).__name__ == "ParametersScreen"
-
-
-async def test_a_dropped_report_of_a_concept_not_shown_is_checked_again_on_next(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    session = _session(_folder(tmp_path, "a", "one.png"), _folder(tmp_path, "b", "small.png"))
-    engine = FakeEngine()
-    app = make_app(engine, session, image_renderer="none")
-    async with app.run_test(size=(80, 24)) as pilot:
-        screen = await _check_each(app, pilot, 2)
-        session.reports.pop(1)  # as caption review does when the concept's captions changed
-        await pilot.press("ctrl+n")
-        assert _said(app)[-1].startswith("The last check of concept 2 (b) found no usable images before the last "
-                                         "changes: checking again.")
-        await settle(pilot)
-        assert engine.calls.count(("check_dataset", 1)) == 2 and 1 in session.reports
-        assert app.screen is screen
 
 
 async def test_remove_keeps_the_checks_of_the_other_concepts(tmp_path: Path, monkeypatch) -> None:
@@ -244,31 +241,25 @@ async def test_next_does_not_promise_a_recheck_the_draft_keeps_from_starting(tmp
                                   "the problems shown to check it again.")
 
 
-async def test_the_concept_selector_names_the_first_concept_by_the_folder_typed(tmp_path: Path, monkeypatch) -> None:
-    """It kept "Concept 1: ?" for the first concept while its folder was typed (it followed only another's)."""
+async def test_the_concept_selector_names_the_first_concept_in_words_and_by_the_folder_typed(tmp_path: Path,
+                                                                                          monkeypatch) -> None:
+    """A new profile's first concept was "Concept 1: ?", and one whose folder is "." read "Concept 1: " (its last part is
+    empty). It kept "Concept 1: ?" for the first concept while its folder was typed (it followed only another's).
+    One app for both (they were two, each its own): each name is read off the selector after the change that makes it."""
     monkeypatch.chdir(tmp_path)
     app = make_app(FakeEngine(), _session(""), image_renderer="none")
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await at_step(app, pilot, 2, "DatasetScreen")
+        for typed, named in [("", "Concept 1 (no folder yet)"), (".", "Concept 1: ."), ("", "Concept 1 (no folder yet)")]:
+            screen.query_one("#ds-instance_dir").value = typed
+            await settle(pilot)
+            first = screen._compositor.render_strips()[1].text  # the selector's row, under the steps
+            assert named in first and "?" not in first, first
         screen.query_one("#ds-instance_dir").focus()
         await pilot.press(*"/data/zwx-dog")
         await settle(pilot)
         shown = [strip.text for strip in screen._compositor.render_strips()]
         assert any("Concept 1: zwx-dog" in line for line in shown), shown[:3]
-
-
-async def test_a_concept_with_no_folder_is_named_in_words_in_the_selector(tmp_path: Path, monkeypatch) -> None:
-    """A new profile's first concept was "Concept 1: ?", and one whose folder is "." read "Concept 1: " (its last part is
-    empty)."""
-    monkeypatch.chdir(tmp_path)
-    app = make_app(FakeEngine(), _session(""), image_renderer="none")
-    async with app.run_test(size=(80, 24)) as pilot:
-        screen = await at_step(app, pilot, 2, "DatasetScreen")
-        for typed, named in [("", "Concept 1 (no folder yet)"), (".", "Concept 1: .")]:
-            screen.query_one("#ds-instance_dir").value = typed
-            await settle(pilot)
-            first = screen._compositor.render_strips()[1].text  # the selector's row, under the steps
-            assert named in first and "?" not in first, first
 
 
 async def test_a_check_refused_names_the_problems_of_the_concept_shown_not_of_concept_ten(tmp_path: Path,
