@@ -22,7 +22,7 @@ from engine.convert import ModelMismatchError
 from engine.events import PhaseProgress, PhaseStarted, Warning as WarningEvent
 from engine.model_import import ConversionTarget, conversion_target, import_model
 from engine.profile.fields import expanded_path
-from test_wizard_sdxl import SIZE, at_a_new_profiles_model_step, check_model, visible
+from test_wizard_sdxl import SIZE, at_a_new_profiles_model_step, visible
 from wizard_fakes import FakeEngine
 from wizard_steps import settle, until
 from fake_conversion import copy_converted
@@ -144,6 +144,16 @@ class ConvertingEngine(FakeEngine):
     def import_model(self, source: str, out_dir: Path, emit=None, **flux) -> Path:
         self.calls.append(("import_model", source, str(out_dir)))
         return import_model(source, out_dir, emit=emit, **flux)
+
+
+async def check_model(pilot, source: str) -> None:
+    """The Model field set to ``source``, then Enter: the step checks it. Typed key by key (test_wizard_sdxl's
+    check_model, which tests the typing), each key cost a render of the step; these tests check what follows Enter."""
+    field = pilot.app.screen.query_one("#model-source", Input)
+    field.focus()
+    field.value = source
+    await pilot.press("enter")
+    await settle(pilot)
 
 
 async def _convert(pilot) -> None:
