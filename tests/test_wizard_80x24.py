@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -110,6 +110,46 @@ SCREENS = {
 }
 
 
+# One app visits the screens in turn, in this order, each reached as SCREENS reaches it and left back to where its
+# reach started from: a fresh app per screen walked the demo's steps again each time (most of these tests' CPU).
+_TOUR = ("StartScreen", "HelpScreen", "AttachScreen", "OpenProfileScreen", "HardwareScreen", "ModelScreen",
+         "DatasetScreen", "CaptionScreen", "ParametersScreen", "CommandScreen", "ResumeScreen", "OverwriteScreen",
+         "CaptionModeScreen", "TrainingScreen")
+_STEP_OF = {"ModelScreen": 1, "DatasetScreen": 2, "CaptionScreen": 2, "ParametersScreen": 3, "CommandScreen": 3,
+            "ResumeScreen": 3, "OverwriteScreen": 3, "CaptionModeScreen": 3, "TrainingScreen": 4}
+_STEP_SCREENS = {1: "ModelScreen", 2: "DatasetScreen", 3: "ParametersScreen", 4: "TrainingScreen"}
+
+
+async def _to_step(pilot, step: int) -> None:
+    """The demo's wizard ``step`` from the start screen, as at_step() reaches it; nothing to do where it is shown."""
+    if type(pilot.app.screen).__name__ == "StartScreen":
+        await pilot.press("d")
+        await pilot.pause()
+    if type(pilot.app.screen).__name__ != _STEP_SCREENS[step]:
+        pilot.app.goto(step)
+        await settle(pilot, 0.3)
+
+
+async def tour(pilot, names: tuple[str, ...] | dict) -> AsyncIterator[str]:
+    """Each of ``names`` (in _TOUR's order) reached in the one app of ``pilot``, as the app's screen when yielded."""
+    for name in (name for name in _TOUR if name in names):
+        reach = SCREENS[name]
+        if name in _STEP_OF:
+            await _to_step(pilot, _STEP_OF[name])
+            if reach.last is not None:
+                await reach.last(pilot)
+        else:
+            await reach(pilot)
+        assert type(pilot.app.screen).__name__ == name
+        yield name
+        if name == "HardwareScreen":
+            pilot.app.goto(-1)  # back to the start screen, which offers the demo
+            await settle(pilot)
+        elif name not in _STEP_SCREENS.values() and name != "StartScreen":
+            pilot.app.pop_screen()  # a dialog or a screen pushed over the one its reach started from
+            await settle(pilot)
+
+
 async def assert_footer_whole(pilot, where: str) -> None:
     app = pilot.app
     # The footer rebuilds itself after a focus change, key by key: wait until the last drawn line holds every
@@ -132,20 +172,18 @@ async def assert_footer_whole(pilot, where: str) -> None:
             assert key.region.right <= right, f"{where}: {label!r} runs under the palette key"
 
 
-@pytest.mark.parametrize("name", SCREENS)
-async def test_every_footer_label_is_whole_at_80_columns(name: str) -> None:
+async def test_every_footer_label_is_whole_at_80_columns() -> None:
     app = make_app(FakeEngine(), Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        await SCREENS[name](pilot)
-        screen = app.screen
-        assert type(screen).__name__ == name
-        await assert_footer_whole(pilot, name)
-        # The focused widget adds its own keys to the footer: try one of each kind in the Tab order.
-        kinds = {type(widget): widget for widget in reversed(screen.focus_chain)}
-        for widget in kinds.values():
-            screen.set_focus(widget)
-            await pilot.pause(0.05)
-            await assert_footer_whole(pilot, f"{name} with {widget!r} focused")
+        async for name in tour(pilot, _TOUR):
+            screen = app.screen
+            await assert_footer_whole(pilot, name)
+            # The focused widget adds its own keys to the footer: try one of each kind in the Tab order.
+            kinds = {type(widget): widget for widget in reversed(screen.focus_chain)}
+            for widget in kinds.values():
+                screen.set_focus(widget)
+                await pilot.pause(0.05)
+                await assert_footer_whole(pilot, f"{name} with {widget!r} focused")
 
 
 async def test_each_start_choices_help_keeps_its_indent_when_wrapped_at_80_columns() -> None:
@@ -220,67 +258,66 @@ def contrast(a: Color, b: Color) -> float:
     return (high + 0.05) / (low + 0.05)
 
 
-@pytest.mark.parametrize("theme", ["textual-dark", "textual-light"])
-async def test_the_focused_field_stands_out(theme: str) -> None:
+async def test_the_focused_field_stands_out_in_both_themes() -> None:
     app = make_app(FakeEngine(), Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         await at_step(pilot, 3)
-        app.theme = theme
-        await pilot.pause()
         screen = app.screen
-        # A compact input, a compact select (drawn by its SelectCurrent) and a switch.
-        for field_id, drawn_by in [("f-training--max_train_steps", ""), ("f-training--method", "SelectCurrent"),
-                                   ("f-prior--enabled", "")]:
-            field = screen.query_one(f"#{field_id}")
-            surface = field.query_one(drawn_by) if drawn_by else field
-            label = screen.query_one(f"#row-{field_id} Label", Label)
-            screen.set_focus(None)
+        # One app for both themes: each field is unfocused, and its colours read, before it is focused and judged.
+        for theme in ("textual-dark", "textual-light"):
+            app.theme = theme
             await pilot.pause()
-            label_before, field_before = label.rich_style.bgcolor, surface.rich_style.bgcolor
-            field.focus()
-            await pilot.pause()
-            label_after, field_after = label.rich_style.bgcolor, surface.rich_style.bgcolor
-            assert contrast(Color.from_rich_color(label_before), Color.from_rich_color(label_after)) >= 3, field_id
-            assert label.rich_style.bold, field_id
-            before, after = Color.from_rich_color(field_before), Color.from_rich_color(field_after)
-            # Textual's own hint is a 5 % tint (about 11 levels): too faint to see over SSH.
-            assert max(abs(before.r - after.r), abs(before.g - after.g), abs(before.b - after.b)) >= 30, field_id
+            # A compact input, a compact select (drawn by its SelectCurrent) and a switch.
+            for field_id, drawn_by in [("f-training--max_train_steps", ""), ("f-training--method", "SelectCurrent"),
+                                       ("f-prior--enabled", "")]:
+                where = f"{field_id} in {theme}"
+                field = screen.query_one(f"#{field_id}")
+                surface = field.query_one(drawn_by) if drawn_by else field
+                label = screen.query_one(f"#row-{field_id} Label", Label)
+                screen.set_focus(None)
+                await pilot.pause()
+                label_before, field_before = label.rich_style.bgcolor, surface.rich_style.bgcolor
+                field.focus()
+                await pilot.pause()
+                label_after, field_after = label.rich_style.bgcolor, surface.rich_style.bgcolor
+                assert contrast(Color.from_rich_color(label_before), Color.from_rich_color(label_after)) >= 3, where
+                assert label.rich_style.bold, where
+                before, after = Color.from_rich_color(field_before), Color.from_rich_color(field_after)
+                # Textual's own hint is a 5 % tint (about 11 levels): too faint to see over SSH.
+                assert max(abs(before.r - after.r), abs(before.g - after.g), abs(before.b - after.b)) >= 30, where
 
 
-HELP_CASES = {
-    "StartScreen": (keys_then(), "Demo** trains a tiny", ["New", "Attach"]),
-    "HardwareScreen": (keys_then("n"), "Step 1 of 5: Hardware", ["Re-check"]),
-    "ModelScreen": (step_then(1), "Step 2 of 5: Base model", []),
-    "DatasetScreen": (step_then(2), "Step 3 of 5: Dataset", ["Check", "Captions"]),
-    "CaptionScreen": (step_then(2, "ctrl+o"), "## Captions", ["Save caption", "Undo bulk edit"]),
-    "ParametersScreen": (step_then(3), "Step 4 of 5: Parameters", ["Save profile", "Command", "Fit test"]),
+HELP_CASES = {  # the screen: its help's heading, and keys the help names
+    "StartScreen": ("Demo** trains a tiny", ["New", "Attach"]),
+    "HardwareScreen": ("Step 1 of 5: Hardware", ["Re-check"]),
+    "ModelScreen": ("Step 2 of 5: Base model", []),
+    "DatasetScreen": ("Step 3 of 5: Dataset", ["Check", "Captions"]),
+    "CaptionScreen": ("## Captions", ["Save caption", "Undo bulk edit"]),
+    "ParametersScreen": ("Step 4 of 5: Parameters", ["Save profile", "Command", "Fit test"]),
     # The fake's run has ended: its keys are an ended run's (a live one's controls are in the prose above them).
-    "TrainingScreen": (step_then(4), "Step 5 of 5: Training", ["Export best", "Report", "Detach"]),
-    "OverwriteScreen": (pushed(lambda: OverwriteScreen(Path("profiles/tiny-demo.toml"))), "## Overwrite?",
-                        ["Overwrite", "New name", "Cancel"]),
+    "TrainingScreen": ("Step 5 of 5: Training", ["Export best", "Report", "Detach"]),
+    "OverwriteScreen": ("## Overwrite?", ["Overwrite", "New name", "Cancel"]),
 }
 
 
-@pytest.mark.parametrize("name", HELP_CASES)
-async def test_f1_explains_the_screen_it_was_pressed_on(name: str) -> None:
-    reach, heading, keys = HELP_CASES[name]
+async def test_f1_explains_the_screen_it_was_pressed_on() -> None:
     app = make_app(FakeEngine(), Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        await reach(pilot)
-        under = app.screen
-        assert type(under).__name__ == name
-        await pilot.press("f1")
-        await pilot.pause()
-        assert isinstance(app.screen, HelpScreen)
-        text = app.screen.query_one(Markdown).source
-        assert heading in text
-        others = [case[1] for other, case in HELP_CASES.items() if other != name]
-        assert not [other for other in others if other in text], "another screen's help"
-        for description in keys:
-            assert f"** {description}\n" in text + "\n", f"key {description!r} missing from the help"
-        await pilot.press("f1")  # F1 again closes it
-        await pilot.pause()
-        assert app.screen is under
+        async for name in tour(pilot, HELP_CASES):
+            heading, keys = HELP_CASES[name]
+            under = app.screen
+            await pilot.press("f1")
+            await pilot.pause()
+            assert isinstance(app.screen, HelpScreen), name
+            text = app.screen.query_one(Markdown).source
+            assert heading in text, name
+            others = [case[0] for other, case in HELP_CASES.items() if other != name]
+            assert not [other for other in others if other in text], f"{name}: another screen's help"
+            for description in keys:
+                assert f"** {description}\n" in text + "\n", f"{name}: key {description!r} missing from the help"
+            await pilot.press("f1")  # F1 again closes it
+            await pilot.pause()
+            assert app.screen is under, name
 
 
 def test_every_screen_says_what_it_is_for() -> None:
@@ -357,16 +394,14 @@ DIALOGS = ("StartScreen", "HelpScreen", "AttachScreen", "OpenProfileScreen", "Co
            "OverwriteScreen", "CaptionModeScreen")
 
 
-@pytest.mark.parametrize("name", DIALOGS)
-async def test_a_dialog_narrows_with_a_terminal_below_80_columns_rather_than_running_off_it(name: str) -> None:
+async def test_a_dialog_narrows_with_a_terminal_below_80_columns_rather_than_running_off_it() -> None:
     """At 60 columns the fixed-width boxes (64 to 78) were cut on the right: help mid-word, a button half gone."""
     app = make_app(FakeEngine(), Session(), image_renderer="none")
     async with app.run_test(size=(60, 20)) as pilot:
-        await SCREENS[name](pilot)
-        assert type(app.screen).__name__ == name
-        boxes = [widget for widget in app.screen.query("Vertical, VerticalScroll") if widget.id and widget.parent is app.screen]
-        assert boxes and all(box.region.right <= 60 for box in boxes), [(box.id, box.region) for box in boxes]
-        assert all(button.region.right <= 60 for button in app.screen.query("Button") if button.region.width)
+        async for name in tour(pilot, DIALOGS):
+            boxes = [widget for widget in app.screen.query("Vertical, VerticalScroll") if widget.id and widget.parent is app.screen]
+            assert boxes and all(box.region.right <= 60 for box in boxes), (name, [(box.id, box.region) for box in boxes])
+            assert all(button.region.right <= 60 for button in app.screen.query("Button") if button.region.width), name
 
 
 async def test_the_overwrite_dialogs_buttons_stay_on_a_40_column_screen() -> None:
