@@ -7,7 +7,6 @@ import shutil
 import time
 from pathlib import Path
 
-import pytest
 from textual.widgets import Input, Static
 
 from dbtui.app import make_app
@@ -60,19 +59,22 @@ async def _dataset_step(app, pilot, folder: str):
     return screen
 
 
-@pytest.mark.parametrize("folder", ["missing", "a-file.png", "builtin:nope"])
-async def test_captions_of_a_folder_that_cannot_be_listed_are_a_notification(folder: str, tmp_path: Path,
-                                                                               monkeypatch) -> None:
+async def test_captions_of_a_folder_that_cannot_be_listed_are_a_notification(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "a-file.png").write_bytes(b"not a folder")
     app = make_app(RealFolderEngine(), Session.for_demo(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        screen = await _dataset_step(app, pilot, folder)
-        await pilot.press("ctrl+o")
-        await settle(pilot)
-        assert app.is_running and app.screen is screen
-        [notification] = [n for n in app._notifications if n.title == "Captions not opened"]
-        assert folder in notification.message
+        screen = await at_step(app, pilot, 2, "DatasetScreen")
+        # One app for every folder: a refused one leaves the step as it was, and each is told once, by its own name.
+        for folder in ("missing", "a-file.png", "builtin:nope"):
+            told = {id(n) for n in app._notifications}
+            screen.query_one("#ds-instance_dir", Input).value = folder
+            await settle(pilot)
+            await pilot.press("ctrl+o")
+            await settle(pilot)
+            assert app.is_running and app.screen is screen, folder
+            [notification] = [n for n in app._notifications if n.title == "Captions not opened" and id(n) not in told]
+            assert folder in notification.message
 
 
 async def test_prepare_of_a_home_relative_folder_writes_beside_it_not_into_a_folder_named_tilde(
@@ -105,27 +107,30 @@ async def test_prepare_of_the_working_folder_writes_beside_it(tmp_path: Path, de
         assert app.session.get("concepts.0.instance_dir") == str(tmp_path / "pics-prepared")
 
 
-@pytest.mark.parametrize("contents", ["nothing", "broken images"])
-async def test_prepare_with_no_usable_image_keeps_the_concept_on_its_folder(contents: str, tmp_path: Path,
-                                                                           monkeypatch) -> None:
+async def test_prepare_with_no_usable_image_keeps_the_concept_on_its_folder(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    folder = tmp_path / "pics"
-    folder.mkdir()
-    if contents == "broken images":
-        for name in ("a.png", "b.jpg"):
-            (folder / name).write_bytes(b"\x89PNG not really")
     app = make_app(RealFolderEngine(), Session.for_demo(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        await _dataset_step(app, pilot, str(folder))
-        await pilot.click("#ds-prepare")
-        await settle(pilot, 0.3)
-        assert app.session.get("concepts.0.instance_dir") == str(folder)
-        said = " ".join(_messages(app))
-        if contents == "nothing":
-            assert "no images in" in said and not (tmp_path / "pics-prepared").exists()
-        else:
-            assert "2 image(s) could not be prepared" in said and "still uses its own folder" in said
-        assert not any("now uses them" in message for message in _messages(app))
+        screen = await at_step(app, pilot, 2, "DatasetScreen")
+        # One app for both folders: neither prepare changes the concept's folder, and each says its own words.
+        for contents in ("nothing", "broken images"):
+            told = {id(n) for n in app._notifications}
+            folder = tmp_path / contents.replace(" ", "-")
+            folder.mkdir()
+            if contents == "broken images":
+                for name in ("a.png", "b.jpg"):
+                    (folder / name).write_bytes(b"\x89PNG not really")
+            screen.query_one("#ds-instance_dir", Input).value = str(folder)
+            await settle(pilot)
+            await pilot.click("#ds-prepare")
+            await settle(pilot, 0.3)
+            assert app.session.get("concepts.0.instance_dir") == str(folder)
+            said = " ".join(n.message for n in app._notifications if id(n) not in told)
+            if contents == "nothing":
+                assert "no images in" in said and not folder.with_name(f"{folder.name}-prepared").exists()
+            else:
+                assert "2 image(s) could not be prepared" in said and "still uses its own folder" in said
+            assert not any("now uses them" in message for message in _messages(app))
 
 
 async def _prepare_in_the_wizard(images: Path) -> str:
