@@ -39,15 +39,21 @@ class GpuEngine(FakeEngine):
         return HardwareReport(self.machine, *verdict(self.machine))
 
 
-@asynccontextmanager
-async def started(engine: FakeEngine, session: Session,
-                  model: str | None = None) -> AsyncIterator[tuple[App, Pilot]]:
-    """The wizard of ``engine`` started on ``session`` (a draft of ``model`` where one is given), its hardware probed."""
+def _drafted(engine: FakeEngine, session: Session, model: str | None) -> Session:
+    """``session`` a draft of ``model`` (where one is given), ``engine``'s machine probed, as the start screen hands it on."""
     if model is not None:
         session.set("model.pretrained", model)
     session.hardware = engine.probe_hardware(".")
     if model is not None:
         session.adopt_model(engine.inspect_model(model))
+    return session
+
+
+@asynccontextmanager
+async def started(engine: FakeEngine, session: Session,
+                  model: str | None = None) -> AsyncIterator[tuple[App, Pilot]]:
+    """The wizard of ``engine`` started on ``session`` (a draft of ``model`` where one is given), its hardware probed."""
+    session = _drafted(engine, session, model)
     app = make_app(engine, Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         app._started(session)
@@ -55,38 +61,28 @@ async def started(engine: FakeEngine, session: Session,
         yield app, pilot
 
 
-async def preselected(engine: FakeEngine, model: str) -> str | None:
-    """The preset the parameters screen pre-selects for a draft of ``model``, after the hardware step."""
-    async with started(engine, Session(), model) as (app, pilot):
-        screen = await at_step(app, pilot, 3, "ParametersScreen")
-        value = screen.query_one("#par-preset", Select).value
-        return None if value is Select.NULL else value
+async def redrafted(app: App, pilot: Pilot, model: str | None, session: Session | None = None) -> None:
+    """The started wizard on a new draft (``session``, else a new profile) of ``model`` at its hardware step, as
+    started() begins one: a test that tries several drafts on one engine starts one app, not one for each."""
+    app.session = _drafted(app.engine, session or Session(), model)
+    await at_step(app, pilot, 0, "HardwareScreen")
 
 
-@pytest.mark.parametrize(("gb", "model", "family"), [(24, "models/sdxl-base", "sdxl"), (8, "models/sdxl-base", "sdxl"),
-                                                     (24, "models/flux", "flux"), (24, "models/sd21", "sd")])
-async def test_the_preset_preselected_is_the_one_advised_for_the_models_family(gb: int, model: str, family: str) -> None:
-    engine = GpuEngine(gb)
-    assert await preselected(engine, model) == verdict(engine.machine, family, Session().trains_prior)[1]
+async def preselected(app: App, pilot: Pilot) -> str | None:
+    """The preset the parameters screen pre-selects for the app's draft, after the hardware step."""
+    screen = await at_step(app, pilot, 3, "ParametersScreen")
+    value = screen.query_one("#par-preset", Select).value
+    return None if value is Select.NULL else value
 
 
-async def test_a_card_too_small_for_every_preset_of_the_family_is_offered_none_and_told_why() -> None:
-    """`dbtui hardware --card 8` says "Recommended preset for it: none" for Flux, and the hardware step says so, but
-    Parameters pre-selected flux-lora-16gb, which needs 11 GB, and said nothing."""
-    engine = GpuEngine(8)
-    async with started(engine, Session(), "models/flux") as (app, pilot):
-        assert "Recommended preset: none" in str(app.screen.query_one("#hw-verdict").render())
-        screen = await at_step(app, pilot, 3, "ParametersScreen")
-        assert screen.query_one("#par-preset", Select).value is Select.NULL
-        note = screen.query_one("#par-no-preset")
-        said = str(note.render())
-        assert note.display and said.startswith("No preset fits this card for this model.") and "11.0 GB" in said
-        assert "train SDXL or SD1.5 here, or use a card of 12 GB or more" in said
-    # A card that holds the smallest is offered it, with no such note.
-    async with started(GpuEngine(12), Session(), "models/flux") as (app, pilot):
-        screen = await at_step(app, pilot, 3, "ParametersScreen")
-        assert screen.query_one("#par-preset", Select).value == "flux-lora-16gb"
-        assert not screen.query_one("#par-no-preset").display
+async def test_the_preset_preselected_is_the_one_advised_for_the_models_family() -> None:
+    engine = GpuEngine(24)
+    async with started(engine, Session()) as (app, pilot):
+        for gb, model, family in [(24, "models/sdxl-base", "sdxl"), (8, "models/sdxl-base", "sdxl"),
+                                  (24, "models/flux", "flux"), (24, "models/sd21", "sd")]:
+            engine.machine = gpu_machine(gb)  # the card of this draft's probe
+            await redrafted(app, pilot, model)
+            assert await preselected(app, pilot) == verdict(engine.machine, family, Session().trains_prior)[1], (gb, model)
 
 
 # -- which presets, for which model ----------------------------------------------------------
@@ -109,10 +105,10 @@ def test_every_lora_preset_exports_the_kohya_file_that_comfyui_and_the_webuis_lo
 
 async def test_without_a_gpu_a_real_model_gets_no_cpu_demo_preset_and_the_demo_does() -> None:
     engine = FakeEngine()  # no GPU: the advice says cpu-demo
-    assert await preselected(engine, "models/sd21") is None
-    async with started(engine, Session.for_demo()) as (app, pilot):
-        screen = await at_step(app, pilot, 3, "ParametersScreen")
-        assert screen.query_one("#par-preset", Select).value == "cpu-demo"
+    async with started(engine, Session(), "models/sd21") as (app, pilot):
+        assert await preselected(app, pilot) is None
+        await redrafted(app, pilot, None, Session.for_demo())
+        assert await preselected(app, pilot) == "cpu-demo"
 
 
 # -- one preset after another ----------------------------------------------------------------
@@ -246,26 +242,27 @@ async def test_an_sd2_models_presets_are_labelled_by_sd2s_cards() -> None:
         assert labels["full-text-encoder"] == "Full + text encoder (21 GB and up; 24 GB and up without bf16)"
 
 
-# models/sd21 is an SD2.x-v model: its draft trains at 768 px, advised by the SD presets' figures there.
-@pytest.mark.parametrize(("model", "family"), [("models/sdxl-base", "sdxl"), ("models/flux", "flux"), ("models/sd21", "sd2-768")])
-async def test_the_hardware_step_advises_for_the_model_checked(model: str, family: str) -> None:
+async def test_the_hardware_step_advises_for_the_model_checked() -> None:
     """Back at the hardware step after the model step checked an SDXL model, a 24 GB card heard SD1.5's advice, "full
     fine-tune with text-encoder training", and "Full + text encoder (18 GB and up)", which the Parameters step then did
     not even offer; before the model is checked the advice says whose it is."""
     from tests.test_meter_ui import text_of
 
     engine = GpuEngine(24)
-    session = Session()
-    async with started(engine, session) as (app, pilot):
-        screen = await at_step(app, pilot, 0, "HardwareScreen")
-        assert "This advice is for SD1.x" in " ".join(text_of(screen, "#hw-verdict").split())
-        session.set("model.pretrained", model)
-        session.adopt_model(engine.inspect_model(model))
-        screen = await at_step(app, pilot, 0, "HardwareScreen")
-        sentence, preset = verdict(engine.machine, family, session.trains_prior)  # a new draft's: without prior preservation
-        shown = " ".join(text_of(screen, "#hw-verdict").split())
-        assert " ".join(sentence.split()) in shown and preset_label(preset, family, session.trains_prior) in shown, shown
-        assert "This advice is for SD1.x" not in shown
+    async with started(engine, Session()) as (app, pilot):
+        # models/sd21 is an SD2.x-v model: its draft trains at 768 px, advised by the SD presets' figures there.
+        for model, family in [("models/sdxl-base", "sdxl"), ("models/flux", "flux"), ("models/sd21", "sd2-768")]:
+            await redrafted(app, pilot, None)  # a new draft for each model: none checked yet
+            session = app.session
+            screen = await at_step(app, pilot, 0, "HardwareScreen")
+            assert "This advice is for SD1.x" in " ".join(text_of(screen, "#hw-verdict").split()), model
+            session.set("model.pretrained", model)
+            session.adopt_model(engine.inspect_model(model))
+            screen = await at_step(app, pilot, 0, "HardwareScreen")
+            sentence, preset = verdict(engine.machine, family, session.trains_prior)  # a new draft's: without prior preservation
+            shown = " ".join(text_of(screen, "#hw-verdict").split())
+            assert " ".join(sentence.split()) in shown and preset_label(preset, family, session.trains_prior) in shown, shown
+            assert "This advice is for SD1.x" not in shown, model
 
 
 class HubEngine(GpuEngine):
@@ -296,33 +293,38 @@ async def test_a_hub_model_not_downloaded_is_preset_for_the_family_its_name_says
         screen = await at_step(app, pilot, 0, "HardwareScreen")
         shown = " ".join(text_of(screen, "#hw-verdict").split())
         assert preset_label("sdxl-full", "sdxl", prior=False) in shown and "guessed from its name" in shown, shown
-    async with started(engine, Session(), "someone/my-model") as (app, pilot):  # a name that says no family: as before
+        await redrafted(app, pilot, "someone/my-model")  # a name that says no family: as before
         screen = await at_step(app, pilot, 3, "ParametersScreen")
         assert {value for _, value in screen.query_one("#par-preset", Select)._options} - {Select.NULL} == set(presets_for(None))
         assert not screen.query("#par-guessed")
 
 
-@pytest.mark.parametrize("model", ["models/sd15", "models/sd21", "models/sdxl-base", "models/flux", "someone/my-model"])
-async def test_each_presets_label_shows_whole_in_the_closed_dropdown_at_80_columns(model: str) -> None:
+# One app for each engine: each model a new draft, its presets relabelled and chosen in turn on its own screen.
+@pytest.mark.parametrize(("make_engine", "models"), [
+    (lambda: GpuEngine(12), ("models/sd15", "models/sd21", "models/sdxl-base", "models/flux")),
+    (HubEngine, ("someone/my-model",))], ids=["12gb", "hub"])
+async def test_each_presets_label_shows_whole_in_the_closed_dropdown_at_80_columns(make_engine, models) -> None:
     """At 12 GB the Parameters step pre-selected "Full fine-tune, 8-bit Adam, bf16 weights (6–12" and, for Flux, "Flux
     LoRA, NF4 base, 512 px (12 GB; 12–17 GB": the dropdown beside "Preset" and Apply left 48 columns, the open list
     showed the label whole. Each preset offered for each family (both, before a hub model's family is known), judged
     with prior preservation and without, is now whole on one line of the screen when chosen."""
     from dbtui.widgets.preset_select import PresetSelect
 
-    async with started(HubEngine() if "/my-" in model else GpuEngine(12), Session(), model) as (app, pilot):
-        screen = await at_step(app, pilot, 3, "ParametersScreen")
-        choice = screen.query_one("#par-preset", PresetSelect)
-        for prior in (False, True):
-            app.session.set("prior.enabled", prior)
-            choice.relabel()
-            labels = {value: str(label) for label, value in choice._options if value is not Select.NULL}
-            assert len(labels) >= 4  # the family's tier presets and the two modifiers
-            for value, label in labels.items():
-                choice.value = value
-                await pilot.pause()
-                lines = [strip.text for strip in app.screen._compositor.render_strips()]
-                assert any(label in line for line in lines), (label, [line for line in lines if label[:12] in line])
+    async with started(make_engine(), Session()) as (app, pilot):
+        for model in models:
+            await redrafted(app, pilot, model)
+            screen = await at_step(app, pilot, 3, "ParametersScreen")
+            choice = screen.query_one("#par-preset", PresetSelect)
+            for prior in (False, True):
+                app.session.set("prior.enabled", prior)
+                choice.relabel()
+                labels = {value: str(label) for label, value in choice._options if value is not Select.NULL}
+                assert len(labels) >= 4, model  # the family's tier presets and the two modifiers
+                for value, label in labels.items():
+                    choice.value = value
+                    await pilot.pause()
+                    lines = [strip.text for strip in app.screen._compositor.render_strips()]
+                    assert any(label in line for line in lines), (model, label, [line for line in lines if label[:12] in line])
 
 
 @pytest.mark.parametrize("how", ["person preset", "switch"])
