@@ -28,6 +28,7 @@ from dbtui.screens.resume import ResumeScreen
 from dbtui.session import Session
 from dbtui.widgets.profile_form import ProfileForm, Section
 from wizard_fakes import FakeEngine
+from wizard_steps import until
 
 SIZE = (80, 24)
 
@@ -132,6 +133,7 @@ async def _to_step(pilot, step: int) -> None:
 
 async def tour(pilot, names: tuple[str, ...] | dict) -> AsyncIterator[str]:
     """Each of ``names`` (in _TOUR's order) reached in the one app of ``pilot``, as the app's screen when yielded."""
+    assert set(names) <= set(_TOUR), f"not on the tour: {set(names) - set(_TOUR)}"
     for name in (name for name in _TOUR if name in names):
         reach = SCREENS[name]
         if name in _STEP_OF:
@@ -143,7 +145,8 @@ async def tour(pilot, names: tuple[str, ...] | dict) -> AsyncIterator[str]:
         assert type(pilot.app.screen).__name__ == name
         yield name
         if name == "HardwareScreen":
-            pilot.app.goto(-1)  # back to the start screen, which offers the demo
+            pilot.app.goto(-1)  # back to the start screen, which offers the demo (shown from the app's own loop)
+            await until(pilot, lambda: type(pilot.app.screen).__name__ == "StartScreen")
             await settle(pilot)
         elif name not in _STEP_SCREENS.values() and name != "StartScreen":
             pilot.app.pop_screen()  # a dialog or a screen pushed over the one its reach started from
