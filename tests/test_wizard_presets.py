@@ -327,8 +327,7 @@ async def test_each_presets_label_shows_whole_in_the_closed_dropdown_at_80_colum
                     assert any(label in line for line in lines), (model, label, [line for line in lines if label[:12] in line])
 
 
-@pytest.mark.parametrize("how", ["person preset", "switch"])
-async def test_prior_preservation_turned_on_after_the_tier_preset_offers_the_preset_that_fits_the_card_with_it(how: str) -> None:
+async def test_prior_preservation_turned_on_after_the_tier_preset_offers_the_preset_that_fits_the_card_with_it() -> None:
     """On a 16 GB card a Flux draft (prior preservation off) was pre-selected flux-lora-24gb; applied, then the person
     preset (or the switch) turned prior preservation on: 1024 px with class images needs 17.2 GB on the card by the meter,
     and the dropdown still showed "Person", with no word that the card's preset had changed. It now pre-selects the
@@ -337,24 +336,26 @@ async def test_prior_preservation_turned_on_after_the_tier_preset_offers_the_pre
     from textual.widgets import Switch
 
     engine = GpuEngine(16)
-    told: list[str] = []
-    async with started(engine, Session(), "models/flux") as (app, pilot):
-        screen = await at_step(app, pilot, 3, "ParametersScreen")
-        app.notify = lambda message, **_: told.append(str(message))
-        choice = screen.query_one("#par-preset", Select)
-        assert choice.value == verdict(engine.machine, "flux", prior=False)[1] == "flux-lora-24gb"
-        screen.action_apply_preset()
-        if how == "switch":
-            screen.query_one("#f-prior--enabled", Switch).value = True
-        else:
-            choice.value = "person"
+    async with started(engine, Session()) as (app, pilot):
+        for how in ("person preset", "switch"):  # one app: each way on a new Flux draft of its own
+            told: list[str] = []
+            await redrafted(app, pilot, "models/flux")
+            screen = await at_step(app, pilot, 3, "ParametersScreen")
+            app.notify = lambda message, **_: told.append(str(message))
+            choice = screen.query_one("#par-preset", Select)
+            assert choice.value == verdict(engine.machine, "flux", prior=False)[1] == "flux-lora-24gb"
             screen.action_apply_preset()
-        await pilot.pause(0.3)
-        assert app.session.trains_prior
-        advised = verdict(engine.machine, "flux", prior=True)[1]
-        assert advised == "flux-lora-16gb" and choice.value == advised
-        assert any("Flux LoRA, NF4 base, 512 px" in line and "Apply" in line for line in told), told
-        screen.action_apply_preset()
-        await pilot.pause(0.2)
-        assert app.session.get("dataset.resolution") == 512
-        assert load_preset_estimates()[advised].need(prior=True).fits(16)
+            if how == "switch":
+                screen.query_one("#f-prior--enabled", Switch).value = True
+            else:
+                choice.value = "person"
+                screen.action_apply_preset()
+            await pilot.pause(0.3)
+            assert app.session.trains_prior, how
+            advised = verdict(engine.machine, "flux", prior=True)[1]
+            assert advised == "flux-lora-16gb" and choice.value == advised, how
+            assert any("Flux LoRA, NF4 base, 512 px" in line and "Apply" in line for line in told), told
+            screen.action_apply_preset()
+            await pilot.pause(0.2)
+            assert app.session.get("dataset.resolution") == 512, how
+            assert load_preset_estimates()[advised].need(prior=True).fits(16)
