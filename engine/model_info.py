@@ -203,7 +203,20 @@ def family_words(source: str) -> str:
     from engine.models.registry import family_named
 
     family = family_named(likely_family(source))
-    return SD_VERSION_WORDS.get(_sd_version(source) or "", family.label) if family.id == "sd" else family.label
+    words = SD_VERSION_WORDS.get(_sd_version(source) or "", family.label) if family.id == "sd" else family.label
+    return words + ", v-prediction" if _v_prediction(source) else words
+
+
+def _v_prediction(source: str) -> bool:
+    """Whether ``model.pretrained`` predicts the velocity, where its scheduler's config says so on this machine (a
+    built-in by its variant, unbuilt), as the Model step tells it (``_variant``)."""
+    from engine.builtin import MODELS, PREFIX, is_builtin
+
+    if is_builtin(source):
+        entry = MODELS.get(source.removeprefix(PREFIX))
+        return entry is not None and entry[1] == "sd2v"
+    folder = _config_folder(source)
+    return folder is not None and _config(folder, "scheduler", "scheduler_config.json").get("prediction_type") == "v_prediction"
 
 
 def guessed_by_name(source: str) -> tuple[str, int] | None:

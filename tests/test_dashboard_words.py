@@ -102,13 +102,15 @@ def test_the_plain_output_says_what_the_run_trains_and_in_which_maths(capsys) ->
                      "Flux.1 LoRA r16 · NF4 base · fp16 (Tesla T4)", "training 6 steps on 1 process(es)"]
 
 
-def test_the_run_line_names_an_sd_model_as_the_model_step_does() -> None:
-    """The dashboard's run line said "Stable Diffusion 1.x/2.x" of a model the Model step called "Stable Diffusion 1.x"."""
+def test_the_run_line_names_an_sd_model_as_the_model_step_does(tiny_sd2v: Path) -> None:
+    """The dashboard's run line said "Stable Diffusion 1.x/2.x" of a model the Model step called "Stable Diffusion 1.x",
+    and left out the ", v-prediction" the Model step says of a v-prediction model."""
     from engine.model_info import describe_model
     from engine.runs.summary import run_summary
 
-    for source, words in [("builtin:tiny-sd1", "Stable Diffusion 1.x"), ("builtin:tiny-sd2v", "Stable Diffusion 2.x"),
-                          ("builtin:sd15-random", "Stable Diffusion 1.x")]:
+    for source, words in [("builtin:tiny-sd1", "Stable Diffusion 1.x"), ("builtin:sd15-random", "Stable Diffusion 1.x"),
+                          ("builtin:tiny-sd2v", "Stable Diffusion 2.x, v-prediction"),
+                          (str(tiny_sd2v), "Stable Diffusion 2.x, v-prediction")]:
         assert f" {words}" in describe_model(source).family
         assert run_summary({"model": {"pretrained": source}}, {"gpus": []}) == f"{words} full fine-tune · fp32 (CPU)"
     # Neither its files (not downloaded) nor its name say the version: the family's own label, not a guess of 1.x.
