@@ -189,7 +189,8 @@ async def test_a_slow_fit_test_on_a_cpu_says_so_and_what_to_fit_at_as_the_cli_do
         screen = await at_step(app, pilot, 3, "ParametersScreen")
         await app.workers.wait_for_complete()
         # One app: the GPU's fit test on a fresh screen first (it checks that nothing is said), then this CPU's, probed
-        # again; its result replaces the one before, and what it says is checked from cleared notifications.
+        # again; its result replaces the GPU's (which has no CPU note to hide a missing one), and what it says is
+        # checked from cleared notifications.
         for gpu in (True, False):
             if not gpu:
                 engine.gpu = False
@@ -203,6 +204,7 @@ async def test_a_slow_fit_test_on_a_cpu_says_so_and_what_to_fit_at_as_the_cli_do
             result = " ".join(fit_result(screen).split())
             said = [n.message for n in app._notifications if n.title == "Slow on this CPU"]
             assert "s/step" in result, result  # the test ended, its result shown
+            assert [call[0] for call in engine.calls].count("fit_test") == (1 if gpu else 2)
             if gpu:
                 assert "on this CPU" not in result and not said, result
                 continue
