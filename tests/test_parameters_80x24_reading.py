@@ -21,9 +21,20 @@ def _in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
-async def test_shift_tab_from_apply_goes_to_next_and_the_keys_still_scroll_the_form() -> None:
-    """Shift+Tab from Apply landed on the form's scroll body, which shows no focus, before it reached Next."""
-    engine = FakeEngine()
+class CachingEngine(FakeEngine):
+    """Its estimate has a caching pass, whose breakdown line is longer than 80 columns."""
+
+    def estimate_memory(self, profile, stop=None):
+        return dataclasses.replace(super().estimate_memory(profile, stop), caching=int(0.07 * GIB))
+
+
+async def test_shift_tab_from_apply_goes_to_next_the_keys_scroll_the_form_and_the_fit_test_keeps_its_indent() -> None:
+    """Shift+Tab from Apply landed on the form's scroll body, which shows no focus, before it reached Next.
+    Then the fit test's memory breakdown: "GPU: 0.82 GB on the card" ran on from the left edge under "caching pass …",
+    level with the headings; then from the label column, where it read as a line of its own: it hangs under the figures.
+    (One app: the focus and the scroll change nothing the fit test's result widget draws; the caching line only
+    lengthens the breakdown.)"""
+    engine = CachingEngine()
     app = make_app(engine, Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         await open_parameters(pilot, flux_draft(engine))
@@ -36,21 +47,6 @@ async def test_shift_tab_from_apply_goes_to_next_and_the_keys_still_scroll_the_f
         await settle(pilot)
         assert app.screen.query_one("#par-body").scroll_y > 0  # from the focused field
 
-
-class CachingEngine(FakeEngine):
-    """Its estimate has a caching pass, whose breakdown line is longer than 80 columns."""
-
-    def estimate_memory(self, profile, stop=None):
-        return dataclasses.replace(super().estimate_memory(profile, stop), caching=int(0.07 * GIB))
-
-
-async def test_the_fit_tests_memory_breakdown_keeps_its_indent_where_a_line_wraps() -> None:
-    """"GPU: 0.82 GB on the card" ran on from the left edge under "caching pass …", level with the headings; then
-    from the label column, where it read as a line of its own: it hangs under the figures."""
-    engine = CachingEngine()
-    app = make_app(engine, Session(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        await open_parameters(pilot, flux_draft(engine))
         await pilot.press("ctrl+f")
         await settle(pilot)
         result = app.screen.query_one("#par-fit-result")
@@ -74,8 +70,10 @@ def warned_flux_draft(engine: FakeEngine) -> Session:
     return session
 
 
-async def test_a_flux_drafts_warnings_show_whole_in_the_problems_panel() -> None:
-    """The panel's four lines cut the fp16 warning before "… H100 or newer"; the rest was in a tooltip alone."""
+async def test_a_flux_drafts_warnings_show_whole_and_problems_past_the_panels_lines_scroll_into_view() -> None:
+    """The panel's four lines cut the fp16 warning before "… H100 or newer"; the rest was in a tooltip alone. Then, with
+    more problems than its lines show, the panel is a stop that End scrolls to its last one. (One app: the first part
+    reads the draft as Parameters first shows it, before the second adds problems.)"""
     engine = FakeEngine()
     app = make_app(engine, Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
@@ -85,12 +83,6 @@ async def test_a_flux_drafts_warnings_show_whole_in_the_problems_panel() -> None
         assert "this one is not used; leave it empty" in shown
         assert app.screen.query_one("#par-problems-box") not in app.screen.focus_chain  # all of it shows: no stop
 
-
-async def test_problems_past_the_panels_lines_scroll_into_view_by_keyboard() -> None:
-    engine = FakeEngine()
-    app = make_app(engine, Session(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        await open_parameters(pilot, warned_flux_draft(engine))
         for key, value in (("training.max_train_steps", -5), ("dataset.resolution", 33), ("optimizer.learning_rate", "abc"),
                            ("training.train_batch_size", 0), ("training.seed", -1)):
             app.session.set(key, value)
