@@ -19,8 +19,8 @@ from dbtui.app import make_app
 from dbtui.session import Session
 from engine.models.conversion_note import conversion_source, note_conversion
 from fake_conversion import copy_converted
-from test_model_import import ConvertingEngine, conversions  # noqa: F401  (conversions: the fixture)
-from test_wizard_sdxl import SIZE, at_a_new_profiles_model_step, check_model, visible
+from test_model_import import ConvertingEngine, check_model, conversions  # noqa: F401  (conversions: the fixture)
+from test_wizard_sdxl import SIZE, at_a_new_profiles_model_step, visible
 from wizard_steps import settle, until
 
 HOLD = """import sys
