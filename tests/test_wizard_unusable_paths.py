@@ -20,33 +20,20 @@ def _errors(app) -> list[str]:
     return [n.message for n in app._notifications if n.severity == "error"]
 
 
-async def test_a_save_as_name_too_long_is_said_and_the_wizard_goes_on(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        screen = await at_step(app, pilot, 3, "ParametersScreen")
-        screen.query_one("#par-path", Input).value = TOO_LONG
-        await pilot.press("ctrl+s")
-        await settle(pilot)
-        assert app.is_running and type(app.screen).__name__ == "ParametersScreen"
-        assert _errors(app) == [f"Cannot use {TOO_LONG}: File name too long; give another path"]
-
-
-async def test_an_open_path_too_long_is_said_and_the_open_screen_stays(tmp_path: Path, monkeypatch) -> None:
-    assert await _open_refused(tmp_path, monkeypatch, TOO_LONG) == [f"Cannot open {TOO_LONG}: File name too long"]
-
-
-async def _open_refused(tmp_path: Path, monkeypatch, path: str) -> list[str]:
-    """The errors the Open screen shows for ``path``, asserted to stay open with the wizard running."""
+async def _open_refused(tmp_path: Path, monkeypatch, *paths: str) -> list[str]:
+    """The errors the Open screen shows for ``paths``, entered in turn on one screen (each refusal one more error),
+    asserted to stay open with the wizard running."""
     monkeypatch.chdir(tmp_path)
     app = make_app(FakeEngine(), Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("o")
         await settle(pilot)
-        app.screen.query_one("#open-path", Input).value = path
-        await pilot.press("enter")
-        await settle(pilot)
-        assert app.is_running and type(app.screen).__name__ == "OpenProfileScreen"
+        for count, path in enumerate(paths, start=1):
+            app.screen.query_one("#open-path", Input).value = path
+            await pilot.press("enter")
+            await settle(pilot)
+            assert app.is_running and type(app.screen).__name__ == "OpenProfileScreen"
+            assert len(_errors(app)) == count, _errors(app)
         return _errors(app)
 
 
@@ -137,23 +124,29 @@ async def test_an_open_path_dragged_in_quoted_or_escaped_opens_the_profile(tmp_p
 NO_USER = "~nosuchuser/p.toml starts with '~nosuchuser', which names no user here; write the path out"
 
 
-async def test_a_save_as_path_of_no_user_here_is_said_and_the_draft_kept(tmp_path: Path, monkeypatch) -> None:
+async def test_a_save_as_name_too_long_or_of_no_user_here_is_said_the_wizard_goes_on_and_the_draft_is_kept(
+        tmp_path: Path, monkeypatch) -> None:
     """'~nosuchuser/p.toml' in Save as ended the wizard with pathlib's "Could not determine home directory.", the
-    draft unsaved and lost; the command line refuses it so (75b85aa2 and after), and the wizard now does too."""
+    draft unsaved and lost; the command line refuses it so (75b85aa2 and after), and the wizard now does too. (One app
+    saves both paths in turn: each refusal is one more error, the wizard still on Parameters.)"""
     monkeypatch.chdir(tmp_path)
     app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         screen = await at_step(app, pilot, 3, "ParametersScreen")
-        screen.query_one("#par-path", Input).value = "~nosuchuser/p.toml"
-        await pilot.press("ctrl+s")
-        await settle(pilot)
-        assert app.is_running and type(app.screen).__name__ == "ParametersScreen"
-        assert _errors(app) == [NO_USER]
+        said = [f"Cannot use {TOO_LONG}: File name too long; give another path", NO_USER]
+        for count, typed in enumerate((TOO_LONG, "~nosuchuser/p.toml"), start=1):
+            screen.query_one("#par-path", Input).value = typed
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            assert app.is_running and type(app.screen).__name__ == "ParametersScreen"
+            assert _errors(app) == said[:count]
     assert list(tmp_path.iterdir()) == []
 
 
-async def test_an_open_path_of_no_user_here_is_said_and_the_open_screen_stays(tmp_path: Path, monkeypatch) -> None:
-    assert await _open_refused(tmp_path, monkeypatch, "~nosuchuser/p.toml") == [NO_USER]
+async def test_an_open_path_too_long_or_of_no_user_here_is_said_and_the_open_screen_stays(tmp_path: Path,
+                                                                                          monkeypatch) -> None:
+    assert await _open_refused(tmp_path, monkeypatch, TOO_LONG, "~nosuchuser/p.toml") == [
+        f"Cannot open {TOO_LONG}: File name too long", NO_USER]
 
 
 async def test_a_model_of_no_user_here_is_said_in_words_on_the_model_step(tmp_path: Path, monkeypatch) -> None:
