@@ -305,11 +305,11 @@ def size_multiple(source: str) -> int:
     machine (a hub id not yet downloaded, a single file) gets its family's usual step."""
     from types import SimpleNamespace
 
-    from engine.builtin import PREFIX, TINY_SIZES
+    from engine.builtin import PREFIX, TINY_SIZES, is_builtin
     from engine.models.registry import family_named
 
     family = family_named(likely_family(source))
-    if source.removeprefix(PREFIX) in TINY_SIZES:
+    if is_builtin(source) and source.removeprefix(PREFIX) in TINY_SIZES:
         return TINY_SIZES[source.removeprefix(PREFIX)][1]
     folder = _config_folder(source)
     if folder is not None:

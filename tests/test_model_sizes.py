@@ -66,6 +66,8 @@ def test_a_tiny_builtins_known_sizes_are_what_its_built_configs_say(name: str, _
     folder = resolve_model(f"builtin:{name}")
     assert TINY_SIZES[name] == (native_resolution(Path(folder)), size_multiple(folder))
     assert (native_size(f"builtin:{name}"), size_multiple(f"builtin:{name}")) == TINY_SIZES[name]
+    # A folder of that name (not on this machine) is no built-in: it is judged as "./name" is, not by the table.
+    assert (native_size(name), size_multiple(name)) == (None, size_multiple(f"./{name}"))
 
 
 def test_checking_a_profile_on_a_tiny_builtin_builds_nothing(tmp_path: Path, monkeypatch) -> None:
