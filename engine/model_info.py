@@ -62,9 +62,12 @@ def _variant(folder: Path, family_id: str, label: str) -> str:
     words = label
     if family_id == "sd":
         words = SD_VERSION_WORDS["sd2" if _is_sd2(folder) else "sd"]
-    if _config(folder, "scheduler", "scheduler_config.json").get("prediction_type") == "v_prediction":
-        words += ", v-prediction"
-    return words
+    return words + ", v-prediction" if _predicts_velocity(folder) else words
+
+
+def _predicts_velocity(folder: Path) -> bool:
+    """Whether the diffusers folder's scheduler config says v-prediction."""
+    return _config(folder, "scheduler", "scheduler_config.json").get("prediction_type") == "v_prediction"
 
 
 def describe_folder(folder: Path) -> tuple[str, str | None]:
@@ -216,7 +219,7 @@ def _v_prediction(source: str) -> bool:
         entry = MODELS.get(source.removeprefix(PREFIX))
         return entry is not None and entry[1] == "sd2v"
     folder = _config_folder(source)
-    return folder is not None and _config(folder, "scheduler", "scheduler_config.json").get("prediction_type") == "v_prediction"
+    return folder is not None and _predicts_velocity(folder)
 
 
 def guessed_by_name(source: str) -> tuple[str, int] | None:
@@ -308,9 +311,9 @@ def size_multiple(source: str) -> int:
     from engine.builtin import PREFIX, TINY_SIZES, is_builtin
     from engine.models.registry import family_named
 
-    family = family_named(likely_family(source))
     if is_builtin(source) and source.removeprefix(PREFIX) in TINY_SIZES:
         return TINY_SIZES[source.removeprefix(PREFIX)][1]
+    family = family_named(likely_family(source))
     folder = _config_folder(source)
     if folder is not None:
         vae = _config(folder, "vae").get("block_out_channels")
