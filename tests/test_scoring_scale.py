@@ -420,6 +420,7 @@ def test_a_rounds_scoring_reads_the_scorers_small_files_its_check_read_once(
         return load(loader, name, **kwargs)
 
     monkeypatch.setattr(scorers_module, "_load", counting)
+    scorers_module._kept_tokenizer.cache_clear()  # an earlier test of this process read the tokenizer: kept, not read
     emitted: list = []
     rounds_for(tmp_path, demo_data, OLD, emitted).score(0)
     assert [e.step for e in emitted] == [0]

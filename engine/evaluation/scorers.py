@@ -9,6 +9,7 @@ import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -202,14 +203,55 @@ def check_scorers(clip_model: str, dino_model: str) -> SmallParts:
     and whether their weights are there (``_check_weights``). A round generates its images before it scores them:
     minutes of SDXL or Flux work that a scorer failing then wasted, and for the base round, the record that it was
     scored. Returns what it read, for the round's ``loaded_scorers``: CLIP's tokenizer alone took 0.6 s to read."""
-    from transformers import AutoImageProcessor, AutoTokenizer
+    from transformers import AutoImageProcessor
 
     _model_class(clip_model, *CLIP)
     _model_class(dino_model, *DINO)
     _check_weights(clip_model)
     _check_weights(dino_model)
-    return SmallParts(clip_tokenizer=_load(AutoTokenizer, clip_model), clip_images=_load(AutoImageProcessor, clip_model),
+    return SmallParts(clip_tokenizer=_clip_tokenizer(clip_model), clip_images=_load(AutoImageProcessor, clip_model),
                       dino_images=_load(AutoImageProcessor, dino_model))
+
+
+def _clip_tokenizer(name: str) -> Any:
+    """CLIP's tokenizer, read once a process while its files stay as they are: transformers parses a tokenizer.json
+    several times a read (0.6 s of CPU for CLIP's 3.6 MB one), and every scoring round asked for it again. Read afresh
+    where its files cannot be found to tell (a hub id not in the cache)."""
+    from transformers import AutoTokenizer
+
+    files = _tokenizer_files(name)
+    return _load(AutoTokenizer, name) if files is None else _kept_tokenizer(name, files)
+
+
+@functools.lru_cache(maxsize=2)
+def _kept_tokenizer(name: str, files: tuple[tuple[str, int, int], ...]) -> Any:
+    """``name``'s tokenizer as read when its folder held ``files`` (another state of the folder reads it again)."""
+    from transformers import AutoTokenizer
+
+    return _load(AutoTokenizer, name)
+
+
+def _tokenizer_files(name: str) -> tuple[tuple[str, int, int], ...] | None:
+    """The path, size and change time of each file in the scorer's folder, or in its hub snapshot where the cache
+    holds it (the snapshot's path names its revision); None where neither is on this machine."""
+    from engine.builtin import resolve_scorer
+
+    folder = Path(os.path.expanduser(resolve_scorer(name)))
+    if not folder.is_dir():
+        from huggingface_hub import try_to_load_from_cache
+
+        try:
+            cached = try_to_load_from_cache(name, "tokenizer_config.json")
+        except ValueError:  # no hub id either (HFValidationError): _load says why it cannot be read
+            return None
+        if not isinstance(cached, str):
+            return None
+        folder = Path(cached).parent
+    try:
+        stats = [(path, path.stat()) for path in folder.iterdir() if path.is_file()]
+    except OSError:
+        return None
+    return tuple(sorted((str(path), stat.st_size, stat.st_mtime_ns) for path, stat in stats))
 
 
 @dataclass
@@ -251,12 +293,12 @@ def loaded_scorers(clip_model: str, dino_model: str, device: torch.device, check
 
     Raises ScorersUnavailableError when either cannot be loaded.
     """
-    from transformers import AutoImageProcessor, AutoTokenizer
+    from transformers import AutoImageProcessor
 
     scorers = Scorers(
         clip=_load_model(clip_model, *CLIP).to(device).eval(),
         clip_images=checked.clip_images if checked else _load(AutoImageProcessor, clip_model),
-        clip_tokenizer=checked.clip_tokenizer if checked else _load(AutoTokenizer, clip_model),
+        clip_tokenizer=checked.clip_tokenizer if checked else _clip_tokenizer(clip_model),
         dino=_load_model(dino_model, *DINO).to(device).eval(),
         dino_images=checked.dino_images if checked else _load(AutoImageProcessor, dino_model),
         device=device,
