@@ -68,6 +68,19 @@ def model_part_problems(profile: Any) -> list[Problem]:
     return [Problem("model.pretrained", missing_parts_message(source, missing))] if missing else []
 
 
+def model_load_problems(profile: Any) -> list[Problem]:
+    """What stops ``model.pretrained`` from loading, as `dbtui validate` says it: a damaged file or one that is no base
+    model, a folder that is no model or lacks a part, a misspelt built-in or hub id. A local path that is not on this
+    machine is none of them: a profile written for the machine to rent names one, and its family is guessed by name."""
+    from engine.dataset.profile_paths import model_source_problems
+    from engine.memory.absent_model import is_absent
+
+    source = profile.model.pretrained
+    if is_absent(source):
+        return []
+    return model_source_problems(source, profile.model.vae) + model_part_problems(profile)
+
+
 def resolution_problems(profile: Any) -> list[Problem]:
     """dataset.resolution far from the model's own size (above 1.5× or below half of it), where that size is known
     here, or its family's usual size where a hub id not downloaded names it (``guessed_by_name``, as the wizard's Model

@@ -275,29 +275,75 @@ def test_validate_hardware_and_the_wizard_say_a_file_in_the_way_alike(below: str
     assert words in validate and f"--output-dir {words}" in hardware, (words, validate, hardware)
 
 
-@pytest.mark.parametrize(("keys", "guessed"), [
-    (["first_stage_model.encoder.conv_in.weight"], True),  # a VAE on its own
-    (["lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight"], True),  # a LoRA
-    (["model.diffusion_model.input_blocks.0.0.weight", "first_stage_model.encoder.conv_in.weight"], False),  # SD1.x
+@pytest.mark.parametrize(("keys", "guessed", "refused"), [
+    (["first_stage_model.encoder.conv_in.weight"], True, True),  # a VAE on its own
+    (["lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight"], True, True),  # a LoRA
+    # SD1.x without its text encoder
+    (["model.diffusion_model.input_blocks.0.0.weight", "first_stage_model.encoder.conv_in.weight"], False, True),
     # Flux LoRAs in ComfyUI's layout name double_blocks as the transformer does; a Flux transformer in ComfyUI's layout.
     (["diffusion_model.double_blocks.0.img_attn.proj.lora_A.weight", "diffusion_model.single_blocks.0.linear1.lora_B.weight"],
-     True),
-    (["diffusion_model.double_blocks.0.img_attn.proj.lora_down.weight"], True),
-    (["model.diffusion_model.double_blocks.0.img_attn.norm.key_norm.scale"], False),
-    (["model.diffusion_model.joint_blocks.0.x_block.attn.qkv.weight"], True),  # SD3, under SD's prefix
+     True, True),
+    (["diffusion_model.double_blocks.0.img_attn.proj.lora_down.weight"], True, True),
+    (["model.diffusion_model.double_blocks.0.img_attn.norm.key_norm.scale"], False, False),
+    (["model.diffusion_model.joint_blocks.0.x_block.attn.qkv.weight"], True, True),  # SD3, under SD's prefix
 ])
 def test_hardware_advice_for_a_file_that_is_no_sd_model_says_its_family_is_a_guess(
-        keys: list[str], guessed: bool, tmp_path: Path, capsys) -> None:
+        keys: list[str], guessed: bool, refused: bool, tmp_path: Path, capsys) -> None:
     """A VAE or a LoRA file as model.pretrained was taken for SD1.x by its files: `dbtui hardware --profile` gave SD1.5's
-    figures as that model's, without the sentence that says they are a guess."""
+    figures as that model's, without the sentence that says they are a guess. The wizard's Hardware step says that
+    sentence; `dbtui hardware` refuses a file that `validate` refuses (no base model) and advises none for it."""
     import torch
     from safetensors.torch import save_file
+
+    from dbtui.family_guess_words import guessed_from_name
 
     model = tmp_path / "model.safetensors"
     save_file({key: torch.zeros(4, 4) for key in keys}, model)
     profile = tmp_path / "p.toml"
     profile.write_text(f'[model]\npretrained = "{model}"\n[[concepts]]\ninstance_dir = "photos"\n'
                        'instance_prompt = "photo of zwx dog"\n', encoding="utf-8")
-    assert main(["hardware", "--profile", str(profile), "--output-dir", str(tmp_path)]) == 0
-    said = " ".join(capsys.readouterr().out.split())
-    assert ("its files do not say its family" in said) is guessed
+    assert ("its files do not say its family" in (guessed_from_name(str(model), "sd") or "")) is guessed
+    assert main(["hardware", "--profile", str(profile), "--output-dir", str(tmp_path)]) == (2 if refused else 0)
+    out = capsys.readouterr().out
+    assert ("GPU memory by the memory meter" in out) is not refused, out
+    assert "its files do not say its family" not in " ".join(out.split())
+
+
+@pytest.mark.parametrize("model", ["damaged file", "folder without unet", "not on this machine"])
+def test_hardware_says_a_model_that_cannot_load_as_validate_does_and_advises_no_preset_for_it(
+        model: str, tmp_path: Path, request: pytest.FixtureRequest, capsys) -> None:
+    """A profile naming broken.safetensors (random bytes), or a model folder copied without unet/: `validate` said what
+    is wrong with it, `dbtui hardware --profile` advised SD1.5's presets for it as a model "whose files do not say its
+    family" (or as the SD1.x its folder is) and exited 0. Now it gives the machine's facts, validate's words and
+    status 2, with no preset in --json either. A path not on this machine is still advised by its name's family: the
+    profile is for the machine to rent."""
+    import json
+    import shutil
+
+    if model == "damaged file":
+        path = tmp_path / "broken.safetensors"
+        path.write_bytes(bytes(range(256)) * 16)
+    elif model == "folder without unet":
+        path = tmp_path / "model"
+        shutil.copytree(request.getfixturevalue("tiny_sd1"), path, ignore=shutil.ignore_patterns("unet"))
+    else:
+        path = tmp_path / "rented" / "juggernautXL_v9.safetensors"
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'[model]\npretrained = "{path}"\n[[concepts]]\ninstance_dir = "photos"\n'
+                       'instance_prompt = "photo of zwx dog"\n', encoding="utf-8")
+    main(["validate", str(profile)])
+    validate = [line.strip() for line in capsys.readouterr().err.splitlines() if "model.pretrained:" in line]
+    assert len(validate) == 1, validate
+    refused = model != "not on this machine"
+
+    assert main(["hardware", "--profile", str(profile), "--output-dir", str(tmp_path)]) == (2 if refused else 0)
+    captured = capsys.readouterr()
+    assert "GPU " in captured.out and "RAM " in captured.out, captured.out  # the machine's facts either way
+    assert ("GPU memory by the memory meter" in captured.out) is not refused, captured.out
+    assert (validate[0] in captured.err) is refused, captured.err
+
+    assert main(["hardware", "--profile", str(profile), "--json", "--output-dir", str(tmp_path)]) == (2 if refused else 0)
+    report = json.loads(capsys.readouterr().out)
+    assert report["disk_path"] == str(tmp_path) and "ram_total_mb" in report
+    assert report["model_problems"] == (validate if refused else [])
+    assert (report["preset"], report["presets"]) == (None, {}) if refused else report["family"] == "sdxl"

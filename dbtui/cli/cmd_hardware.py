@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from dbtui.cli.cards import CARD_HELP, Card, card_mark, card_size, cards_asked
 from dbtui.cli.common import ExamplesFormatter, add_overrides, user_path
@@ -15,6 +15,9 @@ from engine.errors import DbtuiError
 from engine.hardware.machine import FAMILIES  # standard library only at import: --help stays fast
 
 if TYPE_CHECKING:
+    from engine.hardware.machine import Hardware
+    from engine.profile import Profile
+    from engine.profile.problems import Problem
     from engine.memory.estimate import MemoryEstimate
     from engine.memory.preset_table import PresetEstimate
 
@@ -48,7 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "profile's dataset.resolution); each preset's \"fits\" says by card "
                         "whether it fits, \"run_card_gb_by_card\" the GB it is judged by there (a T4's in fp16), and "
                         "\"judged_with_prior\" whether that was judged with prior preservation "
-                        "(\"fits_with_prior\" is the same, its old name, kept for scripts: read judged_with_prior)")
+                        "(\"fits_with_prior\" is the same, its old name, kept for scripts: read judged_with_prior); "
+                        "\"model_problems\": why the profile's model cannot load, where it cannot (the advice keys are "
+                        "then null or empty)")
     parser.add_argument("--card", action="append", type=card_size, metavar="GB",
                         help=CARD_HELP + "; the advice then also names the preset to pick on each of those cards")
     which = parser.add_mutually_exclusive_group()
@@ -56,38 +61,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="advice for this model family: sd (SD1.x, the default), sd2 (SD2.x), "
                        "sdxl or flux; sd-768, sd-1024, sd2-768 (as SD2.x-v trains) and sd2-1024 judge the SD presets at that "
                        "size, which they keep")
-    which.add_argument("--profile", type=user_path, metavar="PROFILE", help="advice for the model this profile trains (model.pretrained)")
+    which.add_argument("--profile", type=user_path, metavar="PROFILE", help="advice for the model this profile trains "
+                       "(model.pretrained; one not on this machine by the family its name says); a model here that "
+                       "cannot load (a damaged file, a folder missing a part) is said as `dbtui validate` says it, "
+                       "after the machine's facts, with no advice, and exit status 2")
     add_overrides(parser)  # with --profile: the advice as the run started with these --set values trains
     parser.set_defaults(handler=_hardware)
 
 
 def _hardware(args: argparse.Namespace) -> int:
-    from engine.hardware.machine import card_hardware, card_verdict, probe, sized_family, too_small, unmeasured_size, unmeasured_text, verdict
+    from engine.hardware.machine import card_hardware, card_verdict, probe, too_small, unmeasured_text, verdict
     from engine.memory.preset_table import base_family, measured_at, profile_preset
-    from engine.model_info import advice_family
 
     family, family_note, profile, output_dir = args.family or "sd", None, None, args.output_dir or "."
     beyond = None  # the largest size the presets were measured at, where the profile trains above it
+    unloadable = []  # what stops the profile's model from loading: no advice is given for it
     if args.set and not args.profile:  # --family or this machine alone: no profile value for --set to change
         from dbtui.cli.profile_decides import SET_NEEDS_PROFILE
 
         raise DbtuiError(SET_NEEDS_PROFILE)
     if args.profile:
         from engine.family_sizes import load_profile_with_family_step
+        from engine.model_problems import model_load_problems
 
         profile = load_profile_with_family_step(args.profile, args.set)
-        source = profile.model.pretrained
-        # The SD presets keep the profile's size: an SD1.5 one at 1024 px is judged by their figures there.
-        family = sized_family(advice_family(source), profile.dataset.resolution)
-        beyond = unmeasured_size(family, profile.dataset.resolution)
-        notes = [guessed_from_name(source, family), _other_size(args, profile.dataset.resolution, family, beyond)]
-        family_note = " ".join(note for note in notes if note) or None
+        unloadable = model_load_problems(profile)
+        if not unloadable:
+            family, beyond, family_note = _profile_family(args, profile)
         # Its runs go there: the disk of the folder dbtui ran in was measured, another disk where the two differ.
         output_dir = args.output_dir or profile.saving.output_dir
     said = "--output-dir" if args.output_dir else f"{args.profile}'s saving.output_dir"
     if problem := output_dir_is_file(output_dir, said):
         raise DbtuiError(problem)
     hardware = probe(output_dir)
+    if unloadable:
+        _refuse_unloadable(args, hardware, profile, unloadable)
     # Every preset, and the advice, as the profile trains: with prior preservation or without (a preset leaves it as
     # the profile has it). With it on for all, flux-lora-24gb.toml (prior off) read "16 GB ✗" where `dbtui fit` and
     # its comment say a 16 GB card holds it, and a 16 GB card was told to pick flux-lora-16gb.
@@ -117,7 +125,7 @@ def _hardware(args: argparse.Namespace) -> int:
                           "trains_at_px": None if profile is None else profile.dataset.resolution,
                           "family_note": family_note, "verdict": sentence,
                           "preset": preset, "preset_fits": preset is not None and not small, "card_verdicts": by_card,
-                          "profile_preset": own, "presets": presets},
+                          "profile_preset": own, "presets": presets, "model_problems": []},
                          indent=2))
         return 0
     from rich.markup import escape
@@ -140,6 +148,44 @@ def _hardware(args: argparse.Namespace) -> int:
         console.print(_estimates_table(estimates, None if small else preset, bf16, console.width, cards, own,
                                        trains_prior))
     return 0
+
+
+def _profile_family(args: argparse.Namespace, profile: Profile) -> tuple[str, int | None, str | None]:
+    """(the family the profile's model is advised as, the largest size the presets were measured at where the profile
+    trains above it, the note saying how its family was read or what its size leaves unmeasured)."""
+    from engine.hardware.machine import sized_family, unmeasured_size
+    from engine.model_info import advice_family
+
+    source, resolution = profile.model.pretrained, profile.dataset.resolution
+    # The SD presets keep the profile's size: an SD1.5 one at 1024 px is judged by their figures there.
+    family = sized_family(advice_family(source), resolution)
+    beyond = unmeasured_size(family, resolution)
+    notes = [guessed_from_name(source, family), _other_size(args, resolution, family, beyond)]
+    return family, beyond, " ".join(note for note in notes if note) or None
+
+
+# --json's advice where the profile's model cannot load: the keys a script reads, none of them advising.
+NO_ADVICE = {"family": None, "figures_at_px": None, "trains_at_px": None, "family_note": None, "verdict": None, "preset": None,
+             "preset_fits": False, "card_verdicts": {}, "profile_preset": None, "presets": {}}
+
+
+def _refuse_unloadable(args: argparse.Namespace, hardware: Hardware, profile: Profile, problems: list[Problem]) -> NoReturn:
+    """The machine's facts, then the model's problems as `dbtui validate` says them (exit status 2): a damaged file
+    was advised SD1.5's presets as a model "whose files do not say its family", and the command exited 0."""
+    from engine.profile import ProfileError, located
+
+    said = located(problems, args.profile, args.set)
+    if args.json:
+        print(json.dumps({**hardware.to_dict(), **NO_ADVICE, "trains_at_px": profile.dataset.resolution,
+                          "model_problems": [str(problem) for problem in said]}, indent=2))
+    else:
+        from dbtui.cli.unpadded import unpadded_console
+        from dbtui.widgets.hardware_table import hardware_table
+
+        console = unpadded_console()
+        console.print(hardware_table(hardware))
+        console.print("\nNo preset is advised: the profile's model cannot load (its problem follows).")
+    raise ProfileError(said)
 
 
 def _recommended(preset: str | None, small: bool, family: str, prior: bool = True, unmeasured: str | None = None) -> str:
