@@ -75,3 +75,26 @@ def test_a_resolution_the_profile_refuses_is_not_warned_of_on_the_model_step(res
     info = ModelInfo(SDXL_HUB, "hub", "Hugging Face hub id: downloaded when training starts", SDXL_HUB)
     assert "⚠" not in str(family_text(info, resolution, 1024))
     assert str(family_text(info, 64, 1024)).splitlines()[-1] == WARNING
+
+
+@pytest.mark.parametrize("resolution", [0, -3, 36, True, "768px"])
+def test_a_resolution_the_profile_refuses_is_not_said_to_be_trained_at(resolution: object) -> None:
+    """0 typed on Parameters was told "this profile trains at 0 px" here ("768px px" of a text), of a size the schema
+    refuses: the line now sends the user to Parameters, where that value is marked."""
+    from dbtui.screens.model_words import size_line
+
+    said = size_line(1024, resolution, guessed=True)
+    assert said == ("Likely made for 1024 px images (by its name); dataset.resolution in Parameters is no size a profile "
+                    "takes: set one there."), said
+    assert size_line(1024, 768) == "Made for 1024 px images; this profile trains at 768 px (dataset.resolution in Parameters)."
+
+
+async def test_the_model_step_of_a_draft_at_0_px_sends_the_user_to_parameters(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    session = Session.for_demo()
+    session.set("dataset.resolution", 0)
+    app = make_app(HubEngine(), session, image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await at_step(app, pilot, 1, "ModelScreen")
+        said = " ".join(str(screen.query_one("#model-family", Static).render()).split())
+        assert "0 px" not in said and "is no size a profile takes: set one there." in said, said

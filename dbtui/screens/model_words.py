@@ -30,13 +30,17 @@ def terminal_command(said: str, source: str, out_dir: str) -> str | None:
     return f"In a terminal: {command}\nthen give that folder as the base model above."
 
 
-def size_line(native: int, trains: int | None, *, guessed: bool = False) -> str:
+def size_line(native: int, trains: object, *, guessed: bool = False) -> str:
     """What the model's native size (``guessed``: its family's usual size, by the model's name) means for this
-    profile."""
+    profile, which trains at ``trains`` (dataset.resolution as the draft holds it; None: not set)."""
+    from engine.model_problems import takes_resolution
+
     made = "Likely made for" if guessed else "Made for"
     said = f"{made} {native} px images{' (by its name)' if guessed else ''}"
-    if trains in (None, native):
+    if trains is None or trains == native:
         return f"{said}: the dataset step checks yours at that size."
+    if not takes_resolution(trains):  # 0 or -3 read "this profile trains at 0 px", of a size no profile takes
+        return f"{said}; dataset.resolution in Parameters is no size a profile takes: set one there."
     return f"{said}; this profile trains at {trains} px (dataset.resolution in Parameters)."
 
 
