@@ -573,7 +573,10 @@ def test_a_damaged_model_file_or_a_file_of_another_kind_is_said_by_validate_and_
     demo = str(ROOT / "profiles" / "tiny-demo.toml")
     profile = tmp_path / "p.toml"
     profile.write_text(Path(demo).read_text().replace('"builtin:tiny-sd1"', f'"{name}"'))
-    assert main(["hardware", "--profile", str(profile)]) == 0  # its advice goes by the name, as for a hub id
+    # The machine's facts, then validate's words and no advice: SD1.5's presets were advised for it, exit 0.
+    assert main(["hardware", "--profile", str(profile)]) == 2
+    captured = capsys.readouterr()
+    assert said in captured.err and "GPU memory by the memory meter" not in captured.out
 
 
 @pytest.mark.parametrize(("size", "said"), [
