@@ -15,6 +15,9 @@ from engine.runs.sinks import read_events
 from tests.training_helpers import tiny_profile
 
 TINY_SCORERS = {"clip_model": "builtin:tiny-clip", "dino_model": "builtin:tiny-dino"}
+# Two prompts of one image each, where the default's five prompts of two made ten images a round: the tests read
+# whether the base round's scores come back, not how many images made them (prompt00_00.png is there either way).
+EVALUATION = {**TINY_SCORERS, "prompts": ["photo of zwx disc", "photo of a disc"], "images_per_prompt": 1}
 CONCEPT = {"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc", "class_prompt": "photo of a disc"}
 
 
@@ -29,7 +32,7 @@ def stopped_scored_run(tmp_path_factory: pytest.TempPathFactory):
     tmp_path = tmp_path_factory.mktemp("stopped-scored")
     profile = tiny_profile(tmp_path, concepts=[CONCEPT], training={"max_train_steps": 4}, saving={"every_n_steps": 2},
                            sampling={"num_images": 1, "every_n_steps": 2, "steps": 2},
-                           evaluation={"enabled": True, **TINY_SCORERS})
+                           evaluation={"enabled": True, **EVALUATION})
     folder = RunFolder(tmp_path / "run").create()
     cancel = threading.Event()
     first = Supervisor(folder, cancel=cancel)
