@@ -158,31 +158,51 @@ def test_a_negative_prompt_for_flux_is_warned_of_as_unused(tmp_path: Path) -> No
     assert all("takes no negative prompt" in message for _, message in said)
 
 
-def test_a_negative_prompt_flux_does_not_read_makes_no_fresh_set_of_class_images(tmp_path: Path) -> None:
+def _negative_prompt_profile(tmp_path: Path) -> Any:
+    """A one-step Flux LoRA whose concept has a class_negative_prompt and one class image to make, in tmp_path/class."""
+    profile = _prior_lora_profile(tmp_path, class_dir=str(tmp_path / "class"), class_images=1)
+    concept = profile.concepts[0].model_copy(update={"class_negative_prompt": "low quality"})
+    training = profile.training.model_copy(update={"max_train_steps": 1})
+    return profile.model_copy(update={"concepts": [concept], "training": training})
+
+
+@pytest.fixture(scope="module")
+def class_image_made(tmp_path_factory: pytest.TempPathFactory, tiny_flux: Path) -> Path:
+    """The class image a run of ``_negative_prompt_profile`` generated (CLASS/generated-*/NAME): the two tests below each
+    trained this same run first; now it is trained once and each test works on its own copy of CLASS."""
+    [made] = [e.path for e in _trained(_negative_prompt_profile(tmp_path_factory.mktemp("negative-prompt"))).examples
+              if e.is_class]
+    return made
+
+
+def _class_folder_copy(made: Path, tmp_path: Path) -> Path:
+    """``made`` in this test's copy of its class folder (tmp_path/class, where ``_negative_prompt_profile`` looks)."""
+    import shutil
+
+    shutil.copytree(made.parents[1], tmp_path / "class")
+    return tmp_path / "class" / made.parent.name / made.name
+
+
+def test_a_negative_prompt_flux_does_not_read_makes_no_fresh_set_of_class_images(tmp_path: Path, class_image_made: Path) -> None:
     """It was part of the class images' settings: adding one, or removing it as validate advises, generated every class
     image again, the same images, into a fresh folder; and `dbtui dataset check` then named the wrong set as reused."""
     from engine.dataset.profile_settings import concept_settings
 
-    profile = _prior_lora_profile(tmp_path, class_dir=str(tmp_path / "class"), class_images=1)
-    concept = profile.concepts[0].model_copy(update={"class_negative_prompt": "low quality"})
-    training = profile.training.model_copy(update={"max_train_steps": 1})
-    profile = profile.model_copy(update={"concepts": [concept], "training": training})
-    [generated] = [e.path for e in _trained(profile).examples if e.is_class]
+    profile = _negative_prompt_profile(tmp_path)
+    generated = _class_folder_copy(class_image_made, tmp_path)
     assert json.loads((generated.parent / "manifest.json").read_text())["negative_prompt"] == ""
     assert concept_settings(profile)["class_generated"] == (generated.parent, 1)
 
 
-def test_a_set_of_class_images_kept_by_a_negative_prompt_before_flux_ignored_it_is_reused(tmp_path: Path) -> None:
+def test_a_set_of_class_images_kept_by_a_negative_prompt_before_flux_ignored_it_is_reused(tmp_path: Path,
+                                                                                           class_image_made: Path) -> None:
     """Runs before 375a300 kept Flux's class images by the profile's class_negative_prompt: after it, such a set was not
     found (the images are now kept by ""), and the next run generated every class image again, the same images."""
     from engine.dataset.profile_settings import concept_settings
     from engine.training.class_images import generated_folder
 
-    profile = _prior_lora_profile(tmp_path, class_dir=str(tmp_path / "class"), class_images=1)
-    concept = profile.concepts[0].model_copy(update={"class_negative_prompt": "low quality"})
-    training = profile.training.model_copy(update={"max_train_steps": 1})
-    profile = profile.model_copy(update={"concepts": [concept], "training": training})
-    [made] = [e.path for e in _trained(profile).examples if e.is_class]
+    profile = _negative_prompt_profile(tmp_path)
+    made = _class_folder_copy(class_image_made, tmp_path)
     manifest = json.loads((made.parent / "manifest.json").read_text())
     manifest["negative_prompt"] = "low quality"  # as such a run kept it
     manifest.pop("weights_digest")  # nor did it record the model's hash
