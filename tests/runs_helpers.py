@@ -250,12 +250,17 @@ class TrainerHere:
     """The launcher's trainer run in this process: ``start_run`` starts a process that does nothing where it would start
     ``python -m engine.runs.worker RUN …`` (some 5 s of CPU on imports before its model loads), and ``train()`` then
     calls that entry point here with the arguments the launcher gave it. For tests of what the launcher hands its
-    trainer (the run folder, its profile.toml, its requests), not of the trainer's process."""
+    trainer (the run folder, its profile.toml, its requests), not of the trainer's process.
 
-    def __init__(self, monkeypatch: Any):
+    ``as_started``: each ``start_run`` trains its run here before it returns, its stand-in process already ended, so a
+    command's display (`dbtui run`, `dbtui resume`) then reads the whole run from its folder; the trainer's exit
+    statuses are kept in ``statuses``. For tests of what a command says of a run, not of its trainer's process."""
+
+    def __init__(self, monkeypatch: Any, *, as_started: bool = False):
         from engine.runs import launcher
 
         self.commands: list[list[str]] = []
+        self.statuses: list[int] = []
         real = launcher.worker_command
 
         def recorded(profile: Profile, run_dir: Path, extra: Any = ()) -> list[str]:
@@ -263,10 +268,21 @@ class TrainerHere:
             return [sys.executable, "-c", ""]
 
         monkeypatch.setattr(launcher, "worker_command", recorded)
+        if as_started:
+            start_run = launcher.start_run
+
+            def started_then_trained(*args: Any, **kwargs: Any) -> Any:
+                started = start_run(*args, **kwargs)
+                started.process.wait()
+                self.statuses.append(self.train())
+                return started
+
+            monkeypatch.setattr(launcher, "start_run", started_then_trained)
 
     def train(self) -> int:
         from engine.runs.worker import main
 
         [command] = self.commands
+        self.commands.clear()  # trained: a later start_run hands its own
         assert command[1:3] == ["-m", "engine.runs.worker"], command  # a lone trainer, not accelerate's launcher
         return main(command[3:])

@@ -15,14 +15,15 @@ from typing import NamedTuple
 import pytest
 
 from engine.runs.folder import RunFolder
-from tests.runs_helpers import DBTUI_RUN_HELD_AT_A_STEP, profile_file, python, wait_for
+from tests.runs_helpers import DBTUI_RUN_HELD_AT_A_STEP, TrainerHere, profile_file, python, wait_for
 
 
 def _outputs_fingerprint(folder: RunFolder) -> dict[str, int]:
     return {str(p.relative_to(folder.outputs)): p.stat().st_mtime_ns for p in folder.outputs.rglob("*") if p.is_file()}
 
 
-def test_the_resume_hint_keeps_the_overrides_and_a_finished_run_is_refused(tmp_path: Path, capsys) -> None:
+def test_the_resume_hint_keeps_the_overrides_and_a_finished_run_is_refused(tmp_path: Path, capsys,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     from dbtui.cli import main
 
     # The trainer holds at step 2 until the Ctrl-C reaches it: stopped at step 2 of 4, the resume trains steps 3-4.
@@ -41,9 +42,12 @@ def test_the_resume_hint_keeps_the_overrides_and_a_finished_run_is_refused(tmp_p
     assert hint and hint.group(1) == f"dbtui resume {folder.path}", out
 
     stopped_at = folder.read_state().step
-    code = main(["resume", str(folder.path), "--plain"])  # the CLI in this process: its trainer is a process all the same
+    # The CLI in this process, its trainer too: the Ctrl-C above is what processes are for; the resume's trainer process
+    # cost its imports and model load, some 10 s of CPU, where what the CLI says of the run is tested.
+    trainer = TrainerHere(monkeypatch, as_started=True)
+    code = main(["resume", str(folder.path), "--plain"])
     out = "".join(capsys.readouterr())
-    assert code == 0, out
+    assert code == 0 and trainer.statuses == [0], out
     assert f"resumed at step {stopped_at}" in out and "outputs are in" in out
     state = folder.read_state()
     assert stopped_at == 2 and state.status == "finished" and state.step == 4
@@ -56,7 +60,7 @@ def test_the_resume_hint_keeps_the_overrides_and_a_finished_run_is_refused(tmp_p
         code = main([*again, "--plain"])  # refused before a trainer starts: in this process
         out = "".join(capsys.readouterr())
         assert code == 2 and "finished run" in out and "outputs are kept" in out, out
-    assert _outputs_fingerprint(folder) == kept
+    assert _outputs_fingerprint(folder) == kept and trainer.statuses == [0]  # refused: no trainer started
 
 
 class EarlyResume(NamedTuple):
@@ -74,7 +78,8 @@ OLD_STYLE = "stored as older versions wrote it"
 @pytest.fixture(scope="module", params=["stored as dbtui writes it", OLD_STYLE])
 def early_resume(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> EarlyResume:
     """Stopped during setup (no checkpoint, no step), its RUN/profile.toml as dbtui writes it, or as older versions wrote
-    it: an empty saving.output_dir and evaluation.clip_model. One resume each, whose trainer is a process of its own."""
+    it: an empty saving.output_dir and evaluation.clip_model. One resume each, its trainer in this process (TrainerHere):
+    what the resume reads from the folder and says is tested, and a trainer process cost its imports, some 7 s of CPU."""
     import tomli_w
 
     from dbtui.cli import main
@@ -94,8 +99,10 @@ def early_resume(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     folder.write_state(RunState(pid=0, status="stopped"))
     hint = resume_hint(folder)
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with pytest.MonkeyPatch.context() as monkeypatch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        trainer = TrainerHere(monkeypatch, as_started=True)
         code = main(["resume", str(folder.path), "--plain"])
+    assert trainer.statuses == [0]
     return EarlyResume(folder, hint, code, out.getvalue() + err.getvalue())
 
 
