@@ -11,6 +11,7 @@ import torch
 from engine.data.images import list_images
 from engine.runs.in_process import train
 from engine.runs.sinks import read_events
+from engine.training.trainer import RunResult
 from tests.training_helpers import image_latents, predictions, tiny_profile
 
 
@@ -154,9 +155,18 @@ def test_v_prediction_trains_against_the_velocity(tmp_path: Path) -> None:
     assert not torch.allclose(loss, torch.nn.functional.mse_loss(prediction, noise), rtol=1e-2)
 
 
-def test_events_jsonl_is_one_object_a_line_and_complete(tmp_path: Path) -> None:
-    train(tiny_profile(tmp_path, training={"max_train_steps": 2}))
-    lines = (tmp_path / "runs" / "t" / "events.jsonl").read_text().splitlines()
+@pytest.fixture(scope="module")
+def full_run_with_exports(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunResult]:
+    """(its run folder, its result): a full run of 2 steps named t, exported as diffusers and as one .safetensors file,
+    for the two tests that read it (its event log, its exports), which each made that run. They only read it."""
+    tmp = tmp_path_factory.mktemp("full")
+    return tmp / "runs" / "t", train(tiny_profile(tmp, training={"max_train_steps": 2},
+                                                  saving={"export": ["diffusers", "safetensors"]}))
+
+
+def test_events_jsonl_is_one_object_a_line_and_complete(full_run_with_exports: tuple[Path, RunResult]) -> None:
+    run_dir, _ = full_run_with_exports
+    lines = (run_dir / "events.jsonl").read_text().splitlines()
     kinds = [json.loads(line)["event"] for line in lines]
     assert kinds[0] == "phase_started" and kinds[-1] == "run_finished"
     assert {"run_started", "step_ended", "phase_finished"} <= set(kinds)
@@ -164,10 +174,10 @@ def test_events_jsonl_is_one_object_a_line_and_complete(tmp_path: Path) -> None:
     assert started["profile"]["name"] == "t" and "torch" in started["versions"] and "gpus" in started["hardware"]
 
 
-def test_single_file_and_kohya_exports_after_training(tmp_path: Path) -> None:
+def test_single_file_and_kohya_exports_after_training(full_run_with_exports: tuple[Path, RunResult], tmp_path: Path) -> None:
     from safetensors import safe_open
 
-    full = train(tiny_profile(tmp_path / "full", training={"max_train_steps": 2}, saving={"export": ["diffusers", "safetensors"]}))
+    _, full = full_run_with_exports
     with safe_open(full.outputs["safetensors"], "pt") as file:
         keys = list(file.keys())
         assert file.metadata()["dbtui.base_model"] == "builtin:tiny-sd1"
