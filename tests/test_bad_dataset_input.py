@@ -28,7 +28,7 @@ from dbtui.cli import main
 from engine.data import caption_text
 from engine.data.caption_text import MAX_CAPTION_BYTES, CaptionFileError
 from engine.data.captions import caption_for
-from engine.dataset import CaptionStore, check_dataset, prepare_dataset
+from engine.dataset import CaptionStore, DatasetReport, check_dataset, prepare_dataset
 from engine.dataset import pool as pool_module
 from engine.errors import DbtuiError
 
@@ -170,7 +170,22 @@ def write_broken_corpus(folder: Path, outside: Path, only: str | None = None) ->
 
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
+    """A corpus of the test's own, for a test that writes into it."""
     return write_broken_corpus(tmp_path / "images", tmp_path / "elsewhere")
+
+
+@pytest.fixture(scope="module")
+def read_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The corpus of the tests that only read it, built once (0.7 s): each that runs a command on it asserts it is
+    unchanged."""
+    base = tmp_path_factory.mktemp("read-corpus")
+    return write_broken_corpus(base / "images", base / "elsewhere")
+
+
+@pytest.fixture(scope="module")
+def serial_report(read_corpus: Path) -> DatasetReport:
+    """The check of the shared corpus in this process (workers=1): the report two tests read."""
+    return check_dataset(read_corpus, resolution=256, caption_mode="caption_file", workers=1)
 
 
 EXPECTED = {**{name: (code, "error") for name, code in IMAGE_ERRORS.items()},
@@ -213,8 +228,9 @@ def _codes(report) -> dict[str, set[str]]:
     return codes
 
 
-def test_check_reports_every_broken_file_as_one_finding_and_keeps_every_other_report(corpus: Path) -> None:
-    report = check_dataset(corpus, resolution=256, caption_mode="caption_file", workers=1)
+def test_check_reports_every_broken_file_as_one_finding_and_keeps_every_other_report(read_corpus: Path,
+                                                                                       serial_report: DatasetReport) -> None:
+    corpus, report = read_corpus, serial_report
     codes = _codes(report)
     for name, code in IMAGE_ERRORS.items():
         assert codes.get(name) == {code}, name
@@ -235,11 +251,11 @@ def test_check_reports_every_broken_file_as_one_finding_and_keeps_every_other_re
     assert "b'" not in messages and 'b"' not in messages  # Pillow's messages quote file bytes: never shown
 
 
-def test_worker_processes_give_the_same_report_and_never_block_on_a_pipe(corpus: Path, monkeypatch) -> None:
-    serial = check_dataset(corpus, resolution=256, caption_mode="caption_file", workers=1)
+def test_worker_processes_give_the_same_report_and_never_block_on_a_pipe(read_corpus: Path, serial_report: DatasetReport,
+                                                                        monkeypatch) -> None:
     monkeypatch.setattr(pool_module, "MIN_FILES_FOR_POOL", 1)
-    parallel = check_dataset(corpus, resolution=256, caption_mode="caption_file", workers=2)
-    assert parallel.findings == serial.findings
+    parallel = check_dataset(read_corpus, resolution=256, caption_mode="caption_file", workers=2)
+    assert parallel.findings == serial_report.findings
 
 
 def test_an_exception_pillow_raises_that_is_not_an_oserror_is_one_finding(tmp_path: Path, monkeypatch) -> None:
@@ -262,8 +278,9 @@ def test_an_exception_pillow_raises_that_is_not_an_oserror_is_one_finding(tmp_pa
 
 
 def test_check_through_the_cli_exits_1_prints_every_file_and_never_the_contents(
-    corpus: Path, capsys, monkeypatch
+    read_corpus: Path, capsys, monkeypatch
 ) -> None:
+    corpus = read_corpus
     monkeypatch.setenv("COLUMNS", "400")
     before = _fingerprint(corpus, corpus.parent / "elsewhere")
     assert main(["dataset", "check", str(corpus), "--caption-mode", "caption_file", "--workers", "1"]) == 1
@@ -367,10 +384,11 @@ def test_nonsense_options_are_a_message_with_exit_2(tmp_path: Path, tmp_path_fac
 
 
 def test_prepare_prints_its_summary_with_every_failure_exits_1_and_changes_no_original(
-    corpus: Path, tmp_path: Path, capsys, monkeypatch
+    read_corpus: Path, tmp_path: Path, capsys, monkeypatch
 ) -> None:
+    corpus = read_corpus
     monkeypatch.setenv("COLUMNS", "400")
-    before = _fingerprint(corpus, tmp_path / "elsewhere")
+    before = _fingerprint(corpus, corpus.parent / "elsewhere")
     out_dir = tmp_path / "prepared"
     assert main(["dataset", "prepare", str(corpus), str(out_dir), "--resolution", "64", "--workers", "1"]) == 1
     out, err = capsys.readouterr()
@@ -385,17 +403,17 @@ def test_prepare_prints_its_summary_with_every_failure_exits_1_and_changes_no_or
     assert (f"{len(IMAGE_ERRORS)} image(s) and {len(CAPTION_ERRORS)} caption(s) could not be prepared; 1 caption(s) "
             "without an image were left out") in " ".join(out.split())
     assert SECRET not in out
-    assert _fingerprint(corpus, tmp_path / "elsewhere") == before
+    assert _fingerprint(corpus, corpus.parent / "elsewhere") == before
     for name in ("utf16", "utf8bom", "utf32"):  # read in their encoding, written as plain UTF-8
         assert (out_dir / f"{name}.txt").read_bytes() == CAPTION.encode("utf-8")
     assert not (out_dir / "orphan.txt").exists() and not (out_dir / "latin1.txt").exists()
     assert not (out_dir / "leaves_to_image.png").exists()
 
 
-def test_prepare_into_a_file_is_a_message_with_exit_2(corpus: Path, tmp_path: Path, capsys) -> None:
+def test_prepare_into_a_file_is_a_message_with_exit_2(read_corpus: Path, tmp_path: Path, capsys) -> None:
     target = tmp_path / "taken"
     target.write_text("not a folder")
-    assert main(["dataset", "prepare", str(corpus), str(target)]) == 2
+    assert main(["dataset", "prepare", str(read_corpus), str(target)]) == 2
     assert "is a file" in capsys.readouterr().err and target.read_text() == "not a folder"
 
 
@@ -431,7 +449,8 @@ def test_bulk_caption_edits_skip_and_report_unreadable_captions_and_undo_is_byte
     assert {k: v for k, v in restored.items() if not k.startswith(history)} == before
 
 
-def test_an_image_extension_as_caption_extension_is_refused_before_any_write(corpus: Path, capsys) -> None:
+def test_an_image_extension_as_caption_extension_is_refused_before_any_write(read_corpus: Path, capsys) -> None:
+    corpus = read_corpus
     before = _fingerprint(corpus)
     assert main(["dataset", "caption", str(corpus), "--extension", ".jpg", "--add-tag", "x"]) == 2
     assert "is an image extension" in capsys.readouterr().err
