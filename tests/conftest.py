@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -34,16 +35,19 @@ def _imported_modules_out_of_the_collector() -> None:
     freeze_at_an_import_wave()
 
 
+# As the worker started: what every test leaves behind it (below).
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_HANDLERS_AT_START = {signum: signal.getsignal(signum) for signum in _SIGNALS}
+
+
 @pytest.fixture(autouse=True)
 def _signal_handlers_kept() -> object:
     """The trainer's entry point, called in-process by some tests, sets its own SIGINT/SIGTERM/SIGHUP handlers (SIGHUP
     ignored): left so, every process a later test of the same worker started inherited SIGHUP ignored, and one that
-    should stop on it (a fit test) rightly kept running."""
-    import signal
-
-    kept = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    should stop on it (a fit test, a watcher on a closed terminal) rightly kept running. Put back as the worker started,
+    not as the test found them: a module fixture's trainer runs before its first test, and its handlers were kept."""
     yield
-    for signum, handler in kept.items():
+    for signum, handler in _HANDLERS_AT_START.items():
         signal.signal(signum, handler)
 
 
