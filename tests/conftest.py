@@ -35,20 +35,31 @@ def _imported_modules_out_of_the_collector() -> None:
     freeze_at_an_import_wave()
 
 
-# As the worker started: what every test leaves behind it (below).
-_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-_HANDLERS_AT_START = {signum: signal.getsignal(signum) for signum in _SIGNALS}
+# As the worker started: what every test and every fixture's set-up leave behind them (below).
+_HANDLERS_AT_START = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+
+
+def _signal_handlers_put_back() -> None:
+    """The trainer's entry point, called in-process by some tests and fixtures, sets its own SIGINT/SIGTERM/SIGHUP
+    handlers (SIGHUP ignored): left so, every process a later test of the same worker started inherited SIGHUP ignored,
+    and one that should stop on it (a fit test, a watcher on a closed terminal) rightly kept running."""
+    for signum, handler in _HANDLERS_AT_START.items():
+        signal.signal(signum, handler)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup() -> object:
+    """After each fixture's set-up: a module fixture's trainer runs before its first test, whose children inherited its
+    handlers."""
+    yield
+    _signal_handlers_put_back()
 
 
 @pytest.fixture(autouse=True)
 def _signal_handlers_kept() -> object:
-    """The trainer's entry point, called in-process by some tests, sets its own SIGINT/SIGTERM/SIGHUP handlers (SIGHUP
-    ignored): left so, every process a later test of the same worker started inherited SIGHUP ignored, and one that
-    should stop on it (a fit test, a watcher on a closed terminal) rightly kept running. Put back as the worker started,
-    not as the test found them: a module fixture's trainer runs before its first test, and its handlers were kept."""
+    """After each test, as after each fixture's set-up."""
     yield
-    for signum, handler in _HANDLERS_AT_START.items():
-        signal.signal(signum, handler)
+    _signal_handlers_put_back()
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -286,9 +285,4 @@ class TrainerHere:
         [command] = self.commands
         self.commands.clear()  # trained: a later start_run hands its own
         assert command[1:3] == ["-m", "engine.runs.worker"], command  # a lone trainer, not accelerate's launcher
-        kept = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-        try:
-            return main(command[3:])
-        finally:  # the trainer ignores SIGHUP: called from a module fixture, later tests' children inherited that
-            for signum, handler in kept.items():
-                signal.signal(signum, handler)
+        return main(command[3:])
