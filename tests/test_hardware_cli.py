@@ -347,3 +347,6 @@ def test_hardware_says_a_model_that_cannot_load_as_validate_does_and_advises_no_
     assert report["disk_path"] == str(tmp_path) and "ram_total_mb" in report
     assert report["model_problems"] == (validate if refused else [])
     assert (report["preset"], report["presets"]) == (None, {}) if refused else report["family"] == "sdxl"
+    if refused:  # the keys a script reads are those of a report that advises (cmd_hardware.NO_ADVICE lists them again)
+        assert main(["hardware", "--family", "sd", "--json", "--output-dir", str(tmp_path)]) == 0
+        assert report.keys() == json.loads(capsys.readouterr().out).keys()
