@@ -8,9 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.gc_freeze import freeze_at_an_import_wave
-from tests.shared_runs import plain_scored_run, two_process_run  # noqa: F401  (fixtures of several files)
-from tests.stack_probes import stacks_probed  # noqa: F401  (a fixture of several files)
+from engine.support.deferred_import import defer
+
+# As dbtui's processes do (dbtui/cli, engine/runs/in_process.py): diffusers and peft import bitsandbytes whenever it is
+# installed, and its import compiles kernels, about 5 s of CPU here, which every worker paid at collection, whether or
+# not its files use it. Deferred before any test module imports diffusers; its first use loads it.
+defer("bitsandbytes")
+
+from tests.gc_freeze import freeze_at_an_import_wave  # noqa: E402
+from tests.shared_runs import plain_scored_run, two_process_run  # noqa: F401,E402  (fixtures of several files)
+from tests.stack_probes import stacks_probed  # noqa: F401,E402  (a fixture of several files)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

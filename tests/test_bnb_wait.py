@@ -5,16 +5,28 @@ bench/bnb_wait.py found the weights bit for bit the same and the step 20 % faste
 from __future__ import annotations
 
 import threading
+from types import ModuleType
 
-import bitsandbytes as bnb
-import bitsandbytes.optim.optimizer as bnb_optimizer
 import pytest
 import torch
 
+from engine.support.deferred_import import load
 from engine.training import bnb_sync
 from engine.training.per_parameter import PerParameterOptimizer
 
 CUDA = torch.device("cuda", 0)
+
+
+@pytest.fixture(scope="module")
+def bnb() -> ModuleType:
+    """bitsandbytes, imported by these tests alone: its import compiles kernels (seconds), which collection would
+    otherwise pay in every worker."""
+    import bitsandbytes
+
+    load(bitsandbytes)  # deferred by conftest, as in dbtui's processes: its package runs before a submodule is imported
+    import bitsandbytes.optim.optimizer  # noqa: F401  (bnb.optim.optimizer below)
+
+    return bitsandbytes
 
 
 def _streams(monkeypatch: pytest.MonkeyPatch, *, default: bool) -> None:
@@ -28,29 +40,29 @@ def _weights() -> list[torch.nn.Parameter]:
 
 
 def test_the_wait_is_left_out_only_on_this_thread_for_a_bitsandbytes_optimizer_not_paged_on_cudas_default_stream(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, bnb: ModuleType) -> None:
     waited: list[torch.Tensor] = []
-    monkeypatch.setattr(bnb_optimizer, "sync_gpu", waited.append)
+    monkeypatch.setattr(bnb.optim.optimizer, "sync_gpu", waited.append)
     tensor = torch.zeros(1)
 
     def waits(optimizer: torch.optim.Optimizer, device: torch.device = CUDA) -> bool:
         before = len(waited)
         with bnb_sync.without_per_weight_wait(optimizer, device):
-            bnb_optimizer.sync_gpu(tensor)
+            bnb.optim.optimizer.sync_gpu(tensor)
         return len(waited) > before
 
     adamw8bit = bnb.optim.AdamW8bit(_weights())
     _streams(monkeypatch, default=True)
     assert not waits(adamw8bit)
-    bnb_optimizer.sync_gpu(tensor)
+    bnb.optim.optimizer.sync_gpu(tensor)
     assert len(waited) == 1  # outside, it waits again
     with pytest.raises(RuntimeError), bnb_sync.without_per_weight_wait(adamw8bit, CUDA):
         raise RuntimeError("a step that fails")
-    bnb_optimizer.sync_gpu(tensor)
+    bnb.optim.optimizer.sync_gpu(tensor)
     assert len(waited) == 2  # whatever happens inside
 
     with bnb_sync.without_per_weight_wait(adamw8bit, CUDA):  # another thread (a paged optimizer's, say) still waits
-        other = threading.Thread(target=bnb_optimizer.sync_gpu, args=(tensor,))
+        other = threading.Thread(target=bnb.optim.optimizer.sync_gpu, args=(tensor,))
         other.start()
         other.join()
     assert len(waited) == 3
@@ -65,17 +77,18 @@ def test_the_wait_is_left_out_only_on_this_thread_for_a_bitsandbytes_optimizer_n
     assert waits(adamw8bit)
 
 
-def test_a_bitsandbytes_that_waits_otherwise_keeps_its_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bitsandbytes_that_waits_otherwise_keeps_its_wait(monkeypatch: pytest.MonkeyPatch, bnb: ModuleType) -> None:
     """Releases before 0.47 call torch.cuda.synchronize() themselves, with no sync_gpu to leave out."""
-    monkeypatch.delattr(bnb_optimizer, "sync_gpu")
+    monkeypatch.delattr(bnb.optim.optimizer, "sync_gpu")
     _streams(monkeypatch, default=True)
     with bnb_sync.without_per_weight_wait(bnb.optim.AdamW8bit(_weights()), CUDA):
-        assert not hasattr(bnb_optimizer, "sync_gpu")
+        assert not hasattr(bnb.optim.optimizer, "sync_gpu")
 
 
-def test_a_per_weight_step_waits_for_nothing_and_gives_the_plain_steps_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_per_weight_step_waits_for_nothing_and_gives_the_plain_steps_weights(monkeypatch: pytest.MonkeyPatch,
+                                                                                bnb: ModuleType) -> None:
     waited: list[torch.Tensor] = []
-    monkeypatch.setattr(bnb_optimizer, "sync_gpu", waited.append)
+    monkeypatch.setattr(bnb.optim.optimizer, "sync_gpu", waited.append)
     monkeypatch.setattr(bnb_sync, "_skippable", lambda optimizer, device: not optimizer.is_paged)
     torch.manual_seed(0)
     plain_weights = _weights()
