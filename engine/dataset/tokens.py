@@ -146,10 +146,10 @@ class TextReader:
 def load_readers(model: str | Path, tokenizer: str | Path | None = None) -> list[TextReader]:
     """The tokenizers a model's family reads captions with (CLIP-L and T5 for Flux; one CLIP for SD and
     SDXL), the identifier's first. ``tokenizer`` (model.tokenizer) replaces the first one's folder. A
-    hub id or a bare tokenizer folder, whose family is not known here, is read as CLIP."""
-    from transformers import AutoTokenizer
-
+    hub id or a bare tokenizer folder, whose family is not known here, is read as CLIP. The others are read by the
+    family's own loaders: transformers' AutoTokenizer imports torch (4-6 s of CPU) for a check that needs none."""
     from engine.builtin import resolve_model
+    from engine.models.parts import ModelNotFoundError
     from engine.models.registry import UnsupportedFamilyError, family_of
 
     folder = Path(resolve_model(str(model)))
@@ -162,7 +162,9 @@ def load_readers(model: str | Path, tokenizer: str | Path | None = None) -> list
     readers = [TextReader(load_tokenizer(tokenizer or model), family.caption_readers[0])]
     for reader in family.caption_readers[1:]:
         try:
-            readers.append(TextReader(AutoTokenizer.from_pretrained(folder / reader.subfolder), reader))
+            readers.append(TextReader(reader.load(folder, reader.subfolder), reader))
+        except ModelNotFoundError as error:  # its files are not there: it says which, and what to copy
+            raise TokenizerError(str(error)) from error
         except (OSError, ValueError) as error:
             raise TokenizerError(f"no {reader.name} tokenizer in {folder / reader.subfolder} ({error}): the model "
                                  "folder is incomplete; give the whole diffusers folder") from error

@@ -9,12 +9,14 @@ as functions, not in a base class.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.errors import DbtuiError
 from engine.models.deferred_parts import DeferredParts
+from engine.models.parts import load_clip_tokenizer
 
 if TYPE_CHECKING:
     import torch
@@ -34,6 +36,8 @@ class CaptionReader:
     context: int  # token positions the family encodes, special tokens included
     severity: str  # of a finding about a longer caption: "error", "warning" or "info"
     read_by: str = ""  # the encoder that still reads what this one misses; "" when the rest is lost
+    # How the run reads it from (model folder, subfolder): the check counts with the very class and files that train.
+    load: Callable[[Path, str], Any] = load_clip_tokenizer
 
 
 # One CLIP tokenizer answers for SD's encoder and for both of SDXL's (the same vocabulary and window).

@@ -41,7 +41,7 @@ LORA_TARGETS = (
 # CLIP-L is read first (the identifier's tokenizer); T5 reads what CLIP-L misses, up to its 512 tokens.
 CAPTION_READERS = (
     CaptionReader("tokenizer", "CLIP-L", 77, "info", read_by="T5"),
-    CaptionReader("tokenizer_2", "T5", MAX_SEQUENCE_LENGTH, "error"),
+    CaptionReader("tokenizer_2", "T5", MAX_SEQUENCE_LENGTH, "error", load=load_t5_tokenizer),
 )
 
 
