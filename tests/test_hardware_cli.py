@@ -350,3 +350,33 @@ def test_hardware_says_a_model_that_cannot_load_as_validate_does_and_advises_no_
     if refused:  # the keys a script reads are those of a report that advises (cmd_hardware.NO_ADVICE lists them again)
         assert main(["hardware", "--family", "sd", "--json", "--output-dir", str(tmp_path)]) == 0
         assert report.keys() == json.loads(capsys.readouterr().out).keys()
+
+
+@pytest.mark.parametrize("address", ["https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0",
+                                     "https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0/resolve/main/"
+                                     "sd_xl_base_1.0.safetensors"], ids=["page", "file link"])
+def test_hardware_and_fit_say_a_web_address_as_validate_does_and_advise_nothing(address: str, tmp_path: Path, capsys) -> None:
+    """SDXL's hub page pasted as model.pretrained: `validate` refused it, but `dbtui hardware --profile` advised SDXL's
+    presets by its name, as for a path on the machine to rent, and exited 0; `dbtui fit --estimate-only` estimated it
+    as SDXL's published architecture. No machine has a web address: both now say validate's words, with status 2."""
+    import json
+
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'[model]\npretrained = "{address}"\n[[concepts]]\ninstance_dir = "photos"\n'
+                       'instance_prompt = "photo of zwx dog"\n', encoding="utf-8")
+    main(["validate", str(profile)])
+    validate = [line.strip() for line in capsys.readouterr().err.splitlines() if "model.pretrained:" in line]
+    assert len(validate) == 1, validate
+
+    assert main(["hardware", "--profile", str(profile), "--output-dir", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert "GPU memory by the memory meter" not in captured.out and "SDXL" not in captured.out, captured.out
+    assert validate[0] in captured.err, captured.err
+    assert main(["hardware", "--profile", str(profile), "--json", "--output-dir", str(tmp_path)]) == 2
+    report = json.loads(capsys.readouterr().out)
+    assert (report["model_problems"], report["family"], report["preset"], report["presets"]) == (validate, None, None, {})
+
+    assert main(["fit", str(profile), "--estimate-only"]) == 2
+    out = capsys.readouterr().out
+    assert f"not available ({validate[0].split('model.pretrained: ', 1)[1]})" in out, out
+    assert "fits" not in out and "published architecture" not in out, out

@@ -277,6 +277,16 @@ def _part_source_problems(key: str, source: str | None, pretrained: str = "") ->
     return [Problem(key, vae_file_message(source))] if key == "model.vae" and path.is_file() else []
 
 
+# A web address: no machine holds it as a folder, a file or a hub id, whichever page or download link it is.
+WEB_ADDRESS = r"https?://"
+
+
+def is_web_address(source: str) -> bool:
+    """Whether ``source`` is a web address (a hub page's, a file's download link), which `validate` refuses on any
+    machine: no advice or estimate is guessed from its name."""
+    return re.match(WEB_ADDRESS, source) is not None
+
+
 def _hub_id_problem(source: str) -> str | None:
     """Why ``source``, no file or folder here, is no hub id either (a page's web address, a path in quotes), else None:
     such a name passed as a hub id and failed only once the run tried to download it."""
@@ -287,7 +297,7 @@ def _hub_id_problem(source: str) -> str | None:
         return None
     except HFValidationError:
         pass
-    hub = r"https?://(?:www\.)?(?:huggingface\.co|hf\.co)/"
+    hub = WEB_ADDRESS + r"(?:www\.)?(?:huggingface\.co|hf\.co)/"
     other = re.match(hub + r"(datasets|spaces)/", source)
     if other:  # its path's first part is no owner: "datasets/o" is no model's hub id
         what = "a dataset's" if other.group(1) == "datasets" else "a Space's (an app's)"
