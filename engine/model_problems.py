@@ -6,13 +6,16 @@ the parts a local folder lacks, and a resolution far from the model's own size.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, NamedTuple
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 from engine.errors import DbtuiError
 from engine.model_info import family_by_name, family_from_files, guessed_by_name, native_size, size_multiple
 from engine.models.folder_parts import missing_parts, missing_parts_message
 from engine.profile.model_source import holds_model_index, local_path, model_kind
 from engine.profile.problems import Problem
+
+if TYPE_CHECKING:
+    from engine.profile.schema import ModelSection
 
 
 class FamilySettings(NamedTuple):
@@ -57,30 +60,32 @@ def family_setting_problems(profile: Any, family_id: str | None = None) -> Famil
     return FamilySettings([], warnings, known is not None)
 
 
-def model_part_problems(profile: Any) -> list[Problem]:
+def model_part_problems(model: ModelSection) -> list[Problem]:
     """The parts training reads that the local diffusers folder ``model.pretrained`` lacks (a partial copy or
-    download): what this machine lacks, said before the run loads the parts it has."""
-    source = profile.model.pretrained
+    download): what this machine lacks, said before the run loads the parts it has. ``model``: the profile's model
+    section (the wizard asks of its draft's alone)."""
+    source = model.pretrained
     folder = local_path(source)
     if model_kind(source) != "diffusers" or not holds_model_index(folder):
         return []  # not a folder, or not a model: model_source_problems says so
-    missing = missing_parts(folder, vae=profile.model.vae, tokenizer=profile.model.tokenizer)
+    missing = missing_parts(folder, vae=model.vae, tokenizer=model.tokenizer)
     return [Problem("model.pretrained", missing_parts_message(source, missing))] if missing else []
 
 
-def model_load_problems(profile: Any) -> list[Problem]:
+def model_load_problems(model: ModelSection) -> list[Problem]:
     """What stops ``model.pretrained`` from loading, as `dbtui validate` says it: a damaged file or one that is no base
     model, a folder that is no model or lacks a part, a misspelt built-in name, a web address. A local path that is not
     on this machine is none of them, nor is a hub id: a profile written for the machine to rent names one
     ("data/models/sd15" relative to where it runs), and its family is guessed by name. A web address is neither: no
-    machine has it (its SDXL page was advised SDXL's presets by `dbtui hardware --profile`)."""
+    machine has it (its SDXL page was advised SDXL's presets by `dbtui hardware --profile`). ``model``: the profile's model
+    section, which the wizard's draft has before the rest of it is valid."""
     from engine.dataset.profile_paths import is_web_address, model_source_problems
     from engine.memory.absent_model import is_absent
 
-    source = profile.model.pretrained
+    source = model.pretrained
     if (model_kind(source) == "hub" or is_absent(source)) and not is_web_address(source):
         return []
-    return model_source_problems(source, profile.model.vae) + model_part_problems(profile)
+    return model_source_problems(source, model.vae) + model_part_problems(model)
 
 
 def resolution_problems(profile: Any) -> list[Problem]:

@@ -41,7 +41,7 @@ def check_profile(profile: Profile, family_id: str | None = None, missing_here: 
     ``progress``: told (done, total) as the images' headers are read."""
     refused, family_warnings, certain = family_setting_problems(profile, family_id)
     errors = empty_setting_problems(profile) + every_machine_problems(profile) + (refused if certain else [])
-    here = ((path_problems(profile, builtins=False, progress=progress) if missing_here is None else missing_here) + model_part_problems(profile)
+    here = ((path_problems(profile, builtins=False, progress=progress) if missing_here is None else missing_here) + model_part_problems(profile.model)
             + missing_library_problems(profile))
     # A scorer folder missing here is a warning, not what this machine lacks: the run goes on, unscored.
     warnings = (([] if certain else refused) + family_warnings + evaluation_problems(profile) + scorer_problems(profile)

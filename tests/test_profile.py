@@ -308,7 +308,7 @@ def test_a_model_folder_with_a_dollar_is_looked_for_where_the_profile_read_it(na
     written = str(tmp_path / name).replace("$", "$$")
     profile = loads_profile(MINIMAL, [f'model.pretrained="{written}"'])
     assert profile.model.pretrained == str(tmp_path / name)
-    assert model_source_problems(profile.model.pretrained) == model_part_problems(profile) == []
+    assert model_source_problems(profile.model.pretrained) == model_part_problems(profile.model) == []
     assert not is_absent(profile.model.pretrained)
     checked = RealEngine().inspect_model(written)  # the wizard's Model step, which checks the draft as written
     assert checked.supported and checked.source == written

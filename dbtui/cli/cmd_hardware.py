@@ -85,7 +85,7 @@ def _hardware(args: argparse.Namespace) -> int:
         from engine.model_problems import model_load_problems
 
         profile = load_profile_with_family_step(args.profile, args.set)
-        unloadable = model_load_problems(profile)
+        unloadable = model_load_problems(profile.model)
         if not unloadable:
             family, beyond, family_note = _profile_family(args, profile)
         # Its runs go there: the disk of the folder dbtui ran in was measured, another disk where the two differ.

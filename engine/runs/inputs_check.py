@@ -37,7 +37,7 @@ def check_inputs(profile: Profile, run_dir: Path | None = None, resuming: bool =
     refused, _, certain = family_setting_problems(profile)
     listed = (empty_setting_problems(profile, new_run=run_dir is None)
               + path_problems(profile, progress=progress, run_dir=run_folder, decode=True,
-                              decode_progress=decode_progress) + model_part_problems(profile)
+                              decode_progress=decode_progress) + model_part_problems(profile.model)
               + missing_library_problems(profile, resuming) + (refused if certain else []))
     if problems := listed + (hub := unreachable_model_problems(profile.model)):  # the hub's: validate asks no network
         said = "; ".join(f"{p.key}: {p.message}" for p in problems).rstrip(".")  # a message may end its own sentence
