@@ -165,6 +165,21 @@ class Session:
         value = self.get("dataset.resolution")
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
+    def model_load_problems(self) -> list[Problem]:
+        """What stops the draft's model from loading, in `dbtui validate`'s words (engine.model_problems, which `dbtui
+        hardware --profile` asks): no preset is advised for it. Read from the draft's model section alone, valid before
+        its concepts are; none where that section is invalid (the form marks it) or the model is not on this machine."""
+        from pydantic import ValidationError
+
+        from engine.model_problems import model_load_problems
+        from engine.profile.schema import ModelSection
+
+        try:
+            model = ModelSection.model_validate(self.data.get("model") or {})
+        except ValidationError:
+            return []
+        return model_load_problems(model)
+
     def _name_guess(self) -> tuple[str, int] | None:
         info, source = self.model_info, self.get("model.pretrained")
         if info is None or info.source != source or info.family_id is not None or not info.supported:

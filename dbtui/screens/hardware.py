@@ -70,10 +70,20 @@ make the profile here and train it on a rented GPU.
         output_dir = self.session.get("saving.output_dir") or "."
         problem = output_dir_is_file(disk_path(output_dir), "saving.output_dir")
         self.query_one("#hw-table", Static).update(hardware_table(report.hardware, problem))
+        cpu_only = not report.hardware.gpus
+        self.query_one("#hw-demo").display = cpu_only and not self.session.demo
+        if cpu_only and not self.session.demo:
+            self.query_one("#hw-demo").focus()
+        if unloadable := self.session.model_load_problems():
+            # As `dbtui hardware --profile` refuses it: back here from a damaged file, its card was advised SD1.x's
+            # presets "once the model step has checked yours", which it had.
+            self.query_one("#hw-verdict", Static).update(Content.assemble(
+                ("No preset is advised: the model cannot load.", "bold"), "\n", " ".join(p.message for p in unloadable),
+                "\nChoose another model, or mend this one, on the Model step (Ctrl+N)."))
+            return
         sentence, name, fits, family = self._advice(report)
         label = preset_label(name, family, self.session.trains_prior) if name in PRESET_NAMES else name
         preset = "[b]$label[/b]" if fits else "none, as even the smallest, [b]$label[/b], does not fit"
-        cpu_only = not report.hardware.gpus
         largest = None if cpu_only else unmeasured_size(family, self.session.trains_at)
         if largest is not None:  # a smaller size's figures picked it: Parameters and `dbtui hardware` pick none
             preset = (f"none: {unmeasured_text(largest, self.session.trains_at)} (Parameters says how to estimate its "
@@ -93,9 +103,6 @@ make the profile here and train it on a rented GPU.
         # them vanished as a variable.
         self.query_one("#hw-verdict", Static).update(Content.from_markup(
             "[b]$sentence[/b]\n" + advice, sentence=sentence, label=label, guessed=guessed or ""))
-        self.query_one("#hw-demo").display = cpu_only and not self.session.demo
-        if cpu_only and not self.session.demo:
-            self.query_one("#hw-demo").focus()
 
     def _advice(self, report) -> tuple[str, str, bool, str]:
         """(the verdict, its preset, whether that fits, the advice family) for the model the model step checked, as the

@@ -136,9 +136,10 @@ whether to resume it.
     def _recommended(self) -> str | None:
         """The hardware advice's preset for this model's family (advised as SD1.5 before the model was chosen), if probed."""
         report = self.session.hardware
-        return None if report is None else recommended_preset(report.hardware, self.session.advised_family, self.session.demo,
-                                                                self.session.get("model.pretrained"), self.session.trains_prior,
-                                                                self.session.trains_at)
+        if report is None or self.session.model_load_problems():  # none for a model that cannot load: _say_no_preset
+            return None
+        return recommended_preset(report.hardware, self.session.advised_family, self.session.demo,
+                                  self.session.get("model.pretrained"), self.session.trains_prior, self.session.trains_at)
 
     def on_hardware_known(self, _: HardwareKnown) -> None:
         self._validate()  # estimated while no GPU was known: now as this one trains the settings
@@ -150,12 +151,15 @@ whether to resume it.
             choice.value = self._advised or Select.NULL
 
     def _say_no_preset(self) -> None:
-        """Where no preset fits this card for the model (the hardware step says "none"), the note that says so and what
-        to do, in place of a pre-selected preset that would not fit."""
+        """Where no preset fits this card for the model (the hardware step says "none"), or the model cannot load, the
+        note that says so and what to do, in place of a pre-selected preset that would not fit."""
         report = self.session.hardware
-        note = None if report is None else no_preset_note(report.hardware, self.session.advised_family,
-                                                          self.session.get("model.pretrained"), self.session.trains_prior,
-                                                          self.session.trains_at)
+        if self.session.model_load_problems():  # as the Hardware step and `dbtui hardware --profile` say it
+            note = "No preset is advised: the model cannot load (its problem is listed below)."
+        else:
+            note = None if report is None else no_preset_note(report.hardware, self.session.advised_family,
+                                                              self.session.get("model.pretrained"),
+                                                              self.session.trains_prior, self.session.trains_at)
         shown = self.query_one("#par-no-preset", Static)
         shown.update(Content(note or ""))
         shown.display = note is not None
