@@ -12,7 +12,7 @@ from textual.widgets._footer import FooterKey
 
 from dbtui.session import Session
 from dbtui.widgets.key_footer import KeyFooter
-from dbtui.widgets.profile_form import ProfileForm
+from dbtui.widgets.profile_form import ProfileForm, Section
 from wizard_steps import settle
 
 
@@ -73,3 +73,11 @@ async def test_the_footer_follows_a_binding_that_changes_and_restyles_no_key_it_
         assert all(key.has_class("-compact") for key in _keys(app))
         assert not [node for node in app.restyled if isinstance(node, FooterKey)]
 
+
+async def test_a_folded_section_mounts_folded_without_a_restyle() -> None:
+    app = _Restyles()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        sections = list(app.screen.query(Section))
+        assert sections and all(section.collapsed and section.has_class("-collapsed") for section in sections)
+        assert not [node for node in app.restyled if isinstance(node, Section)]

@@ -122,7 +122,9 @@ class Section(Collapsible):
     cost the screen over a second to appear."""
 
     def __init__(self, form: ProfileForm, name: str, specs: list[FieldSpec]) -> None:
-        super().__init__(title=f"Advanced: {name}", collapsed=True, id=f"sec-{name.replace('.', '--')}")
+        # Folded from the start: Textual would add the class once mounted and restyle the section for it.
+        super().__init__(title=f"Advanced: {name}", collapsed=True, id=f"sec-{name.replace('.', '--')}",
+                         classes="-collapsed")
         self.form = form
         self.specs = specs
         self.built = False
