@@ -74,16 +74,17 @@ def model_part_problems(model: ModelSection) -> list[Problem]:
 
 def model_load_problems(model: ModelSection) -> list[Problem]:
     """What stops ``model.pretrained`` from loading, as `dbtui validate` says it: a damaged file or one that is no base
-    model, a folder that is no model or lacks a part, a misspelt built-in name, a web address. A local path that is not
-    on this machine is none of them, nor is a hub id: a profile written for the machine to rent names one
-    ("data/models/sd15" relative to where it runs), and its family is guessed by name. A web address is neither: no
-    machine has it (its SDXL page was advised SDXL's presets by `dbtui hardware --profile`). ``model``: the profile's model
-    section, which the wizard's draft has before the rest of it is valid."""
-    from engine.dataset.profile_paths import is_web_address, model_source_problems
+    model, a folder that is no model or lacks a part, a misspelt built-in name, a web address, a path on Windows. A local
+    path that is not on this machine is none of them, nor is a hub id: a profile written for the machine to rent names
+    one ("data/models/sd15" relative to where it runs), and its family is guessed by name. A web address or a Windows
+    path is neither: no machine to rent has it (SDXL's page, or 'C:\\models\\sdxl_base.safetensors', was advised SDXL's
+    presets by `dbtui hardware --profile`). ``model``: the profile's model section, which the wizard's draft has before
+    the rest of it is valid."""
+    from engine.dataset.profile_paths import is_on_no_machine, model_source_problems
     from engine.memory.absent_model import is_absent
 
     source = model.pretrained
-    if (model_kind(source) == "hub" or is_absent(source)) and not is_web_address(source):
+    if (model_kind(source) == "hub" or is_absent(source)) and not is_on_no_machine(source):
         return []
     return model_source_problems(source, model.vae) + model_part_problems(model)
 

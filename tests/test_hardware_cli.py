@@ -354,15 +354,18 @@ def test_hardware_says_a_model_that_cannot_load_as_validate_does_and_advises_no_
 
 @pytest.mark.parametrize("address", ["https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0",
                                      "https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0/resolve/main/"
-                                     "sd_xl_base_1.0.safetensors"], ids=["page", "file link"])
-def test_hardware_and_fit_say_a_web_address_as_validate_does_and_advise_nothing(address: str, tmp_path: Path, capsys) -> None:
+                                     "sd_xl_base_1.0.safetensors",
+                                     "C:\\models\\sdxl_base.safetensors", "D:/sd/sdxl_base.ckpt"],
+                         ids=["page", "file link", "windows path", "windows path with /"])
+def test_hardware_and_fit_say_a_web_address_or_windows_path_as_validate_does_and_advise_nothing(address: str, tmp_path: Path, capsys) -> None:
     """SDXL's hub page pasted as model.pretrained: `validate` refused it, but `dbtui hardware --profile` advised SDXL's
     presets by its name, as for a path on the machine to rent, and exited 0; `dbtui fit --estimate-only` estimated it
-    as SDXL's published architecture. No machine has a web address: both now say validate's words, with status 2."""
+    as SDXL's published architecture. So too a path on Windows ('C:\\models\\sdxl_base.safetensors'), which no Linux
+    machine to rent has either. Both now say validate's words, with status 2."""
     import json
 
     profile = tmp_path / "p.toml"
-    profile.write_text(f'[model]\npretrained = "{address}"\n[[concepts]]\ninstance_dir = "photos"\n'
+    profile.write_text(f"[model]\npretrained = '{address}'\n[[concepts]]\ninstance_dir = \"photos\"\n"
                        'instance_prompt = "photo of zwx dog"\n', encoding="utf-8")
     main(["validate", str(profile)])
     validate = [line.strip() for line in capsys.readouterr().err.splitlines() if "model.pretrained:" in line]
@@ -380,3 +383,37 @@ def test_hardware_and_fit_say_a_web_address_as_validate_does_and_advise_nothing(
     out = capsys.readouterr().out
     assert f"not available ({validate[0].split('model.pretrained: ', 1)[1]})" in out, out
     assert "fits" not in out and "published architecture" not in out, out
+
+
+@pytest.mark.parametrize(("address", "said"), [
+    ("https://huggingface.co/o/n/resolve/main/sd_xl_base_1.0.safetensors",
+     "is a file's web address on the Hugging Face hub, which dbtui does not download: download it onto this machine "
+     "(`hf download o/n sd_xl_base_1.0.safetensors --local-dir FOLDER`) and give its path, FOLDER/sd_xl_base_1.0.safetensors"),
+    ("https://civitai.com/api/download/models/1?type=Model&format=SafeTensor",
+     "is a web address, which dbtui does not download: download the file onto this machine (`wget --content-disposition "
+     "'https://civitai.com/api/download/models/1?type=Model&format=SafeTensor'`) and give its path")],
+    ids=["hub file", "civitai"])
+def test_a_files_web_address_is_said_to_be_one_with_how_to_download_it(address: str, said: str, tmp_path: Path,
+                                                                        capsys) -> None:
+    """A hub file's download link was "does not exist on this machine", a civitai one "not on this machine, nor a hub id":
+    true, but neither said it is a web address dbtui does not download, nor what to do. `dbtui hardware` says the same."""
+    profile = tmp_path / "p.toml"
+    profile.write_text(f"[model]\npretrained = '{address}'\n[[concepts]]\ninstance_dir = \"photos\"\n"
+                       'instance_prompt = "photo of zwx dog"\n', encoding="utf-8")
+    main(["validate", str(profile)])
+    assert f"'{address}' {said}" in " ".join(capsys.readouterr().err.split())
+    assert main(["hardware", "--profile", str(profile), "--output-dir", str(tmp_path)]) == 2
+    assert f"'{address}' {said}" in " ".join(capsys.readouterr().err.split())
+
+
+def test_a_relative_folder_not_here_is_still_advised_by_its_name(tmp_path: Path, monkeypatch, capsys) -> None:
+    """A profile for the machine to rent names its folder there, relative to where dbtui runs: no web address or Windows
+    path, so it is advised by its name's family, as before."""
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    Path("p.toml").write_text("[model]\npretrained = 'models/my-sdxl'\n[[concepts]]\ninstance_dir = \"photos\"\n"
+                              'instance_prompt = "photo of zwx dog"\n', encoding="utf-8")
+    assert main(["hardware", "--profile", "p.toml", "--json", "--output-dir", str(tmp_path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["model_problems"], report["family"]) == ([], "sdxl")

@@ -63,8 +63,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        "size, which they keep")
     which.add_argument("--profile", type=user_path, metavar="PROFILE", help="advice for the model this profile trains "
                        "(model.pretrained; one not on this machine by the family its name says); a model here that "
-                       "cannot load (a damaged file, a folder missing a part), or a web address, is said as `dbtui "
-                       "validate` says it, after the machine's facts, with no advice, and exit status 2")
+                       "cannot load (a damaged file, a folder missing a part), a web address or a Windows path "
+                       "(C:\\models\\x.safetensors) is said as `dbtui validate` says it, after the machine's facts, with "
+                       "no advice, and exit status 2")
     add_overrides(parser)  # with --profile: the advice as the run started with these --set values trains
     parser.set_defaults(handler=_hardware)
 

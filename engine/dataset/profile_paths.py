@@ -212,6 +212,8 @@ def model_source_problems(source: str, vae: str | None = None) -> list[Problem]:
         return [Problem("model.pretrained", unknown)] if unknown else []
     if windows := _windows_path_advice(source):  # read as neither a path here nor a hub id
         return [Problem("model.pretrained", windows)]
+    if web := _web_address_problem(source):  # a file's link reads as a file not here, a page's as a hub id
+        return [Problem("model.pretrained", web)]
     kind, path = model_kind(source), local_path(source)
     if kind == "hub" and (wrong := _hub_id_problem(source)):
         return [Problem("model.pretrained", wrong)]
@@ -282,14 +284,49 @@ WEB_ADDRESS = r"https?://"
 
 
 def is_web_address(source: str) -> bool:
-    """Whether ``source`` is a web address (a hub page's, a file's download link), which `validate` refuses on any
-    machine: no advice or estimate is guessed from its name."""
+    """Whether ``source`` is a web address (a hub page's, a file's download link)."""
     return re.match(WEB_ADDRESS, source) is not None
 
 
+def is_on_no_machine(source: str) -> bool:
+    """Whether ``model.pretrained`` as ``source`` can name nothing on any machine to rent, which `validate` refuses: a web
+    address, or a path on Windows ('C:\\models\\x.safetensors', 'D:/sd/x.ckpt'). No advice or estimate is guessed from its
+    name, as it is for a path on the machine to rent."""
+    return is_web_address(source) or _windows_path_advice(source) is not None
+
+
+def _web_address_problem(source: str) -> str | None:
+    """What to give for the web address ``source``, which dbtui does not download, else None where it is none: a hub
+    model page's hub id; a file's link, the command that downloads it (its "does not exist on this machine" left the user
+    with no next step)."""
+    import shlex
+
+    from engine.support.hub_snapshot import download_command
+
+    if not is_web_address(source):
+        return None
+    hub = WEB_ADDRESS + r"(?:www\.)?(?:huggingface\.co|hf\.co)/"
+    other = re.match(hub + r"(datasets|spaces)/", source)
+    if other:  # its path's first part is no owner: "datasets/o" is no model's hub id
+        what = "a dataset's" if other.group(1) == "datasets" else "a Space's (an app's)"
+        return (f"'{source}' is {what} page on the Hugging Face hub, not a model's: give a model's hub id (its page is "
+                "huggingface.co/OWNER/NAME), a diffusers folder, or a .safetensors/.ckpt file")
+    file = re.match(hub + r"([\w.-]+/[\w.-]+)/(?:resolve|blob)/([^/]+)/([^?#]+)", source)
+    if file:
+        repo, revision, name = file.groups()
+        command = download_command(repo, file=name, revision=None if revision == "main" else revision)
+        return (f"'{source}' is a file's web address on the Hugging Face hub, which dbtui does not download: download it "
+                f"onto this machine (`{command}`) and give its path, FOLDER/{name}")
+    page = re.match(hub + r"([\w.-]+/[\w.-]+)", source)
+    if page:
+        return f"'{source}' is a web page's address: give its hub id, {page.group(1)}"
+    return (f"'{source}' is a web address, which dbtui does not download: download the file onto this machine "
+            f"(`wget --content-disposition {shlex.quote(source)}`) and give its path")
+
+
 def _hub_id_problem(source: str) -> str | None:
-    """Why ``source``, no file or folder here, is no hub id either (a page's web address, a path in quotes), else None:
-    such a name passed as a hub id and failed only once the run tried to download it."""
+    """Why ``source``, no file or folder here, is no hub id either (a path in quotes), else None: such a name passed as a
+    hub id and failed only once the run tried to download it."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     try:
@@ -297,15 +334,6 @@ def _hub_id_problem(source: str) -> str | None:
         return None
     except HFValidationError:
         pass
-    hub = WEB_ADDRESS + r"(?:www\.)?(?:huggingface\.co|hf\.co)/"
-    other = re.match(hub + r"(datasets|spaces)/", source)
-    if other:  # its path's first part is no owner: "datasets/o" is no model's hub id
-        what = "a dataset's" if other.group(1) == "datasets" else "a Space's (an app's)"
-        return (f"'{source}' is {what} page on the Hugging Face hub, not a model's: give a model's hub id (its page is "
-                "huggingface.co/OWNER/NAME), a diffusers folder, or a .safetensors/.ckpt file")
-    page = re.match(hub + r"([\w.-]+/[\w.-]+)", source)
-    if page:
-        return f"'{source}' is a web page's address: give its hub id, {page.group(1)}"
     return (f"'{source}' is not on this machine, nor a hub id: give a diffusers folder, a .safetensors/.ckpt file, or a "
             "hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5")
 

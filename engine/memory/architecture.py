@@ -238,11 +238,12 @@ def architecture_of(source: str, revision: str | None = None, *, vae: Path | Non
     kind = model_kind(source)
     if kind == "builtin":
         return from_folder(Path(resolve_model(source)), source, vae=vae)  # the small built-ins build in seconds
-    from engine.dataset.profile_paths import is_web_address, model_source_problems
+    from engine.dataset.profile_paths import is_on_no_machine, model_source_problems
     from engine.memory.absent_model import absent_architecture, is_absent
 
-    # No machine has a web address: validate's words, not an estimate on the architecture its name suggests.
-    if is_web_address(source) and (refused := model_source_problems(source)):
+    # No machine has a web address or a Windows path: validate's words, not an estimate on the architecture its name
+    # suggests.
+    if is_on_no_machine(source) and (refused := model_source_problems(source)):
         raise ArchitectureUnavailableError(refused[0].message)
     if is_absent(source):  # a profile written for the machine to rent: estimated before the model is there
         return with_vae(absent_architecture(source), vae)

@@ -11,11 +11,12 @@ from pathlib import Path
 LOGIN_COMMAND = "hf auth login"
 
 
-def download_command(repo: str, *, into_cache: bool = False) -> str:
+def download_command(repo: str, *, into_cache: bool = False, file: str | None = None, revision: str | None = None) -> str:
     """The command that downloads ``repo`` into a folder of its own, to copy to a machine without internet; with
     ``into_cache``, into this machine's Hugging Face cache, where dbtui finds a hub id with HF_HUB_OFFLINE set (which
-    the command itself obeys, refusing to download)."""
-    return f"HF_HUB_OFFLINE=0 hf download {repo}" if into_cache else f"hf download {repo} --local-dir FOLDER"
+    the command itself obeys, refusing to download). ``file``: that one of its files alone; ``revision``: not main's."""
+    what = " ".join([repo, *([file] if file else []), *(["--revision", revision] if revision else [])])
+    return f"HF_HUB_OFFLINE=0 hf download {what}" if into_cache else f"hf download {what} --local-dir FOLDER"
 
 
 def relative_folder_hint(name: str) -> str:
