@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -121,31 +122,32 @@ def test_a_command_that_builds_diffusers_models_never_loads_bitsandbytes(entry: 
 
 # -- commands that load no model never load torch ------------------------------------------------
 
-@pytest.mark.parametrize(("command", "model"), [
-    (["dataset", "check", "--profile", "{profile}"], "tiny_sd1"),
-    (["dataset", "check", "--profile", "{profile}"], "tiny_flux"),
-    (["dataset", "check", "{folder}"], None),
-    (["validate", "{profile}"], "tiny_sd1"),
-    (["runs"], None),
-], ids=["dataset check --profile", "dataset check --profile (flux)", "dataset check FOLDER", "validate", "runs"])
-def test_a_command_that_loads_no_model_never_imports_torch(command: list[str], model: str | None, tmp_path,
-                                                           request: pytest.FixtureRequest) -> None:
+def test_a_command_that_loads_no_model_never_imports_torch(tmp_path, tiny_sd1, tiny_flux) -> None:
     """`dbtui dataset check --profile` read the model's tokenizers through transformers' AutoTokenizer, which imports
-    torch: 4-6 s of CPU before its first finding, for a command that runs no model. The model is built here first: a
-    built-in model's first use builds it, with torch."""
+    torch: 4-6 s of CPU before its first finding, for a command that runs no model. The models are built here first: a
+    built-in model's first use builds it, with torch. One child runs the commands in turn, as `python -m dbtui` would,
+    and says after each which of those libraries are loaded: a library one loads stays, so it is named at that one."""
     import json
     import subprocess
 
     from engine.builtin import resolve_dir
     from tests.runs_helpers import ROOT, env, profile_file
 
-    sections = {"model": {"pretrained": str(request.getfixturevalue(model))}, "training": {"method": "lora"}} if model else {}
-    paths = {"profile": profile_file(tmp_path, **sections), "folder": resolve_dir("builtin:demo-instance")}
+    def profile(model: Path, name: str) -> str:
+        (tmp_path / name).mkdir()
+        return str(profile_file(tmp_path / name, model={"pretrained": str(model)}, training={"method": "lora"}))
+
+    commands = {"dataset check --profile": ["dataset", "check", "--profile", profile(tiny_sd1, "sd1")],
+                "dataset check --profile (flux)": ["dataset", "check", "--profile", profile(tiny_flux, "flux")],
+                "dataset check FOLDER": ["dataset", "check", str(resolve_dir("builtin:demo-instance"))],
+                "validate": ["validate", profile(tiny_sd1, "sd1-validate")],
+                "runs": ["runs"]}
     code = ("import json, sys; from dbtui.cli import main\n"
-            "try:\n    main(sys.argv[1:])\nexcept SystemExit as done:\n    assert not done.code, done.code\n"
-            "print(json.dumps([name for name in ('torch', 'diffusers', 'accelerate', 'peft') if name in sys.modules]))")
-    args = [part.format(**paths) for part in command]
-    done = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=dict(env(), OMP_NUM_THREADS="1"),
-                          capture_output=True, text=True, timeout=600)
+            "for command in json.loads(sys.argv[1]):\n"
+            "    try:\n        main(command)\n    except SystemExit as done:\n        assert not done.code, (command, done.code)\n"
+            "    print('loaded:', json.dumps([name for name in ('torch', 'diffusers', 'accelerate', 'peft') if name in sys.modules]))\n")
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(list(commands.values()))], cwd=ROOT,
+                          env=dict(env(), OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads(done.stdout.splitlines()[-1]) == []
+    loaded = [json.loads(line.removeprefix("loaded:")) for line in done.stdout.splitlines() if line.startswith("loaded:")]
+    assert dict(zip(commands, loaded)) == dict.fromkeys(commands, [])
