@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from dbtui.cli.cards import CARD_HELP, Card, card_mark, card_size, cards_asked, trained_in
-from dbtui.cli.common import ExamplesFormatter, add_overrides, header_progress, int_in, price, user_path
+from dbtui.cli.common import ExamplesFormatter, add_overrides, header_progress, int_in, price, to_stderr, user_path
 from dbtui.cli.estimate_json import Judged, estimate_json, exit_status
 
 
@@ -115,11 +114,11 @@ def _estimate(profile, cards: tuple[float, ...], say=print) -> Judged | None:
     said) when it cannot be made here. A card asked about that trains at another precision than this machine (a T4
     without bf16, a 16 GB card with it on a machine without) is judged by a second estimate at its precision, made
     only then: a T4 was told that a bf16 estimate fitted it."""
+    say("memory estimate (no GPU needed) …")  # before the meter's imports: torch's took seconds, said by nothing
     from engine.errors import DbtuiError
     from engine.memory import estimate_peak
     from engine.memory.meter import gpu_precision
 
-    say("memory estimate (no GPU needed) …")
     requested = profile.precision.mixed_precision
     try:
         # As this machine's GPU trains it (fp16 on one without bf16), which the fit test then measures.
@@ -170,10 +169,6 @@ def _print_estimate(profile, made: Judged) -> None:
         print(f"  note: {note}")
 
 
-def _to_stderr(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)  # --json keeps the standard output for the JSON alone
-
-
 def _labels(cards: tuple[float, ...]) -> str:
     return ", ".join(getattr(card, "label", f"{card:g}") for card in cards)
 
@@ -204,8 +199,6 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
 
     from engine.events import StepEnded
     from engine.events import Warning as RunWarning
-    import torch
-
     from engine.runs.fit import LACKS_STATE, MIN_STEPS, fit_test, launch_note
     from engine.runs.fit_pace import SlowFitHint
     from engine.family_sizes import load_profile_with_family_step
@@ -232,11 +225,11 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
                                         "images, add --estimate-only.") from None
     if args.estimate_only and args.price_per_hour is not None:
         # The cost is the measured s/step times the steps: a renter's --price-per-hour on a laptop got no word at all.
-        _to_stderr("note: --price-per-hour gives no cost here: the cost comes from the seconds a step takes, which only "
+        to_stderr("note: --price-per-hour gives no cost here: the cost comes from the seconds a step takes, which only "
                    "the steps measure; run the same dbtui fit without --estimate-only or --json on the GPU you rent")
     cards = cards_asked(args.card)
     if args.json:
-        return estimate_json(_estimate(profile, cards, say=_to_stderr), asked=bool(args.card))
+        return estimate_json(_estimate(profile, cards, say=to_stderr), asked=bool(args.card))
     made = _estimate(profile, cards, say=lambda text: print(text, flush=True))
     if made is not None:
         _print_estimate(profile, made)
@@ -270,6 +263,8 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
         print(launched, flush=True)
     print(f"fit test: {_steps(steps)} of {args.profile}", flush=True)
     hide_library_progress_bars()
+    import torch  # here, not above: a second's import before the estimate's first line was a silent wait
+
     on_gpu = torch.cuda.is_available()
     slow = SlowFitHint(steps, profile.dataset.resolution, "--set dataset.resolution", estimate_shown=made is not None)
     with phases:

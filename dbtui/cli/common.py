@@ -144,6 +144,12 @@ def header_progress(after: float = 1.0, what: str = "checking image headers") ->
     return progress
 
 
+def to_stderr(text: str) -> None:
+    """A line on stderr, at once: what a command is doing, where its standard output is a report (`--json`) that
+    must hold that report alone."""
+    print(text, file=sys.stderr, flush=True)
+
+
 def launch_waited(folder: Path) -> None:
     """Said on stderr where another launch into ``folder`` holds it (dbtui.format.launch_wait_words)."""
     from dbtui.format import launch_wait_words
