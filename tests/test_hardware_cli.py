@@ -417,3 +417,29 @@ def test_a_relative_folder_not_here_is_still_advised_by_its_name(tmp_path: Path,
     assert main(["hardware", "--profile", "p.toml", "--json", "--output-dir", str(tmp_path)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert (report["model_problems"], report["family"]) == ([], "sdxl")
+
+
+@pytest.mark.parametrize("json_out", [False, True], ids=["table", "json"])
+def test_the_probe_is_said_on_stderr_before_it_and_the_report_stays_alone_on_stdout(
+        json_out: bool, tmp_path: Path, monkeypatch, capsys) -> None:
+    """`dbtui hardware` printed nothing for seconds (importing torch to ask CUDA), then the whole table at once."""
+    import json
+
+    import engine.hardware.machine
+    from engine.hardware.machine import Hardware
+
+    seen = []  # what was printed when the probe began
+
+    def probe(path):
+        seen.append(capsys.readouterr())
+        return Hardware(gpus=[])
+
+    monkeypatch.setattr(engine.hardware.machine, "probe", probe)
+    assert main(["hardware", "--family", "sd", "--output-dir", str(tmp_path), *(["--json"] if json_out else [])]) == 0
+    captured = capsys.readouterr()
+    assert seen[0].out == "" and seen[0].err == "probing this machine's GPUs, libraries, RAM and disk …\n", seen
+    assert captured.err == "", captured.err
+    if json_out:
+        assert json.loads(captured.out)["family"] == "sd"  # the JSON alone, as scripts read it
+    else:
+        assert captured.out.startswith("GPU "), captured.out

@@ -7,7 +7,7 @@ import json
 from typing import TYPE_CHECKING, NoReturn
 
 from dbtui.cli.cards import CARD_HELP, Card, card_mark, card_size, cards_asked
-from dbtui.cli.common import ExamplesFormatter, add_overrides, user_path
+from dbtui.cli.common import ExamplesFormatter, add_overrides, to_stderr, user_path
 from dbtui.cli.estimate_json import card_key, need_json
 from dbtui.family_guess_words import guessed_from_name
 from dbtui.output_disk import output_dir_is_file
@@ -94,6 +94,9 @@ def _hardware(args: argparse.Namespace) -> int:
     said = "--output-dir" if args.output_dir else f"{args.profile}'s saving.output_dir"
     if problem := output_dir_is_file(output_dir, said):
         raise DbtuiError(problem)
+    # On stderr, as `fit --json` says its estimate: the table or the JSON stays the report alone. Importing torch to ask
+    # CUDA took seconds before the table's first line.
+    to_stderr("probing this machine's GPUs, libraries, RAM and disk …")
     hardware = probe(output_dir)
     if unloadable:
         _refuse_unloadable(args, hardware, profile, unloadable)
