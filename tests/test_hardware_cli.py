@@ -443,3 +443,22 @@ def test_the_probe_is_said_on_stderr_before_it_and_the_report_stays_alone_on_std
         assert json.loads(captured.out)["family"] == "sd"  # the JSON alone, as scripts read it
     else:
         assert captured.out.startswith("GPU "), captured.out
+
+
+def test_with_a_profile_the_probe_is_said_before_the_models_checks(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`dbtui hardware --profile` checked the profile's model (a second of imports) before it said anything."""
+    import engine.hardware.machine
+    import engine.model_problems
+    from engine.hardware.machine import Hardware
+    from engine.profile import save_profile
+    from tests.training_helpers import tiny_profile
+
+    done = []
+    checks = engine.model_problems.model_load_problems
+    monkeypatch.setattr(engine.hardware.machine, "probe",
+                        lambda path: done.append(capsys.readouterr().err) or Hardware(gpus=[]))
+    monkeypatch.setattr(engine.model_problems, "model_load_problems",
+                        lambda model: done.append("checked") or checks(model))
+    path = save_profile(tiny_profile(tmp_path), tmp_path / "p.toml")
+    assert main(["hardware", "--profile", str(path), "--output-dir", str(tmp_path)]) == 0
+    assert done == ["probing this machine's GPUs, libraries, RAM and disk …\n", "checked"], done

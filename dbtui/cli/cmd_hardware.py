@@ -83,21 +83,23 @@ def _hardware(args: argparse.Namespace) -> int:
         raise DbtuiError(SET_NEEDS_PROFILE)
     if args.profile:
         from engine.family_sizes import load_profile_with_family_step
-        from engine.model_problems import model_load_problems
 
         profile = load_profile_with_family_step(args.profile, args.set)
-        unloadable = model_load_problems(profile.model)
-        if not unloadable:
-            family, beyond, family_note = _profile_family(args, profile)
         # Its runs go there: the disk of the folder dbtui ran in was measured, another disk where the two differ.
         output_dir = args.output_dir or profile.saving.output_dir
     said = "--output-dir" if args.output_dir else f"{args.profile}'s saving.output_dir"
     if problem := output_dir_is_file(output_dir, said):
         raise DbtuiError(problem)
     # On stderr, as `fit --json` says its estimate: the table or the JSON stays the report alone. Importing torch to ask
-    # CUDA took seconds before the table's first line.
+    # CUDA took seconds before the table's first line; the model's checks come after it, their imports a second more.
     to_stderr("probing this machine's GPUs, libraries, RAM and disk …")
     hardware = probe(output_dir)
+    if profile is not None:
+        from engine.model_problems import model_load_problems
+
+        unloadable = model_load_problems(profile.model)
+        if not unloadable:
+            family, beyond, family_note = _profile_family(args, profile)
     if unloadable:
         _refuse_unloadable(args, hardware, profile, unloadable)
     # Every preset, and the advice, as the profile trains: with prior preservation or without (a preset leaves it as
