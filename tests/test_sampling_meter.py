@@ -205,3 +205,22 @@ def test_the_meter_decodes_through_the_previews_own_decode(micro: Path, tmp_path
     with mode:
         assert measure_sampling(model, profile) is not None
     assert calls == [(model.components.vae, (3, 4, 16, 16), torch.float32)]  # fp16 training: the VAE stays fp32
+
+
+def test_an_estimate_encodes_the_prompts_once_for_the_previews_and_the_step(micro: Path, tmp_path: Path,  # noqa: F811
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once for the caching pass (counted) and once for the rest: the previews' guidance, their prompts and the
+    step's cached captions were each encoded again, seconds apiece with Flux's T5-XXL."""
+    from engine.memory import caching, meter, sampling, step
+
+    calls: list[int] = []
+
+    def counted(model: Any, clip_skip: int) -> Any:
+        calls.append(clip_skip)
+        return step.cached_text(model, clip_skip)
+
+    for module in (meter, sampling, caching):
+        monkeypatch.setattr(module, "cached_text", counted)
+    estimate = estimate_peak(micro_profile(micro, tmp_path, training={"method": "lora"}, **PREVIEWS))
+    assert estimate.sampling and estimate.caching  # the previews measured, and the caching pass (its text moment too)
+    assert len(calls) == 2

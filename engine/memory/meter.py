@@ -157,9 +157,10 @@ def estimate_peak(profile: Any, *, architecture: Architecture | str | Path | Non
                 param.grad = torch.zeros_like(param)
             accumulated = storage_bytes([p.grad for p in model.trainable])
         caching = measure_caching(model, profile, shape)
-        sampling = measure_sampling(model, profile)
-        text_cache = None if training.train_text_encoder else cached_text(model, training.clip_skip)
-        step = measure_step(model, profile, shape, text_cache, free_gradients=fused)
+        # Encoded once (outside any count): the previews' prompts, and the step's cached captions.
+        text = cached_text(model, training.clip_skip)
+        sampling = measure_sampling(model, profile, text)
+        step = measure_step(model, profile, shape, None if training.train_text_encoder else text, free_gradients=fused)
     parts = StepParts(weights=weights, state=state, gradients=step.gradients, gradients_at_peak=step.gradients_at_peak,
                       accumulated=accumulated, held=step.peak - step.gradients_at_peak, copies=step.weight_copies_at_peak,
                       temporaries=temporaries,

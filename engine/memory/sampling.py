@@ -25,7 +25,7 @@ from engine.memory.cuda_autocast import cuda_autocast
 from engine.memory.fake_models import DEVICE, PreparedModel
 from engine.memory.live_bytes import LiveBytes, storage_bytes
 from engine.memory.step import cached_text
-from engine.models.family import ImageGeometry, guidance_for, stack_embeddings
+from engine.models.family import ImageGeometry, TextEmbeddings, guidance_for, stack_embeddings
 from engine.training.precision import weight_dtype
 
 
@@ -52,12 +52,11 @@ def samples_between_steps(profile: Any) -> bool:
     return bool(profile.sampling.every_n_steps or profile.saving.every_n_steps)
 
 
-def _guided(model: PreparedModel, profile: Any) -> bool:
+def _guided(model: PreparedModel, profile: Any, text: TextEmbeddings) -> bool:
     """Whether the pipeline runs the denoiser on a negative prompt too (the batch doubles): the family hands
     it one (SD, SDXL; Flux is guidance-distilled and does not) and diffusers guides only above a scale of 1."""
     if guidance_for(model.components.family, profile.sampling.guidance_scale) <= 1:
         return False
-    text = cached_text(model, profile.training.clip_skip)
     return any(name.startswith("negative") for name in model.components.family.prompt_kwargs(text, text))
 
 
@@ -68,9 +67,10 @@ def _parts(model: PreparedModel, profile: Any) -> list[torch.nn.Module]:
     return parts if any(m is vae for m in parts) else [*parts, vae]
 
 
-def measure_sampling(model: PreparedModel, profile: Any) -> SamplingMeasure | None:
+def measure_sampling(model: PreparedModel, profile: Any, text: TextEmbeddings | None = None) -> SamplingMeasure | None:
     """The sampling moment of ``profile`` at its resolution, or None when it neither samples nor scores
-    (inside the fake mode)."""
+    (inside the fake mode). ``text``: the prompts' embeddings (``cached_text``), where the caller has them already:
+    with T5-XXL each encoding is seconds of the estimate."""
     from engine.training.sampling import decode_previews
 
     images = images_per_call(profile)
@@ -79,12 +79,13 @@ def measure_sampling(model: PreparedModel, profile: Any) -> SamplingMeasure | No
     components = model.components
     family = components.family
     unet, vae = components.unet, components.vae
-    guided = _guided(model, profile)
+    text = text if text is not None else cached_text(model, profile.training.clip_skip)
+    guided = _guided(model, profile, text)
     batch = images * (2 if guided else 1)
     size = profile.dataset.resolution  # PreviewRounds._generate: square previews at the profile's resolution
     scale = components.vae_scale_factor
     latents = torch.zeros(batch, vae.config.latent_channels, size // scale, size // scale)
-    text = stack_embeddings([cached_text(model, profile.training.clip_skip)] * batch)
+    prompts = stack_embeddings([text] * batch)
     geometry = [ImageGeometry((size, size), (0, 0), (size, size))] * batch
     timesteps = torch.zeros(batch, dtype=torch.long)
     weights = {id(p.untyped_storage()) for m in [unet, vae, *components.text_encoders] for p in m.parameters()}
@@ -93,7 +94,7 @@ def measure_sampling(model: PreparedModel, profile: Any) -> SamplingMeasure | No
     unet.eval()
     try:
         with LiveBytes(weights) as tracker, torch.no_grad(), cuda_autocast(None if dtype == torch.float32 else dtype):
-            family.denoise(unet, latents, timesteps, text, geometry, training=profile.training)
+            family.denoise(unet, latents, timesteps, prompts, geometry, training=profile.training)
             with torch.autocast(DEVICE.type, enabled=False):
                 decode_previews(vae, latents[:images].to(vae.dtype))
     finally:
