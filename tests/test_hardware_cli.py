@@ -309,6 +309,17 @@ def test_hardware_advice_for_a_file_that_is_no_sd_model_says_its_family_is_a_gue
     assert "its files do not say its family" not in " ".join(out.split())
 
 
+def _profile_and_validate_words(tmp_path: Path, pretrained: str, capsys) -> tuple[Path, list[str]]:
+    """A profile training ``pretrained``, and what `dbtui validate` says of its model (one line)."""
+    profile = tmp_path / "p.toml"
+    profile.write_text(f"[model]\npretrained = '{pretrained}'\n[[concepts]]\ninstance_dir = \"photos\"\n"
+                       'instance_prompt = "photo of zwx dog"\n', encoding="utf-8")
+    main(["validate", str(profile)])
+    validate = [line.strip() for line in capsys.readouterr().err.splitlines() if "model.pretrained:" in line]
+    assert len(validate) == 1, validate
+    return profile, validate
+
+
 @pytest.mark.parametrize("model", ["damaged file", "folder without unet", "not on this machine"])
 def test_hardware_says_a_model_that_cannot_load_as_validate_does_and_advises_no_preset_for_it(
         model: str, tmp_path: Path, request: pytest.FixtureRequest, capsys) -> None:
@@ -328,12 +339,7 @@ def test_hardware_says_a_model_that_cannot_load_as_validate_does_and_advises_no_
         shutil.copytree(request.getfixturevalue("tiny_sd1"), path, ignore=shutil.ignore_patterns("unet"))
     else:
         path = tmp_path / "rented" / "juggernautXL_v9.safetensors"
-    profile = tmp_path / "p.toml"
-    profile.write_text(f'[model]\npretrained = "{path}"\n[[concepts]]\ninstance_dir = "photos"\n'
-                       'instance_prompt = "photo of zwx dog"\n', encoding="utf-8")
-    main(["validate", str(profile)])
-    validate = [line.strip() for line in capsys.readouterr().err.splitlines() if "model.pretrained:" in line]
-    assert len(validate) == 1, validate
+    profile, validate = _profile_and_validate_words(tmp_path, str(path), capsys)
     refused = model != "not on this machine"
 
     assert main(["hardware", "--profile", str(profile), "--output-dir", str(tmp_path)]) == (2 if refused else 0)
@@ -364,12 +370,7 @@ def test_hardware_and_fit_say_a_web_address_or_windows_path_as_validate_does_and
     machine to rent has either. Both now say validate's words, with status 2."""
     import json
 
-    profile = tmp_path / "p.toml"
-    profile.write_text(f"[model]\npretrained = '{address}'\n[[concepts]]\ninstance_dir = \"photos\"\n"
-                       'instance_prompt = "photo of zwx dog"\n', encoding="utf-8")
-    main(["validate", str(profile)])
-    validate = [line.strip() for line in capsys.readouterr().err.splitlines() if "model.pretrained:" in line]
-    assert len(validate) == 1, validate
+    profile, validate = _profile_and_validate_words(tmp_path, address, capsys)
 
     assert main(["hardware", "--profile", str(profile), "--output-dir", str(tmp_path)]) == 2
     captured = capsys.readouterr()
