@@ -83,7 +83,6 @@ def test_the_family_names_the_tokenizers_the_doctor_reads(tiny_sd1: Path) -> Non
     assert (sd.reader.name, sd.reader.severity, sd.overflow("red " * 600).limit) == ("the text encoder", "warning", 75)
 
 
-
 def test_a_flux_folder_without_its_t5_tokenizer_says_what_to_copy(tiny_flux: Path, tmp_path: Path) -> None:
     """The check reads T5's tokenizer with the run's own loader: transformers' error on converting a slow tokenizer was
     shown where the folder lacked one."""
@@ -93,6 +92,7 @@ def test_a_flux_folder_without_its_t5_tokenizer_says_what_to_copy(tiny_flux: Pat
     shutil.copytree(tiny_flux, partial, ignore=shutil.ignore_patterns("tokenizer_2", "text_encoder_2", "transformer"))
     with pytest.raises(TokenizerError, match="copy the model's tokenizer_2/ folder there"):
         load_readers(str(partial))
+
 
 def test_dataset_check_with_a_flux_model_fails_on_a_caption_t5_cuts(captioned: Path, capsys) -> None:
     code = main(["dataset", "check", str(captioned), "--model", "builtin:tiny-flux", "--caption-mode", "caption_file",

@@ -20,8 +20,7 @@ NO_PRESET = "No preset is advised: the model cannot load"
 @pytest.fixture(params=["damaged file", "folder without unet"])
 def unloadable(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch) -> tuple[Path, str]:
     """(the model that cannot load, what `dbtui validate` says of it)."""
-    from engine.dataset.profile_paths import model_source_problems
-    from engine.model_problems import model_part_problems
+    from engine.model_problems import model_load_problems
     from engine.profile.schema import ModelSection
 
     monkeypatch.chdir(tmp_path)
@@ -31,7 +30,7 @@ def unloadable(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch) -> t
     else:
         model = tmp_path / "model"
         shutil.copytree(request.getfixturevalue("tiny_sd1"), model, ignore=shutil.ignore_patterns("unet"))
-    said = model_source_problems(str(model)) + model_part_problems(ModelSection(pretrained=str(model)))
+    said = model_load_problems(ModelSection(pretrained=str(model)))
     assert len(said) == 1
     return model, said[0].message
 
