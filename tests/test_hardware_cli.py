@@ -392,12 +392,17 @@ def test_hardware_and_fit_say_a_web_address_or_windows_path_as_validate_does_and
      "(`hf download o/n sd_xl_base_1.0.safetensors --local-dir FOLDER`) and give its path, FOLDER/sd_xl_base_1.0.safetensors"),
     ("https://civitai.com/api/download/models/1?type=Model&format=SafeTensor",
      "is a web address, which dbtui does not download: download the file onto this machine (`wget --content-disposition "
-     "'https://civitai.com/api/download/models/1?type=Model&format=SafeTensor'`) and give its path")],
-    ids=["hub file", "civitai"])
+     "'https://civitai.com/api/download/models/1?type=Model&format=SafeTensor'`) and give its path; if civitai refuses "
+     "it, add &token=YOUR_TOKEN to the link, with an API key made in your civitai account settings"),
+    ("https://huggingface.co/o/n/resolve/fp16/model_index.json",
+     "is the web address of one file of the hub model o/n, which dbtui reads whole: give its hub id, o/n, with "
+     'model.revision = "fp16"')],
+    ids=["hub file", "civitai", "hub config"])
 def test_a_files_web_address_is_said_to_be_one_with_how_to_download_it(address: str, said: str, tmp_path: Path,
                                                                         capsys) -> None:
     """A hub file's download link was "does not exist on this machine", a civitai one "not on this machine, nor a hub id":
-    true, but neither said it is a web address dbtui does not download, nor what to do. `dbtui hardware` says the same."""
+    true, but neither said it is a web address dbtui does not download, nor what to do. A link to a model's config was
+    then told to download that one file, no model to train: it is told the hub id. `dbtui hardware` says the same."""
     profile = tmp_path / "p.toml"
     profile.write_text(f"[model]\npretrained = '{address}'\n[[concepts]]\ninstance_dir = \"photos\"\n"
                        'instance_prompt = "photo of zwx dog"\n', encoding="utf-8")

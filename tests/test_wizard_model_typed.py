@@ -248,6 +248,12 @@ def test_a_dataset_or_space_page_is_said_to_be_no_model(page: str, said: str) ->
     assert said in family and "not a model's" in family and "give its hub id" not in family
 
 
+def test_a_link_to_a_hub_models_config_is_told_its_hub_id_not_to_download_the_file() -> None:
+    """It was told to download model_index.json alone, no model to train."""
+    family = RealEngine().inspect_model("https://huggingface.co/o/n/resolve/main/model_index.json").family
+    assert "give its hub id, o/n" in family and "hf download" not in family
+
+
 async def test_the_model_step_names_the_model_as_the_profile_stores_it(tmp_path: Path, monkeypatch) -> None:
     """builtin:tiny-sd1 checked, the step said 'The profile will use: /root/.cache/dbtui/models/tiny-sd1', a folder the
     profile never names: it stores builtin:tiny-sd1, and says so now."""

@@ -20,6 +20,7 @@ from engine.data.images import list_images, why_no_images
 from engine.dataset.caption_problems import caption_problems, file_name_problems
 from engine.dataset.image_headers import header_problems
 from engine.dataset.offline_model import offline_model_problems
+from engine.dataset.web_address import is_web_address, web_address_problem
 from engine.profile.concept_pairs import folder_identity
 from engine.profile.model_source import SINGLE_FILE_SUFFIXES, local_path, model_kind
 from engine.profile.problems import Problem
@@ -212,7 +213,7 @@ def model_source_problems(source: str, vae: str | None = None) -> list[Problem]:
         return [Problem("model.pretrained", unknown)] if unknown else []
     if windows := _windows_path_advice(source):  # read as neither a path here nor a hub id
         return [Problem("model.pretrained", windows)]
-    if web := _web_address_problem(source):  # a file's link reads as a file not here, a page's as a hub id
+    if web := web_address_problem(source):  # a file's link reads as a file not here, a page's as a hub id
         return [Problem("model.pretrained", web)]
     kind, path = model_kind(source), local_path(source)
     if kind == "hub" and (wrong := _hub_id_problem(source)):
@@ -279,49 +280,11 @@ def _part_source_problems(key: str, source: str | None, pretrained: str = "") ->
     return [Problem(key, vae_file_message(source))] if key == "model.vae" and path.is_file() else []
 
 
-# A web address: no machine holds it as a folder, a file or a hub id, whichever page or download link it is.
-WEB_ADDRESS = r"https?://"
-
-
-def is_web_address(source: str) -> bool:
-    """Whether ``source`` is a web address (a hub page's, a file's download link)."""
-    return re.match(WEB_ADDRESS, source) is not None
-
-
 def is_on_no_machine(source: str) -> bool:
     """Whether ``model.pretrained`` as ``source`` can name nothing on any machine to rent, which `validate` refuses: a web
     address, or a path on Windows ('C:\\models\\x.safetensors', 'D:/sd/x.ckpt'). No advice or estimate is guessed from its
     name, as it is for a path on the machine to rent."""
     return is_web_address(source) or _windows_path_advice(source) is not None
-
-
-def _web_address_problem(source: str) -> str | None:
-    """What to give for the web address ``source``, which dbtui does not download, else None where it is none: a hub
-    model page's hub id; a file's link, the command that downloads it (its "does not exist on this machine" left the user
-    with no next step)."""
-    import shlex
-
-    from engine.support.hub_snapshot import download_command
-
-    if not is_web_address(source):
-        return None
-    hub = WEB_ADDRESS + r"(?:www\.)?(?:huggingface\.co|hf\.co)/"
-    other = re.match(hub + r"(datasets|spaces)/", source)
-    if other:  # its path's first part is no owner: "datasets/o" is no model's hub id
-        what = "a dataset's" if other.group(1) == "datasets" else "a Space's (an app's)"
-        return (f"'{source}' is {what} page on the Hugging Face hub, not a model's: give a model's hub id (its page is "
-                "huggingface.co/OWNER/NAME), a diffusers folder, or a .safetensors/.ckpt file")
-    file = re.match(hub + r"([\w.-]+/[\w.-]+)/(?:resolve|blob)/([^/]+)/([^?#]+)", source)
-    if file:
-        repo, revision, name = file.groups()
-        command = download_command(repo, file=name, revision=None if revision == "main" else revision)
-        return (f"'{source}' is a file's web address on the Hugging Face hub, which dbtui does not download: download it "
-                f"onto this machine (`{command}`) and give its path, FOLDER/{name}")
-    page = re.match(hub + r"([\w.-]+/[\w.-]+)", source)
-    if page:
-        return f"'{source}' is a web page's address: give its hub id, {page.group(1)}"
-    return (f"'{source}' is a web address, which dbtui does not download: download the file onto this machine "
-            f"(`wget --content-disposition {shlex.quote(source)}`) and give its path")
 
 
 def _hub_id_problem(source: str) -> str | None:
