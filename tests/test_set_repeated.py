@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from dbtui.cli import main
+from dbtui.cli.cmd_validate import VALIDATE_SAID
 from engine.profile.overrides import repeated_overrides
 
 
@@ -27,7 +28,7 @@ def test_the_command_warns_before_it_reads_the_profile(tmp_path: Path, capsys: p
                  "--set", "training.max_train_steps=200"]) == 2
     said = capsys.readouterr().err.splitlines()
     assert said[0] == "dbtui: warning: --set gives training.max_train_steps twice, 100 then 200: the last, 200, is used"
-    assert "file not found" in said[2]  # then the refusal, as before
+    assert said[1] == VALIDATE_SAID and "file not found" in said[3]  # then the check begun, and the refusal, as before
 
 
 def test_the_last_value_is_the_one_read() -> None:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from dbtui.cli.common import ExamplesFormatter, add_overrides, finite_at_least, int_in, user_path
+from dbtui.cli.common import ExamplesFormatter, add_overrides, finite_at_least, int_in, to_stderr, user_path
 from dbtui.cli.dataset_caption import register_caption
 from dbtui.cli.dataset_report_print import print_report
 from dbtui.cli.first_lines import check_hint, print_first
@@ -110,7 +110,11 @@ def _add_common(parser: argparse.ArgumentParser, recursive: str = "include sub-f
                         "where as many of the largest picture decoded at once would pass 2 GiB of memory)")
 
 
+CHECK_SAID = "checking the images, their captions and prompts …"
+
+
 def _check(args: argparse.Namespace) -> int:
+    to_stderr(CHECK_SAID)  # before the checks' imports: over a second, said by nothing; stdout keeps the report
     from engine.dataset import DatasetError, check_dataset
     from engine.dataset.files import checked_folder
     from engine.dataset.profile_settings import shared_class_set

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dbtui.cli.common import ExamplesFormatter, add_overrides, header_progress, user_path
+from dbtui.cli.common import ExamplesFormatter, add_overrides, header_progress, to_stderr, user_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_validate)
 
 
+VALIDATE_SAID = "checking the profile: its settings, folders, images and model …"
+
+
 def _validate(args: argparse.Namespace) -> int:
+    to_stderr(VALIDATE_SAID)  # before the checks' imports: over a second, said by nothing; stdout keeps the report
     from engine.family_sizes import load_profile_with_family_step
     from engine.profile import ProfileError, located
     from engine.profile_checks import check_profile
