@@ -91,9 +91,11 @@ whether to resume it.
                     yield Label("Preset")
                     yield Button("Apply", id="par-apply")
                 # The whole width: a label names the cards it fits ("…; 24 GB and up without bf16"), cut beside "Preset".
-                self._advised = self._recommended()
+                self._advised, no_preset_said = self._advice()
                 yield PresetSelect(self.session, self._advised or Select.NULL, id="par-preset")
-            yield Static("", id="par-no-preset")
+            no_preset = Static(Content(no_preset_said or ""), id="par-no-preset")
+            no_preset.display = no_preset_said is not None
+            yield no_preset
             if note := guessed_note(self.session):  # the presets are that family's: a hub id not downloaded, say
                 yield Static(Content(note), id="par-guessed")
             with Horizontal(classes="par-row", id="par-quantize-row"):
@@ -127,39 +129,37 @@ whether to resume it.
             self.query_one(ProfileForm).show_what_applies()
             self.query_one(ProfileForm).tell_aside(moved)
         self._show_quantize()
-        self._say_no_preset()
         self._validate(estimate_now=True, fresh=True)
         self.query_one("#f-name").focus()
         if self.session.hardware is None and not self.app.probing:  # reached from an attached run's dashboard
             self.app.probe_hardware()
 
-    def _recommended(self) -> str | None:
-        """The hardware advice's preset for this model's family (advised as SD1.5 before the model was chosen), if probed."""
+    def _advice(self) -> tuple[str | None, str | None]:
+        """The hardware advice for this model's family (advised as SD1.5 before the model was chosen), if probed: its
+        preset, and the note said in place of one where no preset fits this card (the hardware step says "none") or
+        the model cannot load. Whether it loads is asked once for both (it reads the model's files)."""
         report = self.session.hardware
-        if report is None or self.session.model_load_problems():  # none for a model that cannot load: _say_no_preset
-            return None
-        return recommended_preset(report.hardware, self.session.advised_family, self.session.demo,
-                                  self.session.get("model.pretrained"), self.session.trains_prior, self.session.trains_at)
+        if self.session.model_load_problems():  # as the Hardware step and `dbtui hardware --profile` say it
+            return None, "No preset is advised: the model cannot load (its problem is listed below)."
+        if report is None:
+            return None, None
+        family, model = self.session.advised_family, self.session.get("model.pretrained")
+        prior, size = self.session.trains_prior, self.session.trains_at
+        return (recommended_preset(report.hardware, family, self.session.demo, model, prior, size),
+                no_preset_note(report.hardware, family, model, prior, size))
 
     def on_hardware_known(self, _: HardwareKnown) -> None:
         self._validate()  # estimated while no GPU was known: now as this one trains the settings
         self._fit_hardware_known()
         choice = self.query_one("#par-preset", Select)
-        self._advised = self._recommended()
-        self._say_no_preset()
+        self._advised, note = self._advice()
+        self._say_no_preset(note)
         if choice.value is Select.NULL:  # the answer came after Next (or an attached run): offered as then, not applied
             choice.value = self._advised or Select.NULL
 
-    def _say_no_preset(self) -> None:
-        """Where no preset fits this card for the model (the hardware step says "none"), or the model cannot load, the
-        note that says so and what to do, in place of a pre-selected preset that would not fit."""
-        report = self.session.hardware
-        if self.session.model_load_problems():  # as the Hardware step and `dbtui hardware --profile` say it
-            note = "No preset is advised: the model cannot load (its problem is listed below)."
-        else:
-            note = None if report is None else no_preset_note(report.hardware, self.session.advised_family,
-                                                              self.session.get("model.pretrained"),
-                                                              self.session.trains_prior, self.session.trains_at)
+    def _say_no_preset(self, note: str | None) -> None:
+        """Show the advice's note where no preset is advised (`_advice`), in place of a pre-selected preset that would
+        not fit; hidden where one is."""
         shown = self.query_one("#par-no-preset", Static)
         shown.update(Content(note or ""))
         shown.display = note is not None
@@ -266,8 +266,9 @@ whether to resume it.
         does an SD draft's size crossing a size the presets were measured at (512, 768 px: judged by the figures of the
         next size above it).
         The new pick is chosen in the dropdown (unless the user chose another there) and said, for Apply."""
-        before, self._advised = self._advised, self._recommended()
-        self._say_no_preset()
+        before = self._advised
+        self._advised, note = self._advice()
+        self._say_no_preset(note)
         if self._advised is None or self._advised == before:
             return
         choice = self.query_one("#par-preset", Select)
