@@ -101,3 +101,19 @@ async def test_a_failed_probe_shows_the_failure_and_a_recheck_after_it_answers()
         # The advice for this draft, which trains without prior preservation: the engine's, not the probe's own sentence.
         assert " ".join(verdict(T4, "sd", prior=False)[0].split()) in shown and "nvidia-smi" not in shown, shown
         assert preset_label(verdict(T4, "sd", prior=False)[1], "sd", prior=False) in text_of(screen, "#hw-verdict")
+
+
+async def test_use_the_demo_is_offered_once_the_probe_said_there_is_no_gpu_not_while_it_probes() -> None:
+    engine = HeldProbe()
+    async with held_probe_wizard(engine) as pilot:
+        app = pilot.app
+        await pilot.press("n")
+        await until(pilot, lambda: engine.probes == 1)
+        screen = app.screen
+        await pilot.pause()
+        assert type(screen).__name__ == "HardwareScreen" and screen.query_one("#hw-loading").display
+        assert not screen.query_one("#hw-demo").display  # not known to be a machine without a GPU yet
+        engine.answer.set()
+        await until(pilot, lambda: app.session.hardware is not None)
+        await until(pilot, lambda: not screen.query_one("#hw-loading").display)
+        assert not screen.query_one("#hw-demo").display  # the T4 trains: the demo is not its path

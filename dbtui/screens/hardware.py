@@ -44,7 +44,10 @@ make the profile here and train it on a rented GPU.
             yield Static(id="hw-verdict")
             with Horizontal(id="hw-buttons"):
                 yield Button("Re-check", id="hw-probe", compact=True)
-                yield Button("Use the demo", id="hw-demo", variant="primary", compact=True)
+                # Offered once the probe said there is no GPU (_show): a GPU machine was offered it while probing.
+                demo = Button("Use the demo", id="hw-demo", variant="primary", compact=True)
+                demo.display = False
+                yield demo
 
     def on_mount(self) -> None:
         if self.session.hardware is None:
