@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import shlex
 from collections.abc import Iterable
 from functools import partial
-from pathlib import Path
 
 from textual import work
 from textual.app import SystemCommand
@@ -30,8 +28,6 @@ SCREENS_BY_STEP = {
     "parameters": "dbtui.screens.parameters:ParametersScreen",
     "training": "dbtui.screens.training:TrainingScreen",
 }
-# How long Ctrl+Q waits for a run's start to learn where it goes on (the launch lock alone may take a minute).
-START_WAIT_S = 10.0
 PROBE = "hardware"  # the hardware probe's worker group
 
 
@@ -157,18 +153,16 @@ class DbtuiApp(OrderedKeysApp):  # keys typed in a burst (SSH) are handled in or
         names, where "[/]" crashed the app as markup and "[v2]" vanished; none of ours is styled."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
-    async def action_quit(self) -> None:
-        """Quitting never stops a run (the trainer is its own process): say where it goes on, as Detach does."""
+    def action_quit(self) -> None:
+        """Quitting never stops a run (the trainer is its own process): say where it goes on, as Detach does. A run
+        still starting is not waited for here: its start's thread ends it before the process does (asyncio joins it)."""
         from dbtui.format import goes_on
         from engine.runs.folder import ACTIVE
 
         folder = self.session.run_folder
-        if folder is None:
-            try:
-                folder = await self._run_being_started()
-            except TimeoutError:
-                self._exit_saying(self._maybe_starting())
-                return
+        if folder is None and self._run_starting():
+            self._exit_saying(self._starting_words())
+            return
         live = folder is not None and self.engine.run_status(folder) in ACTIVE  # a folder gone: "unknown"
         self._exit_saying(f"Quit; {goes_on(folder)}" if live else None)
 
@@ -178,29 +172,26 @@ class DbtuiApp(OrderedKeysApp):  # keys typed in a burst (SSH) are handled in or
         said = [message] if message else []
         self.exit(message="\n".join([*said, finishing_words(running)] if running else said) or None)
 
-    async def _run_being_started(self) -> Path | None:
-        """The folder of the run whose start is under way (Train a moment ago), once its trainer is started;
-        TimeoutError past START_WAIT_S."""
-        from textual.worker import WorkerCancelled, WorkerFailed
-
+    def _run_starting(self) -> bool:
+        """Whether a run's start is under way (Train a moment ago): its trainer not started yet."""
         from dbtui.messages import RUN_START
 
-        for worker in list(self.workers):
-            if worker.group == RUN_START and not worker.is_finished:
-                self.notify("Waiting for the run's start before quitting…")
-                try:  # shielded: the timeout must not cancel the start, whose thread goes on anyway
-                    return await asyncio.wait_for(asyncio.shield(worker.wait()), START_WAIT_S)
-                except (WorkerCancelled, WorkerFailed):
-                    return None
-        return None
+        return any(worker.group == RUN_START and not worker.is_finished for worker in self.workers)
 
-    def _maybe_starting(self) -> str:
-        """What the shell is told when the app quits before the run's start has answered."""
+    def _starting_words(self) -> str:
+        """What the shell is told when the app quits before the run's start has answered: the process ends that start
+        (a thread cannot be stopped, and one stopped half-way would leave a half-made run folder), which may take
+        minutes behind another launch, and seemed hung where it was not said."""
         from engine.runs.folder import run_dir_for
+        from engine.runs.launch_lock import LAUNCH_WAIT_S
 
         folder = run_dir_for(self.session.profile()).absolute()  # a start is under way: the draft is valid
-        return (f"Quit while the run was still starting: a run may be starting in {folder}; check with "
-                f"`dbtui runs {shlex.quote(str(folder.parent))}` or `dbtui attach {shlex.quote(str(folder))}`.")
+        where = shlex.quote(str(folder))
+        return (f"Quit while the run was still starting: dbtui finishes starting it before the shell comes back "
+                f"(seconds, for its image checks; at most {LAUNCH_WAIT_S / 60:.0f} min more behind another launch into "
+                f"its folder). "
+                f"Then `dbtui runs {shlex.quote(str(folder.parent))}` says whether it trains in {folder}, `dbtui "
+                f"attach {where}` follows it and `dbtui stop {where}` stops it.")
 
     def action_toggle_dark(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"

@@ -113,12 +113,11 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         self.start(profile)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=RUN_START)
-    def start(self, profile, resume: str | None = None) -> Path | None:
-        """The folder of the run started (None: none was), which Ctrl+Q waits for (app.py)."""
-        message, folder = start_outcome(self.engine, profile, resume,
-                                        waiting=lambda held: self.post_message(LaunchWaiting(held)))
+    def start(self, profile, resume: str | None = None) -> None:
+        """Start the run, the screen told how it went; Ctrl+Q meanwhile quits, and the process ends the start (app.py)."""
+        message, _ = start_outcome(self.engine, profile, resume,
+                                   waiting=lambda held: self.post_message(LaunchWaiting(held)))
         self.post_message(message)
-        return folder
 
     def on_launch_waiting(self, message: LaunchWaiting) -> None:
         """Another launch into the run's folder holds it: minutes of its image checks would otherwise read as a hang."""
