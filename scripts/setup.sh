@@ -23,5 +23,7 @@ fi
 # An editable install compiles nothing, and where PYTHONDONTWRITEBYTECODE is set (as on this project's machines) Python never
 # keeps what it compiles: every trainer and command process would compile dbtui's modules again (about 0.5 s of a
 # trainer's start on 2 cores). Compiled once here (about 1 s), they are read from engine/ and dbtui/'s __pycache__.
-"$PY" -m compileall -q engine dbtui >/dev/null
+# Only a saving: where it cannot write there (a read-only checkout) dbtui works as well, so setup goes on.
+"$PY" -m compileall -q engine dbtui >/dev/null \
+    || echo "setup: engine/ and dbtui/ not compiled ahead (is the folder read-only?); dbtui works, each command compiling what it runs"
 echo "setup: done; run 'dbtui --help'"
