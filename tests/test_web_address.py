@@ -59,3 +59,35 @@ def test_a_civitai_download_link_is_told_wget_and_the_token_civitai_may_ask_for(
 def test_another_sites_link_is_told_wget_without_civitais_token() -> None:
     said = _said("https://example.com/models/1/x.safetensors")
     assert "wget --content-disposition" in said and "token" not in said, said
+
+
+@pytest.mark.parametrize(("link", "command", "path"), [
+    # A repository of checkpoints keeps them in sub-folders: its hub id is no model to train.
+    ("https://huggingface.co/o/n/resolve/main/fav/realisticVision_v51.safetensors?download=true",
+     "hf download o/n fav/realisticVision_v51.safetensors --local-dir FOLDER", "FOLDER/fav/realisticVision_v51.safetensors"),
+    # The link writes a space as %20: the file downloaded is named with the space, the command quotes it.
+    ("https://huggingface.co/o/n/resolve/main/v1-5%20pruned.ckpt", "hf download o/n 'v1-5 pruned.ckpt' --local-dir FOLDER",
+     "FOLDER/v1-5 pruned.ckpt"),
+    # A pull request's ref written unescaped is the revision whole, not "refs".
+    ("https://huggingface.co/o/n/blob/refs/pr/3/x.safetensors",
+     "hf download o/n x.safetensors --revision refs/pr/3 --local-dir FOLDER", "FOLDER/x.safetensors")])
+def test_a_checkpoints_link_is_told_the_file_to_download_as_the_hub_names_it(link: str, command: str, path: str) -> None:
+    said = _said(link)
+    assert said.endswith(f"(`{command}`) and give its path, {path}"), said
+
+
+@pytest.mark.parametrize("link", ["https://huggingface.co/o/n/resolve/main/unet/diffusion_pytorch_model.fp16.safetensors",
+                                  "https://huggingface.co/o/n/blob/main/text_encoder_2/model-00001-of-00002.safetensors"])
+def test_a_parts_weights_in_any_variant_are_told_the_hub_id(link: str) -> None:
+    assert _said(link).endswith(HUB_ID)
+
+
+@pytest.mark.parametrize("link", ["Https://huggingface.co/o/n", "HTTPS://HuggingFace.co/o/n/tree/main"])
+def test_a_link_written_in_capitals_is_a_web_address_still(link: str) -> None:
+    assert _said(link).endswith(HUB_ID)
+
+
+@pytest.mark.parametrize("link", ["https://huggingface.co/o", "https://huggingface.co/models?search=sdxl"])
+def test_a_hub_page_of_no_model_is_not_told_to_be_downloaded(link: str) -> None:
+    said = _said(link)
+    assert "page on the Hugging Face hub, not a model's" in said and "wget" not in said, said

@@ -15,15 +15,26 @@ from urllib.parse import unquote
 
 from engine.profile.model_source import SINGLE_FILE_SUFFIXES
 
-# A web address: no machine holds it as a folder, a file or a hub id, whichever page or download link it is.
+# A web address: no machine holds it as a folder, a file or a hub id, whichever page or download link it is. Matched
+# whatever its case (a phone's keyboard writes "Https://"): matched as written, such a link was called no hub id.
 WEB_ADDRESS = r"https?://"
 _HUB = WEB_ADDRESS + r"(?:www\.)?(?:huggingface\.co|hf\.co)/"
 _CIVITAI = WEB_ADDRESS + r"(?:www\.)?civitai\.com/"
+# A link's revision: a pull request's ref as it is written unescaped (refs/pr/3), else one part (main, a tag, a commit,
+# refs%2Fpr%2F3): refs/pr/3 was read as the revision "refs".
+_REVISION = r"refs/pr/\d+|[^/?#]+"
+# A diffusers part's weights (unet/diffusion_pytorch_model.fp16.safetensors, text_encoder/model-00001-of-00002...):
+# no model on their own, unlike a checkpoint kept in a sub-folder of a repository of checkpoints.
+_PART_WEIGHTS = r"(?:diffusion_pytorch_model|pytorch_model|model)(?:\.\w+)?(?:-\d+-of-\d+)?\.\w+"
+
+
+def _matched(pattern: str, source: str) -> re.Match[str] | None:
+    return re.match(pattern, source, re.IGNORECASE)
 
 
 def is_web_address(source: str) -> bool:
     """Whether ``source`` is a web address (a hub page's, a file's download link)."""
-    return re.match(WEB_ADDRESS, source) is not None
+    return _matched(WEB_ADDRESS, source) is not None
 
 
 def web_address_problem(source: str) -> str | None:
@@ -36,15 +47,17 @@ def web_address_problem(source: str) -> str | None:
 def _hub_problem(source: str) -> str | None:
     """A Hugging Face address's advice: a checkpoint's link, its download command; a model's page or any other link
     into its repository, the hub id (and revision) to give; a dataset's or Space's page, that it is no model's."""
-    other = re.match(_HUB + r"(datasets|spaces)/", source)
-    if other:  # its path's first part is no owner: "datasets/o" is no model's hub id
-        what = "a dataset's" if other.group(1) == "datasets" else "a Space's (an app's)"
+    if _matched(_HUB, source) is None:
+        return None
+    other = _matched(_HUB + r"(datasets|spaces)/", source)
+    link = _matched(_HUB + r"([\w.-]+/[\w.-]+)(?:/(resolve|blob|tree)/(" + _REVISION + r")(?:/([^?#]*))?)?", source)
+    if other or link is None:  # "datasets/o" is no model's hub id; nor an owner's page, nor a search's
+        what = {"datasets": "a dataset's", "spaces": "a Space's (an app's)"}.get(other.group(1).lower() if other else "",
+                                                                              "a")
         return (f"'{source}' is {what} page on the Hugging Face hub, not a model's: give a model's hub id (its page is "
                 "huggingface.co/OWNER/NAME), a diffusers folder, or a .safetensors/.ckpt file")
-    link = re.match(_HUB + r"([\w.-]+/[\w.-]+)(?:/(resolve|blob|tree)/([^/?#]+)(?:/([^?#]*))?)?", source)
-    if link is None:
-        return None
-    repo, kind, written_revision, name = link.groups()
+    repo, kind, written_revision, written_name = link.groups()
+    kind, name = (kind or "").lower(), unquote(written_name or "")  # "v1-5%20pruned.ckpt" is the file "v1-5 pruned.ckpt"
     revision = None if written_revision in (None, "main") else unquote(written_revision)
     if kind in ("resolve", "blob") and name and _is_checkpoint(name):
         from engine.support.hub_snapshot import download_command
@@ -60,18 +73,21 @@ def _hub_problem(source: str) -> str | None:
 
 
 def _is_checkpoint(name: str) -> bool:
-    """Whether the repository's file ``name`` can be a single-file checkpoint: weights at its top level (a part's own,
-    such as unet/diffusion_pytorch_model.safetensors, are not a whole model)."""
+    """Whether the repository's file ``name`` can be a single-file checkpoint: weights at its top level, or in a
+    sub-folder under a checkpoint's own name (a part's, such as unet/diffusion_pytorch_model.safetensors, are not a
+    whole model)."""
     path = PurePosixPath(name)
-    return len(path.parts) == 1 and path.suffix.lower() in SINGLE_FILE_SUFFIXES
+    if path.suffix.lower() not in SINGLE_FILE_SUFFIXES:
+        return False
+    return len(path.parts) == 1 or re.fullmatch(_PART_WEIGHTS, path.name, re.IGNORECASE) is None
 
 
 def _civitai_problem(source: str) -> str | None:
     """A civitai model page, which is no download link; a civitai download link, which may want an API token."""
-    if re.match(_CIVITAI + r"models/\d+", source):
+    if _matched(_CIVITAI + r"models/\d+", source):
         return (f"'{source}' is a model's page on civitai, not its file: download the file onto this machine by the "
                 "link of the page's Download button (`wget --content-disposition 'LINK'`) and give its path")
-    if re.match(_CIVITAI + r"api/download/", source):
+    if _matched(_CIVITAI + r"api/download/", source):
         token = ("&" if "?" in source else "?") + "token=YOUR_TOKEN"
         return (f"{_download_advice(source)}; if civitai refuses it, add {token} to the link, with an API key made in "
                 "your civitai account settings")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 
@@ -15,7 +16,8 @@ def download_command(repo: str, *, into_cache: bool = False, file: str | None = 
     """The command that downloads ``repo`` into a folder of its own, to copy to a machine without internet; with
     ``into_cache``, into this machine's Hugging Face cache, where dbtui finds a hub id with HF_HUB_OFFLINE set (which
     the command itself obeys, refusing to download). ``file``: that one of its files alone; ``revision``: not main's."""
-    what = " ".join([repo, *([file] if file else []), *(["--revision", revision] if revision else [])])
+    # Quoted: a file's name may hold a space ("v1-5 pruned.ckpt"), which split the command in two.
+    what = shlex.join([repo, *([file] if file else []), *(["--revision", revision] if revision else [])])
     return f"HF_HUB_OFFLINE=0 hf download {what}" if into_cache else f"hf download {what} --local-dir FOLDER"
 
 
