@@ -93,6 +93,8 @@ async def test_a_failed_probe_shows_the_failure_and_a_recheck_after_it_answers()
         await until(pilot, lambda: not app.probing)
         await until(pilot, lambda: not screen.query_one("#hw-loading").display)
         assert "nvidia-smi timed out" in text_of(screen, "#hw-verdict")
+        # Whether there is a GPU is not known: a machine without one has the demo's button to go on with.
+        assert screen.query_one("#hw-demo").display and "Use the demo" in text_of(screen, "#hw-verdict")
         await pilot.press("r")  # check again
         await until(pilot, lambda: engine.probes == 2)
         await until(pilot, lambda: app.session.hardware is not None)
@@ -101,6 +103,7 @@ async def test_a_failed_probe_shows_the_failure_and_a_recheck_after_it_answers()
         # The advice for this draft, which trains without prior preservation: the engine's, not the probe's own sentence.
         assert " ".join(verdict(T4, "sd", prior=False)[0].split()) in shown and "nvidia-smi" not in shown, shown
         assert preset_label(verdict(T4, "sd", prior=False)[1], "sd", prior=False) in text_of(screen, "#hw-verdict")
+        assert not screen.query_one("#hw-demo").display  # the T4 answered: the demo is not its path
 
 
 async def test_use_the_demo_is_offered_once_the_probe_said_there_is_no_gpu_not_while_it_probes() -> None:

@@ -64,8 +64,12 @@ make the profile here and train it on a rented GPU.
 
     def on_hardware_failed(self, message: HardwareFailed) -> None:
         self.query_one("#hw-loading").display = False
+        # Whether there is a GPU is not known: the demo is offered, as a machine without one (whose probe more often
+        # fails) had no button left to go on with.
+        self.query_one("#hw-demo").display = not self.session.demo
+        again = "\nPress r to check again." if self.session.demo else "\nPress r to check again, or Use the demo."
         self.query_one("#hw-verdict", Static).update(
-            Content.assemble(("Hardware check failed: ", "bold red"), message.reason, "\nPress r to check again."))
+            Content.assemble(("Hardware check failed: ", "bold red"), message.reason, again))
 
     def _show(self, report) -> None:
         self.query_one("#hw-loading").display = False
