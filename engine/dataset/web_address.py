@@ -16,7 +16,7 @@ from urllib.parse import unquote
 from engine.profile.model_source import SINGLE_FILE_SUFFIXES
 
 # A web address: no machine holds it as a folder, a file or a hub id, whichever page or download link it is. Matched
-# whatever its case (a phone's keyboard writes "Https://"): matched as written, such a link was called no hub id.
+# whatever its case: a phone's keyboard writes "Https://", which was told it is no hub id.
 WEB_ADDRESS = r"https?://"
 _HUB = WEB_ADDRESS + r"(?:www\.)?(?:huggingface\.co|hf\.co)/"
 _CIVITAI = WEB_ADDRESS + r"(?:www\.)?civitai\.com/"
@@ -52,8 +52,8 @@ def _hub_problem(source: str) -> str | None:
     other = _matched(_HUB + r"(datasets|spaces)/", source)
     link = _matched(_HUB + r"([\w.-]+/[\w.-]+)(?:/(resolve|blob|tree)/(" + _REVISION + r")(?:/([^?#]*))?)?", source)
     if other or link is None:  # "datasets/o" is no model's hub id; nor an owner's page, nor a search's
-        what = {"datasets": "a dataset's", "spaces": "a Space's (an app's)"}.get(other.group(1).lower() if other else "",
-                                                                              "a")
+        page = other.group(1).lower() if other else ""
+        what = {"datasets": "a dataset's", "spaces": "a Space's (an app's)"}.get(page, "a")
         return (f"'{source}' is {what} page on the Hugging Face hub, not a model's: give a model's hub id (its page is "
                 "huggingface.co/OWNER/NAME), a diffusers folder, or a .safetensors/.ckpt file")
     repo, kind, written_revision, written_name = link.groups()
