@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from engine.support.deferred_import import defer
+from engine.support.deferred_import import defer_seldom_used
 
 # As dbtui's processes do (dbtui/cli, engine/runs/in_process.py): diffusers and peft import bitsandbytes whenever it is
 # installed, and its import compiles kernels, about 5 s of CPU here, which every worker paid at collection, whether or
-# not its files use it. Deferred before any test module imports diffusers; its first use loads it.
-defer("bitsandbytes")
+# not its files use it (and diffusers' schedulers scipy.stats). Deferred before any test module imports diffusers; a
+# first use loads it.
+defer_seldom_used()
 
 from tests.gc_freeze import freeze_at_an_import_wave  # noqa: E402
 from tests.shared_runs import plain_scored_run, two_process_run  # noqa: F401,E402  (fixtures of several files)

@@ -82,10 +82,28 @@ def test_a_deferred_module_runs_at_its_first_use_not_when_imported_or_scanned(tm
     assert runs.read_text() == "x"  # once
 
 
+def test_a_deferred_submodule_runs_neither_its_own_code_nor_its_packages(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """scipy.stats is deferred at every command's start: finding it imported scipy (and numpy), 0.2 s a command that
+    loads no model never used."""
+    import importlib
+
+    from engine.support.deferred_import import defer
+
+    make_package(tmp_path, "deferred_parent")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("deferred_parent", "deferred_parent.part"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    defer("deferred_parent.part")
+    assert "deferred_parent" not in sys.modules and not (tmp_path / "deferred_parent" / "runs.txt").exists()
+    assert importlib.import_module("deferred_parent.part").value == 21  # its first use runs it
+    assert importlib.import_module("deferred_parent").answer == 42
+
+
 def test_a_run_that_needs_no_8bit_optimizer_never_loads_bitsandbytes(tmp_path) -> None:
     """The trainer's process imports diffusers and peft, which import bitsandbytes; a full fine-tune
     with AdamW then trains without running it (nor torch's inductor, which its import compiles with).
-    A run without scoring rounds never imports the dataset doctor either (the scoring prompts do)."""
+    A run without scoring rounds never imports the dataset doctor either (the scoring prompts do). Nor does it run
+    scipy.stats, which diffusers' schedulers import for Beta-distributed sigmas; a scheduler that uses them loads it."""
     import subprocess
 
     from tests.runs_helpers import ROOT, env
@@ -94,11 +112,13 @@ def test_a_run_that_needs_no_8bit_optimizer_never_loads_bitsandbytes(tmp_path) -
             "from tests.training_helpers import tiny_profile; tmp = Path(sys.argv[1]); "
             "train(tiny_profile(tmp, training={'max_train_steps': 1}), tmp / 'run'); "
             "print(type(sys.modules['bitsandbytes']).__name__, 'torch._inductor.compile_fx' in sys.modules, "
-            "'engine.dataset' in sys.modules)")
+            "'engine.dataset' in sys.modules, type(sys.modules['scipy.stats']).__name__); "
+            "from diffusers import DPMSolverMultistepScheduler; beta = DPMSolverMultistepScheduler(use_beta_sigmas=True); "
+            "beta.set_timesteps(4); print(type(sys.modules['scipy.stats']).__name__, len(beta.sigmas))")
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, env=dict(env(), OMP_NUM_THREADS="1"),
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split()[-3:] == ["_Deferred", "False", "False"]
+    assert done.stdout.split()[-6:] == ["_Deferred", "False", "False", "_Deferred", "module", "5"]
 
 
 @pytest.mark.parametrize("entry", [
@@ -113,11 +133,12 @@ def test_a_command_that_builds_diffusers_models_never_loads_bitsandbytes(entry: 
     from tests.runs_helpers import ROOT, env, profile_file
 
     code = (f"import sys; {entry}; "
-            "print(type(sys.modules['bitsandbytes']).__name__, 'torch._inductor.compile_fx' in sys.modules, 'diffusers' in sys.modules)")
+            "print(type(sys.modules['bitsandbytes']).__name__, 'torch._inductor.compile_fx' in sys.modules, 'diffusers' in sys.modules, "
+            "type(sys.modules['scipy.stats']).__name__)")
     done = subprocess.run([sys.executable, "-c", code, str(profile_file(tmp_path))], cwd=ROOT, env=dict(env(), OMP_NUM_THREADS="1"),
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split()[-3:] == ["_Deferred", "False", "True"]
+    assert done.stdout.split()[-4:] == ["_Deferred", "False", "True", "_Deferred"]
 
 
 # -- commands that load no model never load torch ------------------------------------------------

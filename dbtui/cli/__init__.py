@@ -69,11 +69,11 @@ def _reached(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Argum
 
 def main(argv: list[str] | None = None) -> int:
     from engine.runs.library_noise import hold_back_library_noise
-    from engine.support.deferred_import import defer
+    from engine.support.deferred_import import defer_seldom_used
 
     hold_back_library_noise()  # every command, not only training, may load peft and so bitsandbytes
     # As in the trainer's process: `export`, `convert` and `fit` load diffusers, whose import of bitsandbytes compiles kernels.
-    defer("bitsandbytes")
+    defer_seldom_used()
     from_command_line = argv is None  # not a test or a caller that goes on in this process
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()

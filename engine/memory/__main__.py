@@ -16,9 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.memory", description=__doc__)
     parser.add_argument("profile", type=Path)
     args = parser.parse_args(argv)
-    from engine.support.deferred_import import defer
+    from engine.support.deferred_import import defer_seldom_used
 
-    defer("bitsandbytes")  # as the trainer's process: the meter builds diffusers' models, and diffusers imports it
+    defer_seldom_used()  # as the trainer's process: the meter builds diffusers' models, and diffusers imports them
     from engine.memory.meter import estimate_peak
     from engine.profile import load_profile
 

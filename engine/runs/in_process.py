@@ -10,10 +10,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import NoReturn
 
-from engine.support.deferred_import import defer
+from engine.support.deferred_import import defer_seldom_used
 
-# Before the trainer's imports: diffusers and peft import bitsandbytes, which few runs use (engine/support/deferred_import.py).
-defer("bitsandbytes")
+# Before the trainer's imports: diffusers and peft import bitsandbytes and scipy.stats, which few runs use
+# (engine/support/deferred_import.py).
+defer_seldom_used()
 
 import torch  # noqa: E402
 
