@@ -98,6 +98,8 @@ sys.exit(main([sys.argv[1]]))
 RANKS_AFTER_RESUME = """
 import hashlib, json, os, sys
 from pathlib import Path
+from engine.support.deferred_import import defer_seldom_used
+defer_seldom_used()  # as the trainer's process does (engine/runs/in_process.py): bitsandbytes' import compiles kernels
 from accelerate.utils import gather_object
 from engine.profile import load_profile
 from engine.runs.checkpoints import Checkpointer
