@@ -468,3 +468,18 @@ def test_with_a_profile_the_probe_is_said_before_the_models_checks(tmp_path: Pat
     path = save_profile(tiny_profile(tmp_path), tmp_path / "p.toml")
     assert main(["hardware", "--profile", str(path), "--output-dir", str(tmp_path)]) == 0
     assert done == ["probing this machine's GPUs, libraries, RAM and disk …\n", "checked"], done
+
+
+def test_the_output_dir_given_with_a_tilde_is_measured_in_the_home_folder(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`dbtui hardware --output-dir=~/runs` (a ~ the shell leaves after `=` and in quotes) measured the free disk of the
+    folder dbtui ran in, the nearest that exists of a relative path '~/runs': on a rented GPU often another disk than
+    the home folder's."""
+    import json
+
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    (home / "runs").mkdir(parents=True)
+    elsewhere.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(elsewhere)
+    assert main(["hardware", "--family", "sd", "--json", "--output-dir=~/runs"]) == 0
+    assert json.loads(capsys.readouterr().out)["disk_path"] == str(home / "runs")

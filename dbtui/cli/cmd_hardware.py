@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "a value of the profile, as `dbtui fit` takes it, and needs --profile.",
         formatter_class=ExamplesFormatter,
     )
-    parser.add_argument("--output-dir", metavar="DIR", help="where runs will be written: free disk is measured there (or at "
+    parser.add_argument("--output-dir", metavar="DIR", type=user_path, help="where runs will be written: free disk is measured there (or at "
                         "its nearest folder that exists; default: with --profile, its saving.output_dir, else here, "
                         "the folder dbtui runs in)")
     parser.add_argument("--json", action="store_true", help="print the probe as JSON (\"family\": sd, sd2, sdxl or flux; "
