@@ -751,6 +751,18 @@ def test_a_runs_folder_written_with_a_tilde_is_the_home_folders(tmp_path: Path, 
     assert "no trainer is running" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv", [["run", "p.toml", "--resume=~/runs/r/checkpoints/step-00000059"],
+                                  ["resume", "r", "--from=~/runs/r/checkpoints/step-00000059"]])
+def test_a_checkpoint_path_written_with_a_tilde_is_the_home_folders(argv: list[str], tmp_path: Path, monkeypatch) -> None:
+    """`dbtui resume live --from=~/runs/live/checkpoints/step-00000059` (a ~ the shell leaves after `=`) was refused as "no
+    checkpoint folder ~/runs/live/checkpoints/step-00000059", naming that very folder among the run's kept ones."""
+    from dbtui.cli import build_parser
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    args = build_parser().parse_args(argv)
+    assert (args.resume if argv[0] == "run" else args.checkpoint) == str(tmp_path / "runs/r/checkpoints/step-00000059")
+
+
 @pytest.mark.parametrize("command", [["validate"], ["fit", "--estimate-only"], ["hardware", "--profile"],
                                      ["dataset", "check", "--profile"]])
 def test_a_profile_path_written_with_a_quoted_tilde_is_the_home_folders(command: list[str], tmp_path: Path,

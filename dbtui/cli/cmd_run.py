@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("profile", nargs="?", type=user_path, help="path to a .toml profile")
     add_overrides(parser)
     parser.add_argument("--detach", action="store_true", help="start the trainer in the background and return; it survives the terminal closing")
-    parser.add_argument("--resume", nargs="?", const="latest", metavar="CHECKPOINT",
+    parser.add_argument("--resume", nargs="?", const="latest", type=user_path, metavar="CHECKPOINT",
                         help="continue from a checkpoint: its step, its folder's name in the run's checkpoints/ or its "
                         "path (default: the latest complete one); a .toml file given here is taken as PROFILE, resumed "
                         "from the latest one")

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dbtui.cli.common import ExamplesFormatter, header_progress, launch_waited
+from dbtui.cli.common import ExamplesFormatter, header_progress, launch_waited, user_path
 from dbtui.cli.runs_listing import list_runs_command, runs_elsewhere
 from dbtui.format import resume_hint
 from engine.errors import DbtuiError
@@ -66,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=ExamplesFormatter)
     resume.add_argument("run", help="run folder or name under runs/")
     resume.add_argument("--dir", default="runs", help="where to look for run names (default: %(default)s)")
-    resume.add_argument("--from", dest="checkpoint", default="latest", metavar="CHECKPOINT",
+    resume.add_argument("--from", dest="checkpoint", default="latest", type=user_path, metavar="CHECKPOINT",
                         help="a checkpoint of the run: its step (800), its folder's name in RUN/checkpoints "
                         "(step-00000800) or its path (default: the latest complete one)")
     resume.add_argument("--detach", action="store_true", help="continue in the background and return")
