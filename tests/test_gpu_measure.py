@@ -106,7 +106,8 @@ def test_the_fit_command_measures_a_short_run_to_its_step_before_last_and_prints
     out = fit_of(40)
     assert asked[-1] == 10 and "the run has" not in out and "fit test: 10 steps of" in out
     out = fit_of(40, steps=1)  # two at least: the speed is a gap between steps
-    assert "fit test: 2 steps of" in out
+    assert "fit test: 2 steps of" in out and "--steps 1: the fit test measures 2, the fewest" in out
+    assert "--steps" not in fit_of(40, steps=2)
 
 
 def test_the_large_built_ins_are_made_where_build_device_says(monkeypatch, tmp_path) -> None:

@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=ExamplesFormatter,
     )
     parser.add_argument("profile", type=user_path, help="path to a .toml profile")
-    parser.add_argument("--steps", type=int_in(1), default=10, help="steps to measure (default: %(default)s)")
+    parser.add_argument("--steps", type=int_in(1), default=10,
+                        help="steps to measure (default: %(default)s; 2 at least, the fewest with a speed between them)")
     parser.add_argument("--price-per-hour", type=price, default=None, metavar="X", help="this machine's price per hour, in any currency (the cost is said in the same, e.g. "
                         "2.5 for $2.50/hour); it only feeds the cost figure after the measured steps, so --estimate-only "
                         "and --json leave it unused")
@@ -249,6 +250,8 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
             phases(event)  # a set-up phase's count: caching a tiny Flux's images on a CPU takes minutes
 
     steps = max(MIN_STEPS, args.steps)
+    if steps > args.steps:
+        print(f"--steps {args.steps}: the fit test measures {steps}, the fewest with a speed between them", flush=True)
     run_steps = profile.training.max_train_steps
     if run_steps == 1:
         steps = 1
