@@ -82,8 +82,9 @@ _WITH_CLASSES = [{"instance_dir": "builtin:demo-instance", "instance_prompt": "p
 def test_a_resume_that_changes_the_loss_so_far_is_refused_naming_both_values(changed: dict, tmp_path: Path) -> None:
     """clip_skip, the tokenizer and prior preservation were applied from the resumed step on, without a word."""
     folder, _ = run_with_checkpoints(tmp_path, [4])
+    # Values as TOML writes them, since the refusal says to put them back in RUN/profile.toml: `False` was no TOML.
     with pytest.raises(RunFolderError, match=r"checkpoints were trained with (training.clip_skip = 1, not 2|model."
-                                             r"tokenizer = None, not 'some/tokenizer'|prior.enabled = False, not True|"
+                                             r'tokenizer = unset, not "some/tokenizer"|prior.enabled = false, not true|'
                                              r"prior.loss_weight = 1.0, not 0.5)"):
         check_same_model(folder, tiny_profile(tmp_path, **merge({"training": {"max_train_steps": 2000}}, changed)))
 

@@ -365,7 +365,9 @@ def test_a_resume_names_both_values_of_a_changed_lora_shape_flow_or_base_model_s
     with pytest.raises(RunFolderError) as refused:
         check_same_model(folder, changed)
     said = str(refused.value)
-    assert "training.lora.rank = 8, not 16" in said and "'shift': 3.0" in said and "model.vae = None, not 'some/vae'" in said
+    # Values as TOML writes them (the refusal says to put them back in RUN/profile.toml): not None, True or 'text'.
+    assert "training.lora.rank = 8, not 16" in said and "training.flow.shift = unset, not 3.0" in said
+    assert 'model.vae = unset, not "some/vae"' in said
 
 
 def test_a_resume_takes_a_model_or_vae_path_written_another_way_for_the_same_one(tmp_path: Path, monkeypatch) -> None:
@@ -385,7 +387,7 @@ def test_a_resume_takes_a_model_or_vae_path_written_another_way_for_the_same_one
     (tmp_path / "other").mkdir()
     with pytest.raises(RunFolderError) as refused:
         check_same_model(folder, tiny_profile(tmp_path, training=written, model={"pretrained": "base", "vae": "other"}))
-    assert "model.vae = './vae', not 'other'" in str(refused.value)
+    assert 'model.vae = "./vae", not "other"' in str(refused.value)
 
 
 def test_a_resume_shows_no_loss_of_the_steps_it_loses_after_its_checkpoint(tmp_path: Path) -> None:

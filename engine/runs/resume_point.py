@@ -20,6 +20,7 @@ from typing import Any
 from engine.evaluation.best import step_number
 from engine.events import CheckpointSaved, event_from_dict, marked_lines_from_the_end
 from engine.profile import Profile, ProfileError
+from engine.profile.changes import shown_value
 from engine.runs.base_identity import folder_named, identity_named, same_source, scheduler_prediction
 from engine.runs.checkpoints import (MANIFEST, CheckpointError, complete_checkpoints, damage_if_still_there, damage_of,
                                      read_manifest)
@@ -120,6 +121,13 @@ def check_none_lost(folder: RunFolder) -> None:
             f"new run: `dbtui run {shlex.quote(str(folder.profile))} --set name=NEW_NAME`")
 
 
+def _changed_fields(section: str, before: Any, now: Any) -> list[str]:
+    """``section.field = before, not now`` for each field of a profile section that differs, values as TOML writes
+    them: the advice is to put them back in RUN/profile.toml."""
+    return [f"{section}.{name} = {shown_value(was)}, not {shown_value(then)}" for name in type(now).model_fields
+            if (was := getattr(before, name)) != (then := getattr(now, name))]
+
+
 def check_same_model(folder: RunFolder, profile: Profile) -> None:
     """Refuse a resume whose profile trains another model, method or LoRA shape than the run's checkpoints hold, or
     changes a setting the checkpoint fixes.
@@ -140,10 +148,8 @@ def check_same_model(folder: RunFolder, profile: Profile) -> None:
     if before.training.method != profile.training.method:
         said.append(f"method {before.training.method}, not {profile.training.method}")
     elif before.lora != profile.lora:  # the options in force, whether the section is written or not
-        said += [f"training.lora.{name} = {was!r}, not {now!r}" for name in type(profile.lora).model_fields
-                 if (was := getattr(before.lora, name)) != (now := getattr(profile.lora, name))]
-    if before.flow != profile.flow:  # the defaults in force, whether the section is written or not
-        said.append(f"training.flow = {before.flow.model_dump()}, not {profile.flow.model_dump()}")
+        said += _changed_fields("training.lora", before.lora, profile.lora)
+    said += _changed_fields("training.flow", before.flow, profile.flow)  # the defaults in force, written or not
     # Settings the checkpoint fixes (the optimizer's and scheduler's state hold the learning rate) or that would
     # change the run halfway (image size, batch, precision): resumed, they were ignored or applied mid-run silently.
     # Steps, saving, sampling, evaluation and the data's folders may change; the other changes are warned of once the
@@ -153,7 +159,7 @@ def check_same_model(folder: RunFolder, profile: Profile) -> None:
         section, field = key.split(".")
         was, now = getattr(getattr(before, section), field), getattr(getattr(profile, section), field)
         if was != now and not (key in ("model.vae", "model.tokenizer") and was and now and same_source(was, now)):
-            said.append(f"{key} = {was!r}, not {now!r}")
+            said.append(f"{key} = {shown_value(was)}, not {shown_value(now)}")
     if said:
         raise RunFolderError(
             f"{folder.path}'s checkpoints were trained with {'; '.join(said)}: a resume cannot continue them with "
