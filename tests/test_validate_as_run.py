@@ -38,6 +38,23 @@ def test_what_the_run_goes_on_with_stays_a_warning(tmp_path: Path, capsys: pytes
     assert "valid (" in out and "warning: --set evaluation.clip_model" in out
 
 
+@pytest.mark.parametrize("written", ["models/dino/", "scorers/dino/vits16", "dino/"])
+def test_a_relative_scorer_folder_no_hub_id_can_be_is_warned_of_when_it_is_not_there(
+        written: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The README: validate warns "of a scorer folder that is not there". One written as the shell completes it
+    ("models/dino/"), or of several levels, passed validate with no word, and the run said it was "offline, and not in
+    the Hugging Face cache", a hub id it cannot be; only one starting with /, ./, ../ or ~ was told missing."""
+    from dbtui.cli import main
+    from engine.evaluation.prompt_problems import missing_scorer_folder
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate", str(DEMO), "--set", f'evaluation.dino_model="{written}"']) == 0
+    assert f"the folder '{written}' does not exist" in capsys.readouterr().out
+    (tmp_path / written).mkdir(parents=True)
+    assert missing_scorer_folder(written) is None
+    assert missing_scorer_folder("facebook/dino-vits16") is None and missing_scorer_folder("builtin:tiny-dino") is None
+
+
 @pytest.mark.parametrize("offline", [True, False])
 def test_a_hub_scorer_not_cached_while_offline_is_warned_of(offline: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                             capsys: pytest.CaptureFixture[str]) -> None:

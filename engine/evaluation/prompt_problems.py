@@ -10,7 +10,7 @@ from engine.evaluation.prompts import concept_words, evaluation_prompts
 from engine.profile import Profile, concept_label
 from engine.profile.concept_warnings import shared_prompt_problems
 from engine.profile.problems import Problem
-from engine.support.hub_snapshot import download_command, hub_offline, relative_folder_hint
+from engine.support.hub_snapshot import download_command, hub_offline, is_hub_id, relative_folder_hint
 from engine.support.relative_paths import where_read
 
 
@@ -79,10 +79,11 @@ def shared_identifier_problems(profile: Profile) -> list[Problem]:
 
 
 def missing_scorer_folder(name: str) -> str | None:
-    """Why the scorer ``name`` cannot be loaded when it is written as a path (/, ./, ../, ~) to no folder; None otherwise
-    (a hub id, a built-in name, a folder that is there). Without this a path was looked up as a hub id and said to be
-    "offline, and not in the Hugging Face cache"."""
-    if not name.startswith(("/", "./", "../", "~")):
+    """Why the scorer ``name`` cannot be loaded when it is written as a path (/, ./, ../, ~, or a name no hub id can be:
+    "models/dino/" as the shell completes it, "models/clip/vit") to no folder; None otherwise (a hub id, a built-in
+    name, a folder that is there). Without this a path was looked up as a hub id and said to be "offline, and not in
+    the Hugging Face cache"."""
+    if not name.startswith(("/", "./", "../", "~")) and (name.startswith("builtin:") or is_hub_id(name)):
         return None
     try:
         path = Path(name).expanduser()
