@@ -397,3 +397,25 @@ def test_a_trainer_that_failed_here_says_why_before_a_long_elastic_report(
     monkeypatch.setattr(other_machine, "_wait", lambda process, meeting, rank: 1)
     assert other_machine.show_other_machine(run, detach=False) == 1
     assert f"this machine's trainer stopped with exit status 1: {why}; see its log" in capsys.readouterr().err
+
+
+def test_a_run_stopped_on_machine_0_names_the_profile_this_machine_was_started_with(
+        tmp_path: Path, launcher, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`dbtui run two.toml` on machine 1, stopped on machine 0: its resume command said `dbtui run PROFILE --resume`,
+    a placeholder for the file this very command was given."""
+    import engine.runs.launcher as launching
+    from dbtui.cli import main
+    from engine.runs.meeting import say_ended
+    from engine.profile.io import save_profile
+
+    launch = {"num_processes": 2, "num_machines": 2, "main_process_ip": "127.0.0.1"}
+    path = save_profile(tiny_profile(tmp_path, launch=launch), tmp_path / "my two.toml")
+    say_ended("stopped", 56)
+    run = started(tmp_path, launcher, MET + " (2 processes)\n" + capsys.readouterr().out)
+    run.folder.checkpoints, run.changed, run.main_machine = run.folder.path / "checkpoints", "", False
+    monkeypatch.setattr(launching, "start_run", lambda *args, **kwargs: run)
+    monkeypatch.setattr(other_machine, "_wait", lambda process, meeting, rank: 0)
+    assert main(["run", str(path), "--set", "launch.machine_rank=1"]) == 0
+    said = capsys.readouterr().out
+    assert f"To go on: `dbtui run '{path}' --resume --set launch.machine_rank=1` resumes this machine's part" in said
+    assert "PROFILE" not in said

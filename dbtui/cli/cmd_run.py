@@ -78,4 +78,4 @@ def _run(args: argparse.Namespace) -> int:
         kept = machine_profile(started.folder, started.machine_rank)  # machine N keeps its own
         changed = f"this profile changes the run's settings, as its {kept.name} kept them: {started.changed}"
     return show_started_run(started, profile.name, plain=args.plain, every=profile.logging.every_n_steps,
-                            detach=args.detach, said=changed)
+                            detach=args.detach, said=changed, profile=shlex.quote(args.profile))

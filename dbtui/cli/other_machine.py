@@ -25,9 +25,10 @@ END_POLL_S = 0.05
 TRAINER = TRAINER_SAYS.rstrip().encode()
 
 
-def show_other_machine(started: Any, *, detach: bool) -> int:
+def show_other_machine(started: Any, *, detach: bool, profile: str = "PROFILE") -> int:
     """Say that this machine waits for machine 0 until its trainer's log says they met; Ctrl-C before then ends it
-    (nothing was trained), after it leaves it training with the run. The exit status."""
+    (nothing was trained), after it leaves it training with the run. The exit status. ``profile``: the profile file as
+    the user named it, shell-quoted, for the resume command said once the run stopped."""
     rank, pid, run = started.machine_rank, started.process.pid, shlex.quote(str(started.folder.path))
     print(f"machine {rank} started (pid {pid}): it waits for machine 0 at {started.meets_at}, then trains with it; the "
           f"run's progress shows on machine 0\n  this machine's log: {started.log}", flush=True)
@@ -65,12 +66,12 @@ def show_other_machine(started: Any, *, detach: bool) -> int:
         how, step = ended
         if how == "stopped" and not step:  # stopped before its first step: no checkpoint to resume from or copy
             print("this machine's trainer stopped with the run before its first step (stopped on machine 0, which saved "
-                  f"no checkpoint). To go on: {resume_machine_part(started.folder.path, rank, kept=False)}")
+                  f"no checkpoint). To go on: {resume_machine_part(started.folder.path, rank, kept=False, profile=profile)}")
             return 0
         said = ("stopped with the run at step {step} (stopped on machine 0, after its checkpoint). To go on" if how == "stopped"
                 else "ended with the run: its final export failed on machine 0 after step {step} (machine 0 says why; the "
                      "weights trained are kept in the checkpoint of that step). Once that is fixed, to export them")
-        print(f"this machine's trainer {said.format(step=step)}: {resume_machine_part(started.folder.path, rank, kept=True)}; "
+        print(f"this machine's trainer {said.format(step=step)}: {resume_machine_part(started.folder.path, rank, kept=True, profile=profile)}; "
               f"on a disk of its own, once machine 0's checkpoints/step-{step:08d} is copied into "
               f"{started.folder.checkpoints}/", file=sys.stdout if how == "stopped" else sys.stderr)
         return 0 if how == "stopped" else 1

@@ -244,10 +244,12 @@ def print_best(folder: RunFolder, *, ended: bool) -> None:
         print(said)
 
 
-def show_started_run(started: Any, title: str, *, plain: bool, every: int, detach: bool, said: str = "") -> int:
+def show_started_run(started: Any, title: str, *, plain: bool, every: int, detach: bool, said: str = "",
+                     profile: str = "PROFILE") -> int:
     """What ``dbtui run`` and ``dbtui resume`` print once the trainer is started; the exit status. ``said``: a note of
     the command's own printed first (run's "this profile changes the run's settings"; each command's opening line is
-    said before the start, dbtui.cli.output_closed.say_before_start)."""
+    said before the start, dbtui.cli.output_closed.say_before_start). ``profile``: the profile file as the user named
+    it, shell-quoted, which a machine other than 0 names in its resume command."""
     from dbtui.console import make_display
 
     folder = started.folder
@@ -259,7 +261,7 @@ def show_started_run(started: Any, title: str, *, plain: bool, every: int, detac
     if not started.main_machine:
         from dbtui.cli.other_machine import show_other_machine
 
-        return show_other_machine(started, detach=detach)
+        return show_other_machine(started, detach=detach, profile=profile)
     with run_goes_on_if_output_closed(folder):
         if started.from_start:
             # As its state said (a NaN loss fails a run, a kill -9 crashes it): "stopped" sent the user looking for a Ctrl-C.

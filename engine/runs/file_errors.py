@@ -142,19 +142,20 @@ def again_from_the_start(run_dir: Path, machines: int) -> str:
     return f"then `dbtui resume {shlex.quote(str(run_dir))}` trains it again from the start: it has no checkpoint"
 
 
-def resume_machine_part(run_dir: Path, machine_rank: int, kept: bool) -> str:
+def resume_machine_part(run_dir: Path, machine_rank: int, kept: bool, profile: str = "PROFILE") -> str:
     """How machine ``machine_rank`` (not 0) goes on, ``kept``: whether ``run_dir`` holds a complete checkpoint (on a
     disk of its own, only once machine 0's is copied there). Its `dbtui resume` is refused where the folder holds only
-    its own files, and on a disk the machines share trains profile.toml, machine 0's part."""
+    its own files, and on a disk the machines share trains profile.toml, machine 0's part. ``profile``: the profile
+    file as the user named it, shell-quoted, where it is known (`dbtui run` on that machine)."""
     from engine.runs.launcher import machine_profile
     from engine.runs.folder import RunFolder
 
     told = (f"add the --set values this machine was started with: they are kept in "
             f"{machine_profile(RunFolder(Path(run_dir)), machine_rank)}")
     if kept:
-        return (f"`dbtui run PROFILE --resume --set launch.machine_rank={machine_rank}` resumes this machine's part "
+        return (f"`dbtui run {profile} --resume --set launch.machine_rank={machine_rank}` resumes this machine's part "
                 f"from the latest checkpoint, as machine 0 resumes the run ({told})")
-    return (f"`dbtui run PROFILE --set launch.machine_rank={machine_rank}` trains this machine's part again from the "
+    return (f"`dbtui run {profile} --set launch.machine_rank={machine_rank}` trains this machine's part again from the "
             f"start, as machine 0 starts the run again: {run_dir} holds no checkpoint (where machine 0 resumes from one, "
             f"copy it here and add --resume; {told})")
 
