@@ -778,7 +778,8 @@ def test_a_profile_path_written_with_a_quoted_tilde_is_the_home_folders(command:
 def test_a_run_or_runs_folder_starting_with_a_tilde_of_no_user_is_looked_for_as_written(tmp_path: Path, monkeypatch,
                                                                                          capsys) -> None:
     """'~old' (a folder kept by hand, or no user of that name) crashed 'dbtui report', 'dbtui runs --dir' and
-    'dbtui demo --workdir' as 'a bug in dbtui': pathlib raises where the home of ~old is not known."""
+    'dbtui demo --workdir' as 'a bug in dbtui': pathlib raises where the home of ~old is not known; the demo's refusal
+    named `--set saving.output_dir`, not --workdir."""
     from engine.runs.folder import RunFolder, RunState
 
     RunFolder(tmp_path / "~no-such-user-x" / "tiny-demo").create().write_state(RunState(pid=1, status="finished"))
@@ -789,8 +790,13 @@ def test_a_run_or_runs_folder_starting_with_a_tilde_of_no_user_is_looked_for_as_
     assert "no trainer is running" in capsys.readouterr().err
     assert main(["report", "~no-such-user-y"]) == 2
     assert "no folder '~no-such-user-y' here or in 'runs'" in capsys.readouterr().err
-    assert main(["demo", "--plain", "--workdir", "~no-such-user-z"]) == 2  # said before anything is written
-    assert "names no user here" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # said before anything is written
+        main(["demo", "--plain", "--workdir", "~no-such-user-z"])
+    assert refused.value.code == 2
+    # Named as typed: it was told as `--set saving.output_dir="~no-such-user-z/runs"`, which the user never gave.
+    err = capsys.readouterr().err
+    assert "argument --workdir: ~no-such-user-z starts with '~no-such-user-z', which names no user here" in err
+    assert "saving.output_dir" not in err
 
 
 def test_an_export_step_that_is_no_step_says_where_the_kept_checkpoints_are() -> None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dbtui.cli.common import ExamplesFormatter, add_overrides, launch_waited
+from dbtui.cli.common import ExamplesFormatter, add_overrides, launch_waited, user_path
 from engine.errors import DbtuiError
 
 if TYPE_CHECKING:
@@ -37,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="examples:\n  dbtui demo\n  dbtui demo --plain --set training.max_train_steps=150  # done sooner",
         formatter_class=ExamplesFormatter,
     )
-    parser.add_argument("--workdir", default="dbtui-demo", help="folder for the demo's profile and runs (default: %(default)s)")
+    parser.add_argument("--workdir", type=user_path, default="dbtui-demo", help="folder for the demo's profile and runs (default: %(default)s)")
     parser.add_argument("--plain", action="store_true", help="plain log lines instead of the live dashboard")
     add_overrides(parser)
     parser.set_defaults(handler=_demo)
@@ -83,8 +82,7 @@ def _demo(args: argparse.Namespace) -> int:
     from engine.runs.folder import unusable_folder
     from engine.runs.launcher import start_run
 
-    # `--workdir=~/demo` reaches us unexpanded; save_profile expands it, so every other use of it must too.
-    workdir = Path(os.path.expanduser(args.workdir))  # '~old' of no user: as written
+    workdir = Path(args.workdir)  # `--workdir=~/demo`, which the shell leaves alone, expanded by user_path
     runs = workdir / "runs"
     name = demo_name(workdir)
     # The override is read as the profile's text is: a "$" of the workdir's name is doubled, not taken for a variable.
