@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_train import MODELS, high_water_kb, seconds_since_process_start  # noqa: E402
 from engine.support.deferred_import import defer_seldom_used  # noqa: E402
 
-# As the trainer's process does (engine/runs/in_process.py): diffusers imports bitsandbytes when installed.
+# As the trainer's process does (engine/runs/in_process.py): diffusers imports bitsandbytes and scipy.stats, which few
+# runs use.
 defer_seldom_used()
 
 import torch  # noqa: E402

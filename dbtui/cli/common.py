@@ -154,4 +154,4 @@ def launch_waited(folder: Path) -> None:
     """Said on stderr where another launch into ``folder`` holds it (dbtui.format.launch_wait_words)."""
     from dbtui.format import launch_wait_words
 
-    print(launch_wait_words(folder), file=sys.stderr, flush=True)
+    to_stderr(launch_wait_words(folder))
