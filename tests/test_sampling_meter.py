@@ -190,8 +190,28 @@ def test_larger_previews_decode_one_image_at_a_time_in_blended_tiles() -> None:
     assert (vae.use_slicing, vae.use_tiling, vae.tile_sample_min_size) == (False, False, 64)
 
 
+@pytest.mark.parametrize("height", [16, "tiles"])
+def test_the_decode_counted_from_its_first_image_is_the_decode_of_every_image(height: int | str) -> None:
+    """The meter traces one preview's decode and counts the others' (engine/memory/sampling.py ``decode_peak``): the
+    bytes are those of decoding them all, whole one at a time and in tiles."""
+    from engine.memory.live_bytes import LiveBytes
+    from engine.memory.sampling import decode_peak
+    from engine.training.sampling import DECODE_TILE_PIXELS, decode_previews
+
+    vae = _vae((4,))  # no downsampling: a latent is a pixel (as in the tiles' test above)
+    rows = DECODE_TILE_PIXELS + 64 if height == "tiles" else int(height)
+    for count in (1, 2, 3):
+        latents = torch.randn(count, 4, rows, 8)
+        with torch.no_grad():
+            with LiveBytes() as every:
+                decode_previews(vae, latents)
+            with LiveBytes() as first:
+                counted = decode_peak(first, vae, latents)
+        assert counted == every.peak > 0, (height, count)
+
+
 def test_the_meter_decodes_through_the_previews_own_decode(micro: Path, tmp_path: Path, monkeypatch) -> None:  # noqa: F811
-    """So that it counts what previews do, tiles and all: the images of one call, in the VAE's dtype, latents of the resolution."""
+    """So that it counts what previews do, tiles and all: in the VAE's dtype, latents of the resolution."""
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     from engine.memory.architecture import from_folder
@@ -208,7 +228,8 @@ def test_the_meter_decodes_through_the_previews_own_decode(micro: Path, tmp_path
     model = build_fake_model(from_folder(micro), profile, mode, trained_dtype=torch.float32)
     with mode:
         assert measure_sampling(model, profile) is not None
-    assert calls == [(model.components.vae, (3, 4, 16, 16), torch.float32)]  # fp16 training: the VAE stays fp32
+    # The first of the call's images (the others are counted from it, as above); fp16 training: the VAE stays fp32.
+    assert calls == [(model.components.vae, (1, 4, 16, 16), torch.float32)]
 
 
 def test_an_estimate_encodes_the_prompts_once_for_the_previews_and_the_step(micro: Path, tmp_path: Path,  # noqa: F811

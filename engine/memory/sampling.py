@@ -71,8 +71,6 @@ def measure_sampling(model: PreparedModel, profile: Any, text: TextEmbeddings | 
     """The sampling moment of ``profile`` at its resolution, or None when it neither samples nor scores
     (inside the fake mode). ``text``: the prompts' embeddings (``cached_text``), where the caller has them already:
     with T5-XXL each encoding is seconds of the estimate."""
-    from engine.training.sampling import decode_previews
-
     images = images_per_call(profile)
     if images == 0:
         return None
@@ -95,9 +93,30 @@ def measure_sampling(model: PreparedModel, profile: Any, text: TextEmbeddings | 
     try:
         with LiveBytes(weights) as tracker, torch.no_grad(), cuda_autocast(None if dtype == torch.float32 else dtype):
             family.denoise(unet, latents, timesteps, prompts, geometry, training=profile.training)
+            denoising = tracker.peak
+            tracker.peak = tracker.live  # from here, the decode's own peak
             with torch.autocast(DEVICE.type, enabled=False):
-                decode_previews(vae, latents[:images].to(vae.dtype))
+                decoding = decode_peak(tracker, vae, latents[:images].to(vae.dtype))
     finally:
         unet.train(was_training)
     parts = _parts(model, profile)
-    return SamplingMeasure(storage_bytes([t for m in parts for t in [*m.parameters(), *m.buffers()]]), tracker.peak, images, guided)
+    weights_bytes = storage_bytes([t for m in parts for t in [*m.parameters(), *m.buffers()]])
+    return SamplingMeasure(weights_bytes, max(denoising, decoding), images, guided)
+
+
+def decode_peak(tracker: LiveBytes, vae: Any, latents: torch.Tensor) -> int:
+    """The peak bytes of ``decode_previews(vae, latents)``, counted by ``tracker`` (whose ``peak`` starts at its live
+    bytes) from the decode of the first image alone. ``decode_previews`` decodes each image by itself, the same
+    operations on the same shapes, and keeps the ones decoded for the concatenation that ends the call: image k's decode
+    meets the k - 1 before it, and the concatenation all of them twice. Counted so, the bytes are those of decoding every
+    image (tests/test_sampling_meter.py), while the meter traces one: each of SDXL's previews is nine tiles, and their
+    decode was a third of an SDXL estimate."""
+    from engine.training.sampling import decode_previews
+
+    start = tracker.live
+    image = decode_previews(vae, latents[:1])
+    others = latents.shape[0] - 1
+    if not others:
+        return tracker.peak
+    kept = image.numel() * image.element_size()  # one decoded image, held until the concatenation
+    return max(tracker.peak + others * kept, start + 2 * (others + 1) * kept)
