@@ -192,8 +192,8 @@ def test_larger_previews_decode_one_image_at_a_time_in_blended_tiles() -> None:
 
 @pytest.mark.parametrize("height", [16, "tiles"])
 def test_the_decode_counted_from_its_first_image_is_the_decode_of_every_image(height: int | str) -> None:
-    """The meter traces one preview's decode and counts the others' (engine/memory/sampling.py ``decode_peak``): the
-    bytes are those of decoding them all, whole one at a time and in tiles."""
+    """The meter traces one preview's decode, its tiles' seams unblended, and counts the others' (engine/memory/sampling.py
+    ``decode_peak``): the bytes are those of decoding them all, whole one at a time and in tiles, blended."""
     from engine.memory.live_bytes import LiveBytes
     from engine.memory.sampling import decode_peak
     from engine.training.sampling import DECODE_TILE_PIXELS, decode_previews
@@ -208,6 +208,7 @@ def test_the_decode_counted_from_its_first_image_is_the_decode_of_every_image(he
             with LiveBytes() as first:
                 counted = decode_peak(first, vae, latents)
         assert counted == every.peak > 0, (height, count)
+    assert "blend_v" not in vars(vae) and "blend_h" not in vars(vae)  # the VAE blends its tiles again
 
 
 def test_the_meter_decodes_through_the_previews_own_decode(micro: Path, tmp_path: Path, monkeypatch) -> None:  # noqa: F811
