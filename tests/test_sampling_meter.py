@@ -247,6 +247,9 @@ def test_an_estimate_encodes_the_prompts_once_for_the_previews_and_the_step(micr
 
     for module in (meter, sampling, caching):
         monkeypatch.setattr(module, "cached_text", counted)
-    estimate = estimate_peak(micro_profile(micro, tmp_path, training={"method": "lora"}, **PREVIEWS))
+    parts: list[str] = []
+    estimate = estimate_peak(micro_profile(micro, tmp_path, training={"method": "lora"}, **PREVIEWS), measuring=parts.append)
     assert estimate.sampling and estimate.caching  # the previews measured, and the caching pass (its text moment too)
     assert len(calls) == 2
+    # Each part was said as it started, for `dbtui fit` to show what the wait is (dbtui/cli/meter_status.py).
+    assert parts == list(meter.METER_PARTS) == ["the model's parts", "the caching pass", "the previews", "a training step"]

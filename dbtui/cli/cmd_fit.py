@@ -7,6 +7,7 @@ import argparse
 from dbtui.cli.cards import CARD_HELP, Card, card_mark, card_size, cards_asked, trained_in
 from dbtui.cli.common import ExamplesFormatter, add_overrides, header_progress, int_in, price, to_stderr, user_path
 from dbtui.cli.estimate_json import Judged, estimate_json, exit_status
+from dbtui.cli.meter_status import meter_status
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -123,7 +124,8 @@ def _estimate(profile, cards: tuple[float, ...], say=print) -> Judged | None:
     requested = profile.precision.mixed_precision
     try:
         # As this machine's GPU trains it (fp16 on one without bf16), which the fit test then measures.
-        estimate = estimate_peak(profile, precision=gpu_precision(requested))
+        with meter_status("memory estimate") as measuring:
+            estimate = estimate_peak(profile, precision=gpu_precision(requested), measuring=measuring)
     except DbtuiError as error:
         say(f"memory estimate:   not available ({error})")
         return None
@@ -134,7 +136,8 @@ def _estimate(profile, cards: tuple[float, ...], say=print) -> Judged | None:
         # A second estimate, as long as the first: said, not left as a silent minute after the first's line.
         say(f"memory estimate in {precision}, for {_labels(tuple(card for card, at in judged if at == precision))} …")
         try:
-            estimates[precision] = estimate_peak(profile, precision=precision)
+            with meter_status(f"memory estimate in {precision}") as measuring:
+                estimates[precision] = estimate_peak(profile, precision=precision, measuring=measuring)
         except DbtuiError as error:
             say(f"memory estimate in {precision}: not available ({error})")  # fp16 or bf16: cards differ only there
     return Judged(estimate, here, judged, estimates)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,8 @@ def caches_note(profile: Any) -> str | None:
     return f"cached {' and '.join(cached)} live on disk (RUN/cache), not on the GPU" if cached else None
 CACHING_NOTE = "while the caches fill, before the first step, the text encoders and the VAE are on the GPU"
 SAMPLING_NOTE = "while previews or scoring images are generated, the VAE is back on the GPU beside the denoiser"
+# The parts of an estimate, in the order ``estimate_peak`` measures them (its ``measuring``).
+METER_PARTS = ("the model's parts", "the caching pass", "the previews", "a training step")
 
 
 def _size(count: int) -> str:
@@ -103,15 +106,17 @@ def gpu_precision(requested: str) -> str | None:
 
 
 def estimate_peak(profile: Any, *, architecture: Architecture | str | Path | None = None, precision: str | None = None,
-                  read_pictures: bool = True) -> MemoryEstimate:
+                  read_pictures: bool = True, measuring: Callable[[str], None] | None = None) -> MemoryEstimate:
     """Peak GPU memory of one training step of ``profile``, on any machine, in about half a minute for SD1.5.
 
     ``architecture``: an ``Architecture``, a diffusers folder, or a ``model.pretrained`` value (by
     default the profile's own). ``precision``: the mixed precision the machine will really train at
     (``gpu_precision``: fp16 on a GPU without bf16, with fp32 weights and no fused
     step); by default the profile's, as a GPU with bf16 trains it. ``read_pictures``: False to assume
-    camera photos rather than read the dataset's picture sizes (engine/memory/pictures.py).
+    camera photos rather than read the dataset's picture sizes (engine/memory/pictures.py). ``measuring``: told each
+    part as it starts (``METER_PARTS``), each seconds long, so that a caller can say what the wait is.
     """
+    said = measuring or (lambda part: None)
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     from engine.data.examples import bucket_list
@@ -134,6 +139,7 @@ def estimate_peak(profile: Any, *, architecture: Architecture | str | Path | Non
         notes.append("xformers attention is measured as SDPA: neither keeps an attention matrix")
     training = profile.training
     mode = FakeTensorMode(allow_non_fake_inputs=True)
+    said(METER_PARTS[0])
     model = build_fake_model(arch, profile, mode, trained_dtype=torch.bfloat16 if bf16_weights else torch.float32)
     with mode, warnings.catch_warnings():
         # The CPU's fused-norm check meets a bf16 weight and fp32 input, which autocast casts on a GPU: not the user's.
@@ -156,10 +162,13 @@ def estimate_peak(profile: Any, *, architecture: Architecture | str | Path | Non
             for param in model.trainable:
                 param.grad = torch.zeros_like(param)
             accumulated = storage_bytes([p.grad for p in model.trainable])
+        said(METER_PARTS[1])
         caching = measure_caching(model, profile, shape)
         # Encoded once (outside any count): the previews' prompts, and the step's cached captions.
         text = cached_text(model, training.clip_skip)
+        said(METER_PARTS[2])
         sampling = measure_sampling(model, profile, text)
+        said(METER_PARTS[3])
         step = measure_step(model, profile, shape, None if training.train_text_encoder else text, free_gradients=fused)
     parts = StepParts(weights=weights, state=state, gradients=step.gradients, gradients_at_peak=step.gradients_at_peak,
                       accumulated=accumulated, held=step.peak - step.gradients_at_peak, copies=step.weight_copies_at_peak,
