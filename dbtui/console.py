@@ -35,8 +35,10 @@ def make_console(**options: Any) -> Any:
     return PipedConsole(**options)
 
 
-def want_plain(force: bool = False) -> bool:
-    return force or not sys.stdout.isatty() or bool(os.environ.get("CI")) or os.environ.get("TERM") == "dumb"
+def want_plain(force: bool = False, stream: TextIO | None = None) -> bool:
+    """Plain lines rather than live ones on ``stream`` (standard output by default)."""
+    shown = stream or sys.stdout
+    return force or not shown.isatty() or bool(os.environ.get("CI")) or os.environ.get("TERM") == "dumb"
 
 
 def sparkline(values: list[float], width: int = 60) -> str:

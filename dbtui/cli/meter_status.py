@@ -3,7 +3,6 @@ spinner on stderr with the part under way and the seconds so far; elsewhere noth
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,12 +13,12 @@ def meter_status(what: str) -> Iterator[Callable[[str], None] | None]:
     """A ``measuring(part)`` for ``estimate_peak`` that shows ``what: part …`` live on stderr where it is a terminal, and
     takes the line away when the estimate is made or fails; None elsewhere (a log, a pipe, CI), where every frame of a
     live line would be written."""
-    if not sys.stderr.isatty() or os.environ.get("CI") or os.environ.get("TERM") == "dumb":
+    from dbtui.console import make_console, want_plain
+
+    if want_plain(stream=sys.stderr):
         yield None
         return
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    from dbtui.console import make_console
 
     columns = (SpinnerColumn(), TextColumn("{task.description}", markup=False), TimeElapsedColumn())
     with Progress(*columns, console=make_console(stderr=True), transient=True) as shown:
